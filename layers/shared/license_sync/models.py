@@ -1,0 +1,147 @@
+"""Shapes shared by the domain, the GitHub clients and the pipeline.
+
+`ServerAccount` is the one record every usage source (site-admin report, REST listing,
+export file) is turned into. It is a slotted dataclass rather than a pydantic model because
+a sync handles hundreds of thousands of them; the pydantic models at each boundary validate
+the external shape first and then build these.
+
+The GHEC models mirror GitHub's published shapes (field names unchanged) so that reports
+can be written in exactly the form GHEC shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AccountType(StrEnum):
+    USER = "User"
+    ORGANIZATION = "Organization"
+
+
+class UsageSource(StrEnum):
+    """Where an instance's usage came from; decides how complete its emails are."""
+
+    SITE_ADMIN_REPORT = "site_admin_report"
+    """`/stafftools/reports/all_users.csv`: every account with its primary email."""
+    USERS_API = "users_api"
+    """`GET /api/v3/users`: only public emails, so the usage is marked incomplete."""
+    EXPORT = "export"
+    """An uploaded "Export license usage" file (air-gapped instances)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerAccount:
+    """One account on one GHES instance, as collected.
+
+    `login` is kept for the likely-duplicates report only; it never leaves license-sync
+    (the push to GHEC carries user IDs and emails and nothing else).
+    """
+
+    hostname: str
+    user_id: int
+    login: str | None
+    email: str | None
+    """Primary email exactly as the instance reported it (normalised only when compared)."""
+    suspended: bool = False
+    account_type: AccountType = AccountType.USER
+    extra_emails: tuple[str, ...] = ()
+    """Further addresses an export file lists for the account; pushed, not used to match."""
+
+    @property
+    def server_user_id(self) -> str:
+        """GitHub's `hostname:id` form used in `enterprise_server_user_ids`."""
+        return f"{self.hostname}:{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceMetadata:
+    """What identifies an instance's usage when it is pushed to GHEC."""
+
+    hostname: str
+    server_id: str
+    version: str | None
+    source: UsageSource
+    complete: bool = True
+    """False when the emails are public ones only (the REST listing fallback)."""
+
+
+# --- GitHub Enterprise Cloud shapes -------------------------------------------------------
+
+
+class _GitHubShape(BaseModel):
+    # GitHub adds fields over time; unknown ones are kept, not rejected.
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class ConsumedLicenseUser(_GitHubShape):
+    """One row (one person) of GHEC's consumed-licenses listing."""
+
+    github_com_login: str = ""
+    github_com_name: str | None = None
+    github_com_profile: str | None = None
+    github_com_user: bool = False
+    github_com_member_roles: list[str] = Field(default_factory=list)
+    github_com_enterprise_role: str | None = None
+    github_com_enterprise_roles: list[str] = Field(default_factory=list)
+    github_com_verified_domain_emails: list[str] = Field(default_factory=list)
+    github_com_saml_name_id: str | None = None
+    github_com_orgs_with_pending_invites: list[str] = Field(default_factory=list)
+    github_com_two_factor_auth: bool | None = None
+    enterprise_server_user: bool | None = None
+    enterprise_server_emails: list[str] = Field(default_factory=list)
+    enterprise_server_user_ids: list[str] = Field(default_factory=list)
+    license_type: str = "enterprise"
+    total_user_accounts: int = 0
+    visual_studio_subscription_user: bool = False
+    visual_studio_subscription_email: str | None = None
+    visual_studio_license_status: str | None = None
+
+
+class ConsumedLicenses(_GitHubShape):
+    """GHEC's `GET /enterprises/{enterprise}/consumed-licenses` body (one page or all)."""
+
+    total_seats_consumed: int
+    total_seats_purchased: int
+    users: list[ConsumedLicenseUser] = Field(default_factory=list)
+
+
+class LastSync(_GitHubShape):
+    date: str | None = None
+    status: str | None = None
+    error: str | None = None
+
+
+class ServerInstanceSyncStatus(_GitHubShape):
+    server_id: str
+    hostname: str
+    last_sync: LastSync = Field(default_factory=LastSync)
+
+
+class LicenseSyncStatus(_GitHubShape):
+    """GHEC's `GET /enterprises/{enterprise}/license-sync-status` body."""
+
+    server_instances: list[ServerInstanceSyncStatus] = Field(default_factory=list)
+
+
+class UsageUploadUser(BaseModel):
+    """One user in a usage upload: the ID and the emails, nothing else may leave."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: int
+    emails: list[str]
+
+
+class UsageUpload(BaseModel):
+    """The document license-sync pushes for one instance (GitHub publishes no upload API)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    server_id: str
+    hostname: str
+    version: str | None
+    users: list[UsageUploadUser]
