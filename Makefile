@@ -15,6 +15,7 @@ AWS_REGION ?= us-east-1
 LAMBDA_PYTHON ?= python3.12
 
 export AWS_DEFAULT_REGION ?= $(AWS_REGION)
+export SAM_CLI_TELEMETRY := 0
 
 .PHONY: help install lock lint format typecheck validate test test-unit demo bench bench-quick build deploy clean
 

@@ -38,6 +38,10 @@ class GitHubUnreachable(GitHubError):
     """Connection failures, timeouts or 5xx answers that outlasted the retries."""
 
 
+class GitHubBudgetExhausted(GitHubUnreachable):
+    """The caller's time budget ran out before GitHub answered usefully (re-queue and retry)."""
+
+
 class GitHubMalformedResponse(GitHubError):
     """The body did not have the documented shape (or was larger than we accept)."""
 

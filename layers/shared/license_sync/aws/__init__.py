@@ -1,0 +1,1 @@
+"""AWS adapters behind the pipeline's ports (DynamoDB, SQS, S3, Secrets Manager)."""

@@ -1,0 +1,475 @@
+"""DynamoDB adapters: the instance registry, runs (with the run lock) and collected accounts.
+
+Records are stored as native DynamoDB maps of their JSON form so that conditions and
+counters can address single fields (a run's per-instance progress, its done counter).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, cast
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from license_sync.errors import LicenseSyncError
+from license_sync.models import AccountType, ServerAccount
+from license_sync.pipeline.records import (
+    Collection,
+    ExportUpload,
+    Instance,
+    InstanceLastSync,
+    InstanceProgress,
+    InstanceRunStatus,
+    Run,
+    RunStatus,
+)
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.client import DynamoDBClient
+    from types_boto3_dynamodb.type_defs import AttributeValueTypeDef, WriteRequestTypeDef
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+BATCH_WRITE_LIMIT = 25  # DynamoDB rejects larger BatchWriteItem requests
+RUN_LOCK_KEY = "LOCK#active-run"
+RUN_RECORD_TYPE = "run"
+RUNS_BY_START_INDEX = "by_started_at"
+
+
+class InvalidCursor(LicenseSyncError):
+    """A pagination cursor that this service did not issue."""
+
+
+def _to_item(model: BaseModel) -> dict[str, AttributeValueTypeDef]:
+    plain = json.loads(model.model_dump_json(), parse_float=Decimal)
+    return {key: _serializer.serialize(value) for key, value in plain.items()}
+
+
+def _to_value(model: BaseModel) -> AttributeValueTypeDef:
+    return _serializer.serialize(json.loads(model.model_dump_json(), parse_float=Decimal))
+
+
+def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    # Decimals from DynamoDB become ints/floats so pydantic's strict-ish fields accept them.
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: _plain(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_plain(inner) for inner in value]
+    return value
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in {
+        "ConditionalCheckFailedException",
+        "TransactionCanceledException",
+    }
+
+
+class DynamoInstanceStore:
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def _key(self, instance_id: str) -> dict[str, AttributeValueTypeDef]:
+        return {"instance_id": {"S": instance_id}}
+
+    def get(self, instance_id: str) -> Instance | None:
+        item = self._client.get_item(
+            TableName=self._table, Key=self._key(instance_id), ConsistentRead=True
+        ).get("Item")
+        return Instance.model_validate(_plain(_from_item(item))) if item else None
+
+    def list_all(self) -> list[Instance]:
+        instances: list[Instance] = []
+        for page in self._client.get_paginator("scan").paginate(
+            TableName=self._table, ConsistentRead=True
+        ):
+            instances.extend(
+                Instance.model_validate(_plain(_from_item(item))) for item in page["Items"]
+            )
+        return sorted(instances, key=lambda instance: instance.hostname)
+
+    def put(self, instance: Instance) -> None:
+        self._client.put_item(TableName=self._table, Item=_to_item(instance))
+
+    def delete(self, instance_id: str) -> None:
+        self._client.delete_item(TableName=self._table, Key=self._key(instance_id))
+
+    def _set(self, instance_id: str, **fields: AttributeValueTypeDef) -> None:
+        names = {f"#f{index}": name for index, name in enumerate(fields)}
+        values = {f":v{index}": value for index, value in enumerate(fields.values())}
+        assignments = ", ".join(f"#f{index} = :v{index}" for index in range(len(fields)))
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(instance_id),
+                UpdateExpression=f"SET {assignments}",
+                ConditionExpression="attribute_exists(instance_id)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            # The instance was removed while a run used it: nothing left to record on.
+            if not _condition_failed(exc):
+                raise
+
+    def record_collection(self, instance_id: str, collection: Collection) -> None:
+        self._set(instance_id, last_good_collection=_to_value(collection))
+
+    def record_last_sync(self, instance_id: str, last_sync: InstanceLastSync) -> None:
+        self._set(instance_id, last_sync=_to_value(last_sync))
+
+    def record_export(
+        self, instance_id: str, upload: ExportUpload, collection: Collection | None
+    ) -> None:
+        if collection is None:
+            self._set(instance_id, last_export=_to_value(upload))
+        else:
+            self._set(
+                instance_id, last_export=_to_value(upload), pending_export=_to_value(collection)
+            )
+
+    def clear_pending_export(self, instance_id: str, collection_id: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(instance_id),
+                UpdateExpression="REMOVE pending_export",
+                ConditionExpression="pending_export.collection_id = :cid",
+                ExpressionAttributeValues={":cid": {"S": collection_id}},
+            )
+        except ClientError as exc:
+            # A newer export arrived meanwhile: it stays pending for the next run.
+            if not _condition_failed(exc):
+                raise
+
+
+class DynamoRunStore:
+    """Runs, plus one lock item that keeps two runs from overlapping."""
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def _run_item(self, run: Run) -> dict[str, AttributeValueTypeDef]:
+        item = _to_item(run)
+        item["record_type"] = {"S": RUN_RECORD_TYPE}
+        return item
+
+    def create_exclusive(self, run: Run, *, lock_until: datetime) -> Run:
+        now = int(run.started_at.timestamp())
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": {
+                                "run_id": {"S": RUN_LOCK_KEY},
+                                "holder_run_id": {"S": run.run_id},
+                                "expires_at": {"N": str(int(lock_until.timestamp()))},
+                            },
+                            # An expired lock belongs to a run that died without finishing.
+                            "ConditionExpression": (
+                                "attribute_not_exists(run_id) OR expires_at < :now"
+                            ),
+                            "ExpressionAttributeValues": {":now": {"N": str(now)}},
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": self._run_item(run),
+                            "ConditionExpression": "attribute_not_exists(run_id)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+            active = self._active_run()
+            if active is None:
+                # The lock was released between our write and this read: try once more.
+                return self.create_exclusive(run, lock_until=lock_until)
+            return active
+        return run
+
+    def _active_run(self) -> Run | None:
+        lock = self._client.get_item(
+            TableName=self._table, Key={"run_id": {"S": RUN_LOCK_KEY}}, ConsistentRead=True
+        ).get("Item")
+        if lock is None:
+            return None
+        return self.get(lock["holder_run_id"]["S"])
+
+    def get(self, run_id: str) -> Run | None:
+        item = self._client.get_item(
+            TableName=self._table, Key={"run_id": {"S": run_id}}, ConsistentRead=True
+        ).get("Item")
+        if item is None or run_id == RUN_LOCK_KEY:
+            return None
+        return self._parse(item)
+
+    @staticmethod
+    def _parse(item: Mapping[str, Any]) -> Run:
+        plain = _plain(_from_item(item))
+        plain.pop("record_type", None)
+        return Run.model_validate(plain)
+
+    def update_progress(self, run_id: str, instance_id: str, progress: InstanceProgress) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"run_id": {"S": run_id}},
+                UpdateExpression="SET instances.#iid = :progress",
+                ConditionExpression="instances.#iid.#st = :pending",
+                ExpressionAttributeNames={"#iid": instance_id, "#st": "status"},
+                ExpressionAttributeValues={
+                    ":progress": _to_value(progress),
+                    ":pending": {"S": InstanceRunStatus.PENDING.value},
+                },
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+
+    def complete_instance(
+        self, run_id: str, instance_id: str, progress: InstanceProgress
+    ) -> Run | None:
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"run_id": {"S": run_id}},
+                UpdateExpression="SET instances.#iid = :progress ADD instances_done :one",
+                # Counting only a pending instance makes redelivered messages harmless.
+                ConditionExpression="#status = :collecting AND instances.#iid.#st = :pending",
+                ExpressionAttributeNames={
+                    "#iid": instance_id,
+                    "#st": "status",
+                    "#status": "status",
+                },
+                ExpressionAttributeValues={
+                    ":progress": _to_value(progress),
+                    ":one": {"N": "1"},
+                    ":collecting": {"S": RunStatus.COLLECTING.value},
+                    ":pending": {"S": InstanceRunStatus.PENDING.value},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+            return None
+        return self._parse(response["Attributes"])
+
+    def begin_finalize(self, run_id: str) -> Run | None:
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"run_id": {"S": run_id}},
+                UpdateExpression="SET #status = :finalizing",
+                # A finalize that died half-way may run again; a finished run may not.
+                ConditionExpression=(
+                    "(#status = :collecting AND instances_done >= instances_total)"
+                    " OR #status = :finalizing"
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":finalizing": {"S": RunStatus.FINALIZING.value},
+                    ":collecting": {"S": RunStatus.COLLECTING.value},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+            return None
+        return self._parse(response["Attributes"])
+
+    def finish(self, run: Run) -> None:
+        self._client.put_item(TableName=self._table, Item=self._run_item(run))
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key={"run_id": {"S": RUN_LOCK_KEY}},
+                ConditionExpression="holder_run_id = :run_id",
+                ExpressionAttributeValues={":run_id": {"S": run.run_id}},
+            )
+        except ClientError as exc:
+            # The lock expired and another run holds it now: not ours to release.
+            if not _condition_failed(exc):
+                raise
+
+    def list_runs(self, *, limit: int, cursor: str | None) -> tuple[list[Run], str | None]:
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": RUNS_BY_START_INDEX,
+            "KeyConditionExpression": "record_type = :run",
+            "ExpressionAttributeValues": {":run": {"S": RUN_RECORD_TYPE}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor:
+            query["ExclusiveStartKey"] = _decode_cursor(cursor)
+        response = self._client.query(**query)
+        runs = [self._parse(item) for item in response["Items"]]
+        last_key = response.get("LastEvaluatedKey")
+        return runs, (_encode_cursor(last_key) if last_key else None)
+
+
+def _encode_cursor(key: Mapping[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidCursor("the cursor is not one this API returned") from exc
+    if not isinstance(key, dict) or set(key) != {"run_id", "record_type", "started_at"}:
+        raise InvalidCursor("the cursor is not one this API returned")
+    return key
+
+
+# --- Accounts ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountSharding:
+    """How a collection's accounts spread over partition keys.
+
+    A collection's accounts go to `shards` partition keys, so no single partition carries an
+    instance (DynamoDB throttles a hot partition at 1,000 writes per second).
+    """
+
+    shards: int
+
+    def partition_key(self, collection_id: str, user_id: int) -> str:
+        # GHES user IDs are sequential, so the modulo spreads them evenly.
+        return f"{collection_id}#{user_id % self.shards:03d}"
+
+    def partition_keys(self, collection_id: str) -> list[str]:
+        return [f"{collection_id}#{shard:03d}" for shard in range(self.shards)]
+
+
+class DynamoAccountWriter:
+    """Buffers accounts into 25-item BatchWriteItem calls, retrying unprocessed items."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table: str,
+        collection_id: str,
+        sharding: AccountSharding,
+        expires_at: int,
+    ) -> None:
+        self._client = client
+        self._table = table
+        self._collection_id = collection_id
+        self._sharding = sharding
+        self._expires_at = str(expires_at)
+        self._pending: dict[tuple[str, str], WriteRequestTypeDef] = {}
+
+    def write(self, account: ServerAccount) -> None:
+        pk = self._sharding.partition_key(self._collection_id, account.user_id)
+        sk = f"{account.user_id:012d}"
+        item: dict[str, AttributeValueTypeDef] = {
+            "pk": {"S": pk},
+            "sk": {"S": sk},
+            "hostname": {"S": account.hostname},
+            "suspended": {"BOOL": account.suspended},
+            "account_type": {"S": account.account_type.value},
+            "expires_at": {"N": self._expires_at},
+        }
+        if account.login is not None:
+            item["login"] = {"S": account.login}
+        if account.email is not None:
+            item["email"] = {"S": account.email}
+        if account.extra_emails:
+            item["extra_emails"] = {"L": [{"S": email} for email in account.extra_emails]}
+        # A batch may not name the same key twice; the later delivery of an account wins.
+        self._pending[(pk, sk)] = {"PutRequest": {"Item": item}}
+        if len(self._pending) >= BATCH_WRITE_LIMIT:
+            self.flush()
+
+    def flush(self) -> None:
+        requests = list(self._pending.values())
+        self._pending.clear()
+        attempt = 0
+        while requests:
+            response = self._client.batch_write_item(RequestItems={self._table: requests})
+            requests = cast(
+                "list[WriteRequestTypeDef]",
+                list(response.get("UnprocessedItems", {}).get(self._table, [])),
+            )
+            if requests:
+                attempt += 1
+                # Throttled items come back unprocessed; back off as AWS recommends.
+                time.sleep(min(0.05 * 2**attempt, 5.0))
+
+
+class DynamoAccountStore:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table: str,
+        *,
+        sharding: AccountSharding,
+        ttl: timedelta,
+        clock: Any = time.time,
+    ) -> None:
+        self._client = client
+        self._table = table
+        self._sharding = sharding
+        self._ttl = ttl
+        self._clock = clock
+
+    @contextmanager
+    def writer(self, collection_id: str) -> Iterator[DynamoAccountWriter]:
+        expires_at = int(self._clock() + self._ttl.total_seconds())
+        writer = DynamoAccountWriter(
+            self._client, self._table, collection_id, self._sharding, expires_at
+        )
+        yield writer
+        writer.flush()
+
+    def read(self, collection_id: str) -> Iterator[ServerAccount]:
+        paginator = self._client.get_paginator("query")
+        for partition_key in self._sharding.partition_keys(collection_id):
+            for page in paginator.paginate(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": partition_key}},
+            ):
+                for item in page["Items"]:
+                    yield _account_from_item(item)
+
+
+def _account_from_item(item: Mapping[str, Any]) -> ServerAccount:
+    return ServerAccount(
+        hostname=item["hostname"]["S"],
+        user_id=int(item["sk"]["S"]),
+        login=item["login"]["S"] if "login" in item else None,
+        email=item["email"]["S"] if "email" in item else None,
+        suspended=item["suspended"]["BOOL"],
+        account_type=AccountType(item["account_type"]["S"]),
+        extra_emails=tuple(value["S"] for value in item.get("extra_emails", {}).get("L", [])),
+    )

@@ -1,0 +1,39 @@
+"""SQS adapter for the pipeline's work messages."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from license_sync.pipeline.records import CollectRequest, FinalizeRequest
+
+if TYPE_CHECKING:
+    from types_boto3_sqs.client import SQSClient
+
+MAX_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds
+
+
+class SqsWorkQueue:
+    def __init__(
+        self,
+        client: SQSClient,
+        *,
+        collect_queue_url: str,
+        finalize_queue_url: str,
+        max_delay_seconds: int = MAX_DELAY_SECONDS,
+    ) -> None:
+        self._client = client
+        self._max_delay_seconds = min(max_delay_seconds, MAX_DELAY_SECONDS)
+        self._collect_queue_url = collect_queue_url
+        self._finalize_queue_url = finalize_queue_url
+
+    def send_collect(self, request: CollectRequest, *, delay_seconds: int = 0) -> None:
+        self._client.send_message(
+            QueueUrl=self._collect_queue_url,
+            MessageBody=request.model_dump_json(),
+            DelaySeconds=max(0, min(delay_seconds, self._max_delay_seconds)),
+        )
+
+    def send_finalize(self, request: FinalizeRequest) -> None:
+        self._client.send_message(
+            QueueUrl=self._finalize_queue_url, MessageBody=request.model_dump_json()
+        )

@@ -1,0 +1,25 @@
+"""The Lambda event shapes the handlers accept, built on Powertools' parser models."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from pydantic import BaseModel, ConfigDict, Json
+
+from license_sync.pipeline.records import CollectRequest, FinalizeRequest, TriggerKind
+
+
+class StartSyncEvent(BaseModel):
+    """What the schedule (and a manual `aws lambda invoke`) sends to start_sync."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trigger: TriggerKind = TriggerKind.SCHEDULE
+    requested_by: str = ""
+
+
+class CollectRecord(SqsRecordModel):
+    body: Json[CollectRequest]
+
+
+class FinalizeRecord(SqsRecordModel):
+    body: Json[FinalizeRequest]

@@ -1,0 +1,282 @@
+"""The GHES "Export license usage" file, uploaded by hand for instances sync cannot reach.
+
+GitHub documents what the JSON file holds but not its keys ("Troubleshooting license usage
+for GitHub Enterprise", section "GitHub Enterprise Server exported license usage (JSON
+file)"): Features (GitHub Connect features and when they were enabled), Host name, HTTP
+only, License (a hash), Public key, Server ID (a UUID), Version; and, per the license sync
+page, each account's user ID and email addresses. So keys are matched leniently: case and
+separators are ignored (`Host name`, `host_name`, `hostName` are one key) and a few
+plausible synonyms are accepted. Keys we do not recognise are listed in
+`ExportedUsage.unknown_keys` rather than guessed at, and anything we need but cannot read
+raises `ExportFileError` naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from license_sync.errors import ExportFileError
+from license_sync.models import InstanceMetadata, ServerAccount, UsageSource
+
+MAX_EXPORT_FILE_BYTES = 128 * 1024 * 1024
+"""About 250 bytes an account: room for several hundred thousand accounts."""
+
+# Canonical name -> accepted spellings, compared after `_normalise_key`.
+_DOCUMENT_KEYS: dict[str, frozenset[str]] = {
+    "hostname": frozenset({"hostname", "host"}),
+    "server_id": frozenset({"serverid", "serveruuid", "uuid", "instanceid"}),
+    "version": frozenset({"version", "ghesversion", "serverversion", "enterpriseserverversion"}),
+    "users": frozenset({"users", "useraccounts", "accounts", "licensedusers"}),
+    # Documented contents we read past: they identify the license, not the accounts.
+    "features": frozenset({"features", "githubconnectfeatures", "connectfeatures"}),
+    "http_only": frozenset({"httponly"}),
+    "license": frozenset({"license", "licensehash"}),
+    "public_key": frozenset({"publickey", "licensepublickey"}),
+}
+_USER_KEYS: dict[str, frozenset[str]] = {
+    "id": frozenset({"id", "userid", "databaseid", "githubid"}),
+    "email": frozenset({"email", "primaryemail", "primaryemailaddress", "emailaddress"}),
+    "emails": frozenset({"emails", "emailaddresses", "allemails"}),
+    "login": frozenset({"login", "username"}),
+    "suspended": frozenset({"suspended", "issuspended", "suspendedat"}),
+}
+# An address given as an object: {"email": "...", "primary": true} and spellings alike.
+_ADDRESS_VALUE_KEYS = frozenset({"email", "address", "value", "emailaddress"})
+_ADDRESS_PRIMARY_KEYS = frozenset({"primary", "isprimary"})
+
+
+@dataclass(frozen=True)
+class ExportedUsage:
+    metadata: InstanceMetadata
+    """`source` is `UsageSource.EXPORT`; `server_id` is "" when the file has none."""
+    accounts: list[ServerAccount]
+    unknown_keys: list[str]
+    """Keys not understood, e.g. `"generated_at"` or `"users[].name"`; sorted, unique."""
+
+
+def _normalise_key(key: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", key.lower())
+
+
+def _normalise_hostname(hostname: str) -> str:
+    return hostname.strip().rstrip(".").lower()
+
+
+def _pick_keys(
+    document: Mapping[str, Any], known: Mapping[str, frozenset[str]], *, where: str
+) -> tuple[dict[str, tuple[str, Any]], list[str]]:
+    """Map each canonical name to (the key as written, its value); also return unknown keys."""
+    found: dict[str, tuple[str, Any]] = {}
+    unknown: list[str] = []
+    for key, value in document.items():
+        normalised = _normalise_key(key)
+        canonical = next(
+            (name for name, spellings in known.items() if normalised in spellings), None
+        )
+        if canonical is None:
+            unknown.append(key)
+            continue
+        if canonical in found and found[canonical][1] != value:
+            raise ExportFileError(
+                f"given twice with different values (as {found[canonical][0]!r} and {key!r})",
+                field=f"{where}{canonical}",
+            )
+        found.setdefault(canonical, (key, value))
+    return found, unknown
+
+
+def _optional_text(value: Any, *, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ExportFileError(f"must be a string, not {type(value).__name__}", field=field)
+    return value.strip() or None
+
+
+def _required_text(value: Any, *, field: str) -> str:
+    text = _optional_text(value, field=field)
+    if text is None:
+        raise ExportFileError("is missing or empty", field=field)
+    return text
+
+
+def _user_id(value: Any, *, field: str) -> int:
+    if isinstance(value, bool):  # bool is an int to Python, never to us
+        raise ExportFileError("must be a positive integer, not a boolean", field=field)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or value <= 0:
+        raise ExportFileError("must be a positive integer", field=field)
+    return value
+
+
+def _suspended(value: Any, *, field: str) -> bool:
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        # `suspended_at`-style keys carry a timestamp; a blank one means "not suspended".
+        lowered = value.strip().lower()
+        return lowered not in ("", "false", "no", "0")
+    raise ExportFileError("must be a boolean or a timestamp", field=field)
+
+
+def _addresses(
+    value: Any, *, field: str, key: str, unknown: set[str]
+) -> tuple[list[str], str | None]:
+    """Addresses in the order given, and the one flagged primary (if any is)."""
+    items = [value] if isinstance(value, str | dict) else value
+    if not isinstance(items, list):
+        raise ExportFileError("must be a list of email addresses", field=field)
+    addresses: list[str] = []
+    primary: str | None = None
+    for index, item in enumerate(items):
+        item_field = f"{field}[{index}]"
+        if isinstance(item, dict):
+            text_keys = [key for key in item if _normalise_key(key) in _ADDRESS_VALUE_KEYS]
+            flag_keys = [key for key in item if _normalise_key(key) in _ADDRESS_PRIMARY_KEYS]
+            unknown.update(
+                f"users[].{key}[].{name}"
+                for name in item
+                if name not in text_keys and name not in flag_keys
+            )
+            if len(text_keys) != 1:
+                raise ExportFileError("must hold exactly one email address", field=item_field)
+            address = _required_text(item[text_keys[0]], field=f"{item_field}.{text_keys[0]}")
+            is_primary = any(item[name] is True for name in flag_keys)
+        else:
+            address = _required_text(item, field=item_field)
+            is_primary = False
+        addresses.append(address)
+        if is_primary and primary is None:
+            primary = address
+    return addresses, primary
+
+
+def _account(raw: Any, index: int, *, hostname: str, unknown: set[str]) -> ServerAccount:
+    where = f"users[{index}]"
+    if not isinstance(raw, dict):
+        raise ExportFileError("must be an object with an id and email addresses", field=where)
+    found, unknown_user_keys = _pick_keys(raw, _USER_KEYS, where=f"{where}.")
+    unknown.update(f"users[].{key}" for key in unknown_user_keys)
+    if "id" not in found:
+        raise ExportFileError("is missing", field=f"{where}.id")
+    user_id = _user_id(found["id"][1], field=f"{where}.{found['id'][0]}")
+
+    ordered: list[str] = []
+    flagged_primary: str | None = None
+    explicit_primary: str | None = None
+    if "email" in found:
+        key, value = found["email"]
+        if isinstance(value, list):
+            ordered, flagged_primary = _addresses(
+                value, field=f"{where}.{key}", key=key, unknown=unknown
+            )
+        else:
+            explicit_primary = _optional_text(value, field=f"{where}.{key}")
+    if "emails" in found:
+        key, value = found["emails"]
+        listed, listed_primary = _addresses(value, field=f"{where}.{key}", key=key, unknown=unknown)
+        ordered += listed
+        flagged_primary = flagged_primary or listed_primary
+    primary = explicit_primary or flagged_primary or (ordered[0] if ordered else None)
+    if primary is None:
+        raise ExportFileError("has no email address", field=f"{where}.emails")
+
+    extras: list[str] = []
+    seen = {primary.lower()}
+    for address in ordered:
+        if address.lower() not in seen:
+            seen.add(address.lower())
+            extras.append(address)
+
+    login = None
+    if "login" in found:
+        login = _optional_text(found["login"][1], field=f"{where}.{found['login'][0]}")
+    suspended = False
+    if "suspended" in found:
+        key, value = found["suspended"]
+        suspended = _suspended(value, field=f"{where}.{key}")
+    return ServerAccount(
+        hostname=hostname,
+        user_id=user_id,
+        login=login,
+        email=primary,
+        suspended=suspended,
+        extra_emails=tuple(extras),
+    )
+
+
+def parse_export_file(
+    data: bytes,
+    *,
+    expected_hostname: str | None = None,
+    max_bytes: int = MAX_EXPORT_FILE_BYTES,
+) -> ExportedUsage:
+    """Read an "Export license usage" file; raises `ExportFileError` naming the bad field.
+
+    A host name or a server ID is required, and the users list. Without a host name in the
+    file, `expected_hostname` names the accounts, else the server ID does.
+    """
+    if len(data) > max_bytes:
+        raise ExportFileError(f"the file is larger than the {max_bytes} bytes accepted")
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ExportFileError("the file is not UTF-8 text") from exc
+    except json.JSONDecodeError as exc:
+        raise ExportFileError(
+            f"the file is not valid JSON (line {exc.lineno}, column {exc.colno})"
+        ) from exc
+    except RecursionError as exc:
+        raise ExportFileError("the file nests too deeply to be a usage export") from exc
+    if not isinstance(document, dict):
+        raise ExportFileError("the file must hold a JSON object")
+
+    found, unknown_top = _pick_keys(document, _DOCUMENT_KEYS, where="")
+    hostname_key, raw_hostname = found.get("hostname", ("hostname", None))
+    server_id_key, raw_server_id = found.get("server_id", ("server_id", None))
+    version_key, raw_version = found.get("version", ("version", None))
+    hostname = _optional_text(raw_hostname, field=hostname_key)
+    server_id = _optional_text(raw_server_id, field=server_id_key)
+    version = _optional_text(raw_version, field=version_key)
+    if hostname is None and server_id is None:
+        raise ExportFileError(
+            "the file names neither its host name nor its server ID", field="hostname"
+        )
+    if (
+        hostname is not None
+        and expected_hostname is not None
+        and _normalise_hostname(hostname) != _normalise_hostname(expected_hostname)
+    ):
+        raise ExportFileError(
+            f"the file is for {hostname}, not {expected_hostname}", field=hostname_key
+        )
+    account_hostname = hostname or (expected_hostname or "").strip() or str(server_id)
+
+    if "users" not in found:
+        raise ExportFileError("is missing", field="users")
+    users_key, raw_users = found["users"]
+    if not isinstance(raw_users, list):
+        raise ExportFileError("must be a list of accounts", field=users_key)
+
+    unknown: set[str] = set(unknown_top)
+    accounts: list[ServerAccount] = []
+    seen_ids: set[int] = set()
+    for index, raw in enumerate(raw_users):
+        account = _account(raw, index, hostname=account_hostname, unknown=unknown)
+        if account.user_id in seen_ids:
+            raise ExportFileError(f"repeats user ID {account.user_id}", field=f"users[{index}].id")
+        seen_ids.add(account.user_id)
+        accounts.append(account)
+
+    metadata = InstanceMetadata(
+        hostname=account_hostname,
+        server_id=server_id or "",
+        version=version,
+        source=UsageSource.EXPORT,
+    )
+    return ExportedUsage(metadata=metadata, accounts=accounts, unknown_keys=sorted(unknown))

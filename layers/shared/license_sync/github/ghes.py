@@ -1,0 +1,427 @@
+"""GitHub Enterprise Server client: the site-admin user report, the REST fallback, metadata.
+
+The report (`/stafftools/reports/all_users.csv`) is the bulk path: one request, every
+account with its primary email. It is streamed line by line through `csv.reader`, so memory
+stays flat however large the instance is, and every row is validated: a bad row stops the
+read with its line number rather than silently losing an account (and so a seat).
+"""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import TracebackType
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from license_sync.errors import ConfigError, GitHubMalformedResponse, GitHubUnreachable
+from license_sync.github.http import (
+    DEFAULT_HTTP_SETTINGS,
+    SYSTEM_CLOCK,
+    Clock,
+    Deadline,
+    GitHubHttp,
+    HttpSettings,
+    Jitter,
+    RequestStats,
+    backoff_ceiling,
+    build_tls_verify,
+    describe_validation_error,
+    full_jitter,
+    github_headers,
+    join_url,
+    parse_retry_after,
+    require_token,
+    validate_base_url,
+)
+from license_sync.models import AccountType, ServerAccount
+
+REPORT_PATH = "/stafftools/reports/all_users.csv"
+API_PATH = "/api/v3"
+USERS_PER_PAGE = 100
+REQUIRED_REPORT_COLUMNS = ("id", "login", "email", "suspended?")
+
+
+@dataclass(frozen=True)
+class ReportNotReady:
+    """The report still answered 202 (being generated) when the budget ran out."""
+
+    attempts: int
+    """How many 202 answers were received."""
+    retry_after_seconds: float
+    """How long to wait before asking again."""
+
+
+@dataclass(frozen=True)
+class GhesLicense:
+    seats: int | None
+    """None: the license is unlimited."""
+    seats_used: int
+    seats_available: int | None
+    """None: unlimited."""
+    kind: str | None
+    days_until_expiration: int | None
+    expire_at: str | None
+
+
+# --- Validated shapes ---------------------------------------------------------------------
+
+
+class ReportRow(BaseModel):
+    """One row of `all_users.csv`; extra columns (`created_at`, `repos`, ...) are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    id: int = Field(gt=0)
+    login: str = Field(min_length=1)
+    email: str | None
+    suspended: bool = Field(alias="suspended?")
+    role: str | None = None
+
+    @field_validator("email", "role", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("login", mode="before")
+    @classmethod
+    def _strip(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
+
+    def to_account(self, hostname: str) -> ServerAccount:
+        # GitHub's docs say the report lists "the user or organization"; an organization row
+        # is recognised by its role, so it never counts as a seat.
+        is_org = (self.role or "").strip().lower() == "organization"
+        return ServerAccount(
+            hostname=hostname,
+            user_id=self.id,
+            login=self.login,
+            email=self.email.strip() if self.email else None,
+            suspended=self.suspended,
+            account_type=AccountType.ORGANIZATION if is_org else AccountType.USER,
+        )
+
+
+class ListedUser(BaseModel):
+    """An item of `GET /users` (GitHub's "Simple User"); only what we use is checked."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: int = Field(gt=0)
+    login: str
+    type: str = "User"
+    email: str | None = None
+    suspended_at: str | None = None
+
+    def to_account(self, hostname: str) -> ServerAccount:
+        return ServerAccount(
+            hostname=hostname,
+            user_id=self.id,
+            login=self.login,
+            email=self.email.strip() if self.email and self.email.strip() else None,
+            suspended=self.suspended_at is not None,
+            account_type=(
+                AccountType.ORGANIZATION if self.type == "Organization" else AccountType.USER
+            ),
+        )
+
+
+class LicenseInfo(BaseModel):
+    """`GET /enterprise/settings/license`; `seats` may be a number or e.g. "unlimited"."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    seats: int | str
+    seats_used: int
+    seats_available: int | str | None = None
+    kind: str | None = None
+    days_until_expiration: int | None = None
+    expire_at: str | None = None
+
+
+class MetaInfo(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    installed_version: str | None = None
+
+
+_USERS_PAGE = TypeAdapter(list[ListedUser])
+_LICENSE = TypeAdapter(LicenseInfo)
+_META = TypeAdapter(MetaInfo)
+
+
+# --- The client ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Credentials:
+    site_admin: str
+    token: str = field(repr=False)
+
+    def basic_authorization(self) -> str:
+        pair = f"{self.site_admin}:{self.token}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+class GhesClient:
+    """Reads one GHES instance.
+
+    `url` is the web root (`https://ghes.example.com`); the REST API is under `/api/v3`.
+    `ca_bundle` is PEM text or a PEM file path that replaces the default trust store for
+    this instance only (see `build_tls_verify`).
+    """
+
+    def __init__(
+        self,
+        *,
+        hostname: str,
+        url: str,
+        site_admin: str,
+        token: str,
+        ca_bundle: str | None = None,
+        settings: HttpSettings = DEFAULT_HTTP_SETTINGS,
+        clock: Clock = SYSTEM_CLOCK,
+        transport: httpx.BaseTransport | None = None,
+        jitter: Jitter = full_jitter,
+    ) -> None:
+        if not hostname.strip():
+            raise ConfigError("is empty", field="hostname")
+        if not site_admin.strip() or ":" in site_admin:
+            raise ConfigError("must be a site admin's login", field="site_admin")
+        self.hostname = hostname.strip()
+        self._web_root = validate_base_url(url, field="url")
+        self._api_root = join_url(self._web_root, API_PATH)
+        self._credentials = _Credentials(site_admin.strip(), require_token(token, field="token"))
+        self.stats = RequestStats()
+        self._settings = settings
+        self._clock = clock
+        self._jitter = jitter
+        self._http = GitHubHttp(
+            service="GHES",
+            host=self.hostname,
+            headers=github_headers(self._credentials.token),
+            verify=build_tls_verify(ca_bundle),
+            settings=settings,
+            clock=clock,
+            transport=transport,
+            stats=self.stats,
+            jitter=jitter,
+        )
+
+    def __repr__(self) -> str:
+        return f"GhesClient(hostname={self.hostname!r}, url={str(self._web_root)!r})"
+
+    def __enter__(self) -> GhesClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- the site-admin report --
+
+    @contextmanager
+    def open_usage_report(
+        self, *, budget_seconds: float
+    ) -> Iterator[Iterator[ServerAccount] | ReportNotReady]:
+        """Open `all_users.csv`; yields the accounts (read them inside the `with`).
+
+        While GHES builds the report it answers 202; we ask again after a jittered backoff
+        (or its `Retry-After`) as long as the budget allows, then yield `ReportNotReady`.
+        """
+        deadline = Deadline.after(self._clock, budget_seconds)
+        url = join_url(self._web_root, REPORT_PATH)
+        headers = {
+            "Authorization": self._credentials.basic_authorization(),
+            "Accept": "text/csv",
+        }
+        not_ready = 0
+        while True:
+            with self._http.stream(url, deadline=deadline, headers=headers) as response:
+                if response.status_code != 202:
+                    yield self._report_accounts(response)
+                    return
+                not_ready += 1
+                retry_after = parse_retry_after(
+                    response.headers.get("retry-after"), now_epoch=self._clock.time()
+                )
+            delay = self._jitter(backoff_ceiling(self._settings, not_ready))
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            if delay > deadline.remaining():
+                yield ReportNotReady(attempts=not_ready, retry_after_seconds=delay)
+                return
+            self._clock.sleep(delay)
+
+    def _report_accounts(self, response: httpx.Response) -> Iterator[ServerAccount]:
+        label = f"GHES {self.hostname}: the all_users report"
+        content_type = response.headers.get("content-type", "").lower()
+        if "html" in content_type:
+            # Stafftools answers a sign-in page rather than 401 to some bad credentials.
+            raise GitHubMalformedResponse(
+                f"{label} came back as HTML, not CSV; check the site admin login and that "
+                "the token has the site_admin scope",
+                host=self.hostname,
+                status=response.status_code,
+            )
+        reader = csv.reader(self._report_lines(response), strict=True)
+        try:
+            header = [name.strip() for name in next(reader, [])]
+            self._check_report_header(header, label)
+            width = len(header)
+            for fields in reader:
+                if not fields:
+                    continue  # a blank line holds no account
+                if len(fields) != width:
+                    raise GitHubMalformedResponse(
+                        f"{label}, line {reader.line_num}: {len(fields)} fields, "
+                        f"the header has {width}",
+                        host=self.hostname,
+                        status=None,
+                    )
+                try:
+                    row = ReportRow.model_validate(dict(zip(header, fields, strict=True)))
+                except ValidationError as exc:
+                    raise GitHubMalformedResponse(
+                        f"{label}, line {reader.line_num}: {describe_validation_error(exc)}",
+                        host=self.hostname,
+                        status=None,
+                    ) from exc
+                yield row.to_account(self.hostname)
+        except csv.Error as exc:
+            raise GitHubMalformedResponse(
+                f"{label}, line {reader.line_num}: not valid CSV ({exc})",
+                host=self.hostname,
+                status=None,
+            ) from exc
+        except UnicodeDecodeError as exc:
+            raise GitHubMalformedResponse(
+                f"{label}, line {reader.line_num + 1}: not UTF-8",
+                host=self.hostname,
+                status=None,
+            ) from exc
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            raise GitHubUnreachable(
+                f"{label}: the connection failed after line {reader.line_num} "
+                f"({type(exc).__name__})",
+                host=self.hostname,
+                status=None,
+            ) from exc
+
+    def _check_report_header(self, header: list[str], label: str) -> None:
+        if not header:
+            raise GitHubMalformedResponse(
+                f"{label} is empty (no header line)", host=self.hostname, status=None
+            )
+        missing = [column for column in REQUIRED_REPORT_COLUMNS if column not in header]
+        if missing:
+            raise GitHubMalformedResponse(
+                f"{label}, line 1: missing column(s) {', '.join(missing)}",
+                host=self.hostname,
+                status=None,
+            )
+        duplicated = sorted({name for name in header if header.count(name) > 1})
+        if duplicated:
+            raise GitHubMalformedResponse(
+                f"{label}, line 1: duplicated column(s) {', '.join(duplicated)}",
+                host=self.hostname,
+                status=None,
+            )
+
+    def _report_lines(self, response: httpx.Response) -> Iterator[str]:
+        """The body as text lines (line ends kept, as `csv` wants), capped in size."""
+        cap = self._settings.max_report_bytes
+        decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        received = 0
+        pending = ""
+        for chunk in response.iter_bytes():
+            received += len(chunk)
+            if received > cap:
+                raise self._http.too_large(REPORT_PATH, cap)
+            pending += decoder.decode(chunk)
+            if "\n" in pending:
+                *complete, pending = pending.split("\n")
+                for line in complete:
+                    yield line + "\n"
+        pending += decoder.decode(b"", final=True)
+        if pending:
+            yield pending
+
+    # -- the REST fallback --
+
+    def list_users(self, *, budget_seconds: float) -> Iterator[ServerAccount]:
+        """Every account via `GET /users`, in sign-up order, following `Link` rel="next".
+
+        Emails here are public emails only (often none): callers mark the usage incomplete.
+        """
+        deadline = Deadline.after(self._clock, budget_seconds)
+        return self._list_users(deadline)
+
+    def _list_users(self, deadline: Deadline) -> Iterator[ServerAccount]:
+        url: httpx.URL | None = join_url(self._api_root, "/users")
+        params: dict[str, str | int] | None = {"per_page": USERS_PER_PAGE}
+        while url is not None:
+            users, headers = self._http.get_json(
+                url, _USERS_PAGE, deadline=deadline, params=params, what="a page of /users"
+            )
+            for user in users:
+                yield user.to_account(self.hostname)
+            if not users:
+                return  # `since` pagination has no natural end; an empty page is the end
+            current = url.copy_merge_params(params) if params else url
+            url = self._http.next_page_url(headers, current)
+            params = None  # the next link carries its own query
+
+    # -- metadata --
+
+    def get_license(self) -> GhesLicense:
+        url = join_url(self._api_root, "/enterprise/settings/license")
+        info, _ = self._http.get_json(
+            url, _LICENSE, deadline=self._http.deadline(None), what="the license"
+        )
+        return GhesLicense(
+            seats=self._seat_count(info.seats, "seats"),
+            seats_used=info.seats_used,
+            seats_available=(
+                None
+                if info.seats_available is None
+                else self._seat_count(info.seats_available, "seats_available")
+            ),
+            kind=info.kind,
+            days_until_expiration=info.days_until_expiration,
+            expire_at=info.expire_at,
+        )
+
+    def _seat_count(self, value: int | str, name: str) -> int | None:
+        if isinstance(value, int):
+            return value
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
+        if text.lower() == "unlimited":
+            return None
+        raise GitHubMalformedResponse(
+            f"GHES {self.hostname}: the license's {name} is neither a number nor 'unlimited'",
+            host=self.hostname,
+            status=None,
+        )
+
+    def get_version(self) -> str | None:
+        """The installed GHES version from `GET /meta`, if the instance reports it."""
+        url = join_url(self._api_root, "/meta")
+        meta, _ = self._http.get_json(url, _META, deadline=self._http.deadline(None), what="/meta")
+        return meta.installed_version

@@ -1,0 +1,675 @@
+"""HTTP plumbing shared by the GHES and GHEC clients.
+
+One `GitHubHttp` wraps one `httpx.Client` and owns every decision about a single request:
+which failures are retried (5xx, timeouts, dropped connections) and how long to back off
+(full-jitter exponential), when a rate limit is waited out (only when the wait fits in the
+caller's time budget), how large a body may be, and how a status becomes a typed error.
+
+Time is read and spent only through the injected `Clock`, so tests drive retries and
+rate-limit waits without sleeping. Error messages name the service, host, method, path and
+status; they never contain a token, a header value or a response body.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import random
+import re
+import ssl
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import httpx
+from pydantic import TypeAdapter, ValidationError
+
+from license_sync.errors import (
+    ConfigError,
+    GitHubBadCredentials,
+    GitHubBudgetExhausted,
+    GitHubError,
+    GitHubForbidden,
+    GitHubMalformedResponse,
+    GitHubNotFound,
+    GitHubRateLimited,
+    GitHubUnreachable,
+)
+
+GITHUB_MEDIA_TYPE = "application/vnd.github+json"
+GITHUB_API_VERSION = "2022-11-28"
+USER_AGENT = "license-sync"
+
+_MIB = 1024 * 1024
+# Error bodies are read only to spot GitHub's "secondary rate limit" message; they are short.
+_ERROR_BODY_PEEK_BYTES = 64 * 1024
+# X-RateLimit-Reset has one-second resolution; waiting exactly until it can be a hair early.
+_RATE_LIMIT_RESET_MARGIN_SECONDS = 1.0
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Timeouts, retry policy and size limits for every GitHub request."""
+
+    connect_timeout_seconds: float = 5.0
+    read_timeout_seconds: float = 30.0
+    max_attempts: int = 5
+    """Attempts per request for retryable failures (5xx, timeouts, dropped connections)."""
+    backoff_base_seconds: float = 0.5
+    backoff_cap_seconds: float = 20.0
+    max_report_bytes: int = 512 * _MIB
+    """Cap on the site-admin CSV report (streamed, so this bounds time, not memory)."""
+    max_json_bytes: int = 10 * _MIB
+    """Cap on one JSON response (one page of a listing)."""
+    default_budget_seconds: float = 120.0
+    """Time budget for calls that take no `budget_seconds` (license, version, sync status)."""
+    max_rate_limit_waits: int = 10
+    """Rate-limit waits per request before giving up even if the budget would allow more."""
+    secondary_rate_limit_wait_seconds: float = 60.0
+    """GitHub's advice when a secondary rate limit names no wait: at least one minute."""
+
+    def __post_init__(self) -> None:
+        positive = {
+            "connect_timeout_seconds": self.connect_timeout_seconds,
+            "read_timeout_seconds": self.read_timeout_seconds,
+            "max_attempts": self.max_attempts,
+            "backoff_cap_seconds": self.backoff_cap_seconds,
+            "max_report_bytes": self.max_report_bytes,
+            "max_json_bytes": self.max_json_bytes,
+            "default_budget_seconds": self.default_budget_seconds,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise ConfigError("must be greater than zero", field=name)
+        if self.backoff_base_seconds < 0 or self.max_rate_limit_waits < 0:
+            raise ConfigError("must not be negative", field="backoff_base_seconds")
+
+
+DEFAULT_HTTP_SETTINGS = HttpSettings()
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back; measures budgets."""
+        ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    def time(self) -> float:
+        """Seconds since the epoch; compared with `X-RateLimit-Reset`."""
+        ...
+
+
+class SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def time(self) -> float:
+        return time.time()
+
+
+SYSTEM_CLOCK: Clock = SystemClock()
+
+Jitter = Callable[[float], float]
+"""Given the backoff ceiling, returns the delay to use (full jitter: anywhere in [0, ceiling])."""
+
+
+def full_jitter(ceiling: float) -> float:
+    return random.uniform(0.0, ceiling)  # noqa: S311 - spreading retries, not cryptography
+
+
+def backoff_ceiling(settings: HttpSettings, failures: int) -> float:
+    """Exponential ceiling after `failures` consecutive failures (1 -> base), capped."""
+    exponent = min(max(failures - 1, 0), 32)  # 2**32 * base is far past any cap
+    return float(min(settings.backoff_cap_seconds, settings.backoff_base_seconds * 2**exponent))
+
+
+@dataclass
+class RequestStats:
+    requests: int = 0
+    rate_limit_wait_seconds: float = 0.0
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """The point on the monotonic clock by which a call must be done."""
+
+    clock: Clock
+    expires_at: float
+
+    @classmethod
+    def after(cls, clock: Clock, seconds: float) -> Deadline:
+        return cls(clock=clock, expires_at=clock.monotonic() + max(seconds, 0.0))
+
+    def remaining(self) -> float:
+        return max(0.0, self.expires_at - self.clock.monotonic())
+
+
+# --- Configuration helpers -----------------------------------------------------------------
+
+
+def is_loopback_host(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_base_url(url: str, *, field: str) -> httpx.URL:
+    """Parse a configured base URL; `https` is required unless the host is loopback."""
+    try:
+        parsed = httpx.URL(url.strip())
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ConfigError("is not a valid URL", field=field) from exc
+    if parsed.scheme not in ("https", "http") or not parsed.host:
+        raise ConfigError("must be an absolute https:// URL", field=field)
+    if parsed.scheme == "http" and not is_loopback_host(parsed.host):
+        raise ConfigError(
+            f"must use https (plain http is accepted only for loopback hosts, not {parsed.host})",
+            field=field,
+        )
+    if parsed.userinfo:
+        # Credentials in a URL end up in logs and error messages; they belong in the token.
+        raise ConfigError("must not contain a user name or password", field=field)
+    if parsed.query or parsed.fragment:
+        raise ConfigError("must not contain a query or fragment", field=field)
+    return parsed.copy_with(path=parsed.path.rstrip("/") or "/")
+
+
+def join_url(base: httpx.URL, path: str) -> httpx.URL:
+    """`base` + `path`, keeping any path prefix `base` has (e.g. `/api/v3`)."""
+    return base.copy_with(path=base.path.rstrip("/") + "/" + path.lstrip("/"))
+
+
+def same_origin(url: httpx.URL, base: httpx.URL) -> bool:
+    return (url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
+
+
+def build_tls_verify(ca_bundle: str | None) -> ssl.SSLContext | bool:
+    """TLS trust for one instance.
+
+    `None` keeps httpx's default trust store. Otherwise `ca_bundle` is either PEM text
+    (contains `-----BEGIN`) or the path of a PEM file, and it *replaces* the default
+    store for this client: an instance behind an internal CA is then trusted only through
+    that CA, and nothing else configured for other instances leaks into it.
+    """
+    if ca_bundle is None:
+        return True
+    text = ca_bundle.strip()
+    if not text:
+        raise ConfigError("is empty", field="ca_bundle")
+    try:
+        if "-----BEGIN" in text:
+            return ssl.create_default_context(cadata=text)
+        return ssl.create_default_context(cafile=text)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"file not found: {text}", field="ca_bundle") from exc
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ConfigError("does not hold readable PEM certificates", field="ca_bundle") from exc
+
+
+# --- Response headers ---------------------------------------------------------------------
+
+_LINK_PART = re.compile(r"<(?P<url>[^>]*)>(?P<params>(?:\s*;\s*[^;,]+)*)")
+_REL_PARAM = re.compile(r"""rel\s*=\s*(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s;,"]+))""", re.I)
+
+
+def parse_link_header(value: str | None) -> dict[str, str]:
+    """`<url>; rel="next", <url>; rel="last"` -> {"next": url, "last": url}."""
+    links: dict[str, str] = {}
+    if not value:
+        return links
+    for match in _LINK_PART.finditer(value):
+        rel = _REL_PARAM.search(match.group("params"))
+        if rel is None:
+            continue
+        for name in (rel.group("quoted") or rel.group("bare") or "").split():
+            links.setdefault(name.lower(), match.group("url").strip())
+    return links
+
+
+def parse_retry_after(value: str | None, *, now_epoch: float) -> float | None:
+    """`Retry-After` as seconds to wait: delta-seconds or an HTTP date."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now_epoch)
+
+
+def rate_limit_wait_seconds(
+    response: httpx.Response, body_peek: bytes, *, now_epoch: float, settings: HttpSettings
+) -> float | None:
+    """How long GitHub asks us to wait, or None when this answer is not a rate limit.
+
+    Per GitHub's REST docs: a 403 or 429 with `Retry-After` means wait that long; with
+    `X-RateLimit-Remaining: 0`, wait until `X-RateLimit-Reset` (epoch seconds); any other
+    429, or a 403 whose message says it is a secondary rate limit, means wait at least a
+    minute. Any other 403 is a permission problem, not a rate limit.
+    """
+    if response.status_code not in (403, 429):
+        return None
+    retry_after = parse_retry_after(response.headers.get("retry-after"), now_epoch=now_epoch)
+    if retry_after is not None:
+        return retry_after
+    if response.headers.get("x-ratelimit-remaining", "").strip() == "0":
+        reset = response.headers.get("x-ratelimit-reset", "").strip()
+        if reset.isdigit():
+            return max(0.0, int(reset) - now_epoch) + _RATE_LIMIT_RESET_MARGIN_SECONDS
+        return settings.secondary_rate_limit_wait_seconds
+    if response.status_code == 429 or b"rate limit" in body_peek.lower():
+        return settings.secondary_rate_limit_wait_seconds
+    return None
+
+
+def describe_validation_error(exc: ValidationError, *, limit: int = 3) -> str:
+    """First few problems as `location: message`, without the offending values (emails)."""
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False)[:limit]:
+        location = ".".join(str(part) for part in error["loc"]) or "body"
+        parts.append(f"{location}: {error['msg']}")
+    more = exc.error_count() - limit
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)
+
+
+def _describe_transport_error(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__})"
+    return f"connection failed ({type(exc).__name__})"
+
+
+# --- The retrying client --------------------------------------------------------------------
+
+
+class GitHubHttp:
+    """One GitHub endpoint: an httpx.Client plus retry, rate-limit and size policy.
+
+    `service` and `host` only label messages and errors ("GHES ghes.example.com").
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        host: str,
+        headers: Mapping[str, str],
+        verify: ssl.SSLContext | bool,
+        settings: HttpSettings,
+        clock: Clock,
+        transport: httpx.BaseTransport | None,
+        stats: RequestStats,
+        jitter: Jitter = full_jitter,
+    ) -> None:
+        self.service = service
+        self.host = host
+        self.settings = settings
+        self.clock = clock
+        self.stats = stats
+        self._jitter = jitter
+        self._client = httpx.Client(
+            headers=dict(headers),
+            verify=verify,
+            transport=transport,
+            timeout=httpx.Timeout(
+                settings.read_timeout_seconds, connect=settings.connect_timeout_seconds
+            ),
+            # GHES may redirect (e.g. to its canonical host); httpx drops Authorization when
+            # a redirect leaves the origin, so credentials are not forwarded elsewhere.
+            follow_redirects=True,
+        )
+
+    def __repr__(self) -> str:
+        return f"GitHubHttp(service={self.service!r}, host={self.host!r})"
+
+    @property
+    def label(self) -> str:
+        return f"{self.service} {self.host}"
+
+    def close(self) -> None:
+        self._client.close()
+
+    def deadline(self, budget_seconds: float | None) -> Deadline:
+        budget = self.settings.default_budget_seconds if budget_seconds is None else budget_seconds
+        return Deadline.after(self.clock, budget)
+
+    # -- public operations --
+
+    def get_json(
+        self,
+        url: httpx.URL,
+        adapter: TypeAdapter[T],
+        *,
+        deadline: Deadline,
+        params: Mapping[str, str | int] | None = None,
+        what: str,
+    ) -> tuple[T, httpx.Headers]:
+        """GET a JSON body, validated by `adapter`; returns it with the response headers."""
+        body, headers = self.send(
+            "GET",
+            url,
+            deadline=deadline,
+            params=params,
+            consume=lambda response: (self.read_body(response), response.headers),
+        )
+        return self.decode_json(body, adapter, what=what), headers
+
+    def post_json(self, url: httpx.URL, payload: Any, *, deadline: Deadline) -> int:
+        """POST a JSON document; returns the (2xx) status. The body of the answer is ignored."""
+        return self.send(
+            "POST",
+            url,
+            deadline=deadline,
+            json_body=payload,
+            consume=lambda response: (self.read_body(response), response.status_code)[1],
+        )
+
+    @contextmanager
+    def stream(
+        self,
+        url: httpx.URL,
+        *,
+        deadline: Deadline,
+        headers: Mapping[str, str] | None = None,
+    ) -> Iterator[httpx.Response]:
+        """GET with retries until a 2xx arrives; yields it with the body still unread."""
+        response = self.send(
+            "GET", url, deadline=deadline, headers=headers, consume=lambda response: response
+        )
+        try:
+            yield response
+        finally:
+            response.close()
+
+    # -- the retry loop --
+
+    def send(
+        self,
+        method: str,
+        url: httpx.URL,
+        *,
+        deadline: Deadline,
+        consume: Callable[[httpx.Response], T],
+        params: Mapping[str, str | int] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        pass_statuses: Collection[int] = (),
+    ) -> T:
+        """Send until a 2xx (or a status in `pass_statuses`) arrives, then `consume` it.
+
+        `consume` runs inside the retry loop, so a connection dropped while the body is read
+        is retried like one dropped before the answer. It must close the response unless it
+        hands it to the caller (as `stream` does).
+        """
+        failures = 0
+        rate_limit_waits = 0
+        path = url.path
+        while True:
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                raise GitHubBudgetExhausted(
+                    f"{self.label}: no time left in the budget for {method} {path}",
+                    host=self.host,
+                    status=None,
+                )
+            request = self._client.build_request(
+                method,
+                url,
+                params=params,
+                json=json_body,
+                headers=dict(headers) if headers else None,
+                timeout=httpx.Timeout(
+                    min(self.settings.read_timeout_seconds, remaining),
+                    connect=min(self.settings.connect_timeout_seconds, remaining),
+                ),
+            )
+            self.stats.requests += 1
+            try:
+                response = self._client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                failures += 1
+                self._pause_before_retry(
+                    failures,
+                    deadline,
+                    attempted=f"{method} {path}",
+                    reason=_describe_transport_error(exc),
+                    status=None,
+                )
+                continue
+
+            status = response.status_code
+            if 200 <= status < 300 or status in pass_statuses:
+                try:
+                    return consume(response)
+                except httpx.TransportError as exc:
+                    response.close()
+                    failures += 1
+                    self._pause_before_retry(
+                        failures,
+                        deadline,
+                        attempted=f"{method} {path}",
+                        reason=f"{_describe_transport_error(exc)} while reading the body",
+                        status=status,
+                    )
+                    continue
+                except BaseException:
+                    response.close()
+                    raise
+
+            peek = self._peek_error_body(response) if status in (403, 429) else b""
+            wait = rate_limit_wait_seconds(
+                response, peek, now_epoch=self.clock.time(), settings=self.settings
+            )
+            if wait is not None:
+                response.close()
+                rate_limit_waits += 1
+                if (
+                    wait > deadline.remaining()
+                    or rate_limit_waits > self.settings.max_rate_limit_waits
+                ):
+                    raise GitHubRateLimited(
+                        f"{self.label}: rate limited ({status}) on {method} {path}; "
+                        f"GitHub asks to wait {wait:.0f} s, more than the time budget allows",
+                        host=self.host,
+                        status=status,
+                        retry_after_seconds=wait,
+                    )
+                self.clock.sleep(wait)
+                self.stats.rate_limit_wait_seconds += wait
+                continue
+
+            if status >= 500:
+                retry_after = parse_retry_after(
+                    response.headers.get("retry-after"), now_epoch=self.clock.time()
+                )
+                response.close()
+                failures += 1
+                self._pause_before_retry(
+                    failures,
+                    deadline,
+                    attempted=f"{method} {path}",
+                    reason=f"answered {status}",
+                    status=status,
+                    retry_after=retry_after,
+                )
+                continue
+
+            response.close()
+            raise self.status_error(method, path, status)
+
+    def _pause_before_retry(
+        self,
+        failures: int,
+        deadline: Deadline,
+        *,
+        attempted: str,
+        reason: str,
+        status: int | None,
+        retry_after: float | None = None,
+    ) -> None:
+        if failures >= self.settings.max_attempts:
+            raise GitHubUnreachable(
+                f"{self.label}: {attempted} failed {failures} times; last: {reason}",
+                host=self.host,
+                status=status,
+            )
+        delay = self._jitter(backoff_ceiling(self.settings, failures))
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        if delay > deadline.remaining():
+            raise GitHubBudgetExhausted(
+                f"{self.label}: {attempted} {reason}; no time left in the budget to retry",
+                host=self.host,
+                status=status,
+            )
+        self.clock.sleep(delay)
+        self.stats.retries += 1
+
+    def status_error(self, method: str, path: str, status: int) -> GitHubError:
+        where = f"{self.label}: {method} {path} answered {status}"
+        if status == 401:
+            return GitHubBadCredentials(
+                f"{where}: the credentials were rejected", host=self.host, status=status
+            )
+        if status == 403:
+            return GitHubForbidden(
+                f"{where}: the token lacks a scope or role for this", host=self.host, status=status
+            )
+        if status == 404:
+            return GitHubNotFound(
+                f"{where}: not found (check the URL, the enterprise slug and the token's access)",
+                host=self.host,
+                status=status,
+            )
+        return GitHubError(f"{where}: unexpected status", host=self.host, status=status)
+
+    # -- bodies --
+
+    def _peek_error_body(self, response: httpx.Response) -> bytes:
+        collected = bytearray()
+        try:
+            for chunk in response.iter_bytes():
+                collected += chunk
+                if len(collected) >= _ERROR_BODY_PEEK_BYTES:
+                    break
+        except (httpx.TransportError, httpx.DecodingError):
+            pass  # the status alone decides; a body we cannot read changes nothing
+        return bytes(collected[:_ERROR_BODY_PEEK_BYTES])
+
+    def read_body(self, response: httpx.Response, limit: int | None = None) -> bytes:
+        """Read the whole body, refusing more than `limit` bytes; closes the response."""
+        cap = self.settings.max_json_bytes if limit is None else limit
+        try:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > cap:
+                raise self.too_large(response.request.url.path, cap)
+            collected = bytearray()
+            for chunk in response.iter_bytes():
+                collected += chunk
+                if len(collected) > cap:
+                    raise self.too_large(response.request.url.path, cap)
+            return bytes(collected)
+        except httpx.DecodingError as exc:
+            raise GitHubMalformedResponse(
+                f"{self.label}: the body of {response.request.url.path} could not be decoded",
+                host=self.host,
+                status=response.status_code,
+            ) from exc
+        finally:
+            response.close()
+
+    def too_large(self, path: str, cap: int) -> GitHubMalformedResponse:
+        return GitHubMalformedResponse(
+            f"{self.label}: the answer to {path} is larger than the {cap} bytes accepted",
+            host=self.host,
+            status=None,
+        )
+
+    def decode_json(self, body: bytes, adapter: TypeAdapter[T], *, what: str) -> T:
+        try:
+            return adapter.validate_json(body)
+        except ValidationError as exc:
+            raise GitHubMalformedResponse(
+                f"{self.label}: {what} did not have the documented shape: "
+                f"{describe_validation_error(exc)}",
+                host=self.host,
+                status=None,
+            ) from exc
+
+    def decode_json_value(self, value: Any, adapter: TypeAdapter[T], *, what: str) -> T:
+        """Like `decode_json`, for a body already parsed (and perhaps normalised)."""
+        try:
+            return adapter.validate_python(value)
+        except ValidationError as exc:
+            raise GitHubMalformedResponse(
+                f"{self.label}: {what} did not have the documented shape: "
+                f"{describe_validation_error(exc)}",
+                host=self.host,
+                status=None,
+            ) from exc
+
+    def next_page_url(self, headers: httpx.Headers, current: httpx.URL) -> httpx.URL | None:
+        """The `Link` rel="next" URL, refused if it leaves this origin or does not move on.
+
+        The client sends its token with every request, so following a link to another host
+        would hand the token to it.
+        """
+        target = parse_link_header(headers.get("link")).get("next")
+        if target is None:
+            return None
+        try:
+            next_url = current.join(target)
+        except httpx.InvalidURL as exc:
+            raise GitHubMalformedResponse(
+                f"{self.label}: the Link header of {current.path} is not a valid URL",
+                host=self.host,
+                status=None,
+            ) from exc
+        if not same_origin(next_url, current):
+            raise GitHubMalformedResponse(
+                f"{self.label}: the next page of {current.path} points to another host "
+                f"({next_url.host}); not following it with our token",
+                host=self.host,
+                status=None,
+            )
+        if next_url == current:
+            raise GitHubMalformedResponse(
+                f"{self.label}: the next page of {current.path} is the same page",
+                host=self.host,
+                status=None,
+            )
+        return next_url
+
+
+def github_headers(token: str) -> dict[str, str]:
+    """The headers GitHub's REST API documents for every request."""
+    return {
+        "Accept": GITHUB_MEDIA_TYPE,
+        "X-GitHub-Api-Version": GITHUB_API_VERSION,
+        "Authorization": f"Bearer {token}",
+        "User-Agent": USER_AGENT,
+    }
+
+
+def require_token(token: str, *, field: str) -> str:
+    if not token or not token.strip():
+        raise ConfigError("is empty", field=field)
+    if any(character in token for character in "\r\n"):
+        raise ConfigError("contains a line break", field=field)
+    return token.strip()

@@ -1,0 +1,355 @@
+"""Collecting one instance's usage into the accounts table.
+
+A collect never idles and never outlives its Lambda: when the report is still being
+generated, a rate limit asks for a long wait, or the time left runs short, it re-queues a
+continuation with a delay and returns. Writes are keyed by account, so a redelivered or
+resumed message rewrites the same items instead of adding new ones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from license_sync.errors import (
+    ConfigError,
+    GitHubBadCredentials,
+    GitHubForbidden,
+    GitHubMalformedResponse,
+    GitHubNotFound,
+    GitHubRateLimited,
+)
+from license_sync.github.ghes import ReportNotReady
+from license_sync.models import ServerAccount, UsageSource
+from license_sync.pipeline.ports import (
+    AccountStore,
+    InstanceStore,
+    RunStore,
+    TokenSource,
+    UsageReportSourceFactory,
+    WorkQueue,
+)
+from license_sync.pipeline.records import (
+    Collection,
+    CollectRequest,
+    CollectResume,
+    FinalizeRequest,
+    Instance,
+    InstanceProgress,
+    InstanceRunStatus,
+    InstanceSourceKind,
+    RunStatus,
+    utc_now,
+)
+
+# Errors that another attempt cannot fix: the instance fails for this run at once.
+# Anything else (unreachable, throttled AWS calls, bugs) raises so SQS retries it and,
+# past the redrive limit, the dead-letter handler marks the instance failed.
+PERMANENT_ERRORS = (
+    GitHubBadCredentials,
+    GitHubForbidden,
+    GitHubNotFound,
+    GitHubMalformedResponse,
+    ConfigError,
+)
+
+
+class CollectOutcome(StrEnum):
+    COLLECTED = "collected"
+    CONTINUED = "continued"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class CollectLimits:
+    reserve_seconds: float = 60.0
+    """Time kept back to flush writes and queue a continuation before Lambda's timeout."""
+    report_wait_seconds: float = 120.0
+    """How long one invocation waits on a report that answers 202 before re-queueing."""
+    not_ready_delay_seconds: int = 60
+    max_not_ready_attempts: int = 120
+    max_continuations: int = 200
+    time_check_every: int = 500
+    """Accounts between two looks at the remaining time."""
+
+
+@dataclass(frozen=True)
+class CollectDeps:
+    instances: InstanceStore
+    runs: RunStore
+    accounts: AccountStore
+    queue: WorkQueue
+    tokens: TokenSource
+    connect: UsageReportSourceFactory
+    limits: CollectLimits = field(default_factory=CollectLimits)
+    clock: Callable[[], datetime] = utc_now
+    monotonic: Callable[[], float] = time.monotonic
+
+    @property
+    def bookkeeping(self) -> RunBookkeeping:
+        return RunBookkeeping(self.runs, self.instances, self.queue, self.clock)
+
+
+@dataclass(frozen=True)
+class CollectResult:
+    outcome: CollectOutcome
+    run_id: str
+    instance_id: str
+    hostname: str = ""
+    accounts: int = 0
+    error: str = ""
+    delay_seconds: int = 0
+    progress: InstanceProgress | None = None
+
+
+def collection_id_for(run_id: str, instance_id: str) -> str:
+    return f"run/{run_id}/{instance_id}"
+
+
+def collect_instance_usage(
+    request: CollectRequest, *, remaining_seconds: Callable[[], float], deps: CollectDeps
+) -> CollectResult:
+    run = deps.runs.get(request.run_id)
+    progress = run.instances.get(request.instance_id) if run else None
+    if run is None or run.status is not RunStatus.COLLECTING or progress is None:
+        return CollectResult(CollectOutcome.SKIPPED, request.run_id, request.instance_id)
+    if progress.status is not InstanceRunStatus.PENDING:
+        # Redelivered after the instance was already counted.
+        return CollectResult(
+            CollectOutcome.SKIPPED, request.run_id, request.instance_id, progress.hostname
+        )
+    instance = deps.instances.get(request.instance_id)
+    if instance is None:
+        return deps.bookkeeping.fail(request, progress, "the instance was removed during the run")
+    if request.resume.continuations > deps.limits.max_continuations:
+        return deps.bookkeeping.fail(
+            request, progress, f"gave up after {request.resume.continuations} continuations"
+        )
+    if instance.source is InstanceSourceKind.EXPORT:
+        return _use_pending_export(request, instance, progress, deps)
+    return _collect_from_instance(request, instance, progress, remaining_seconds, deps)
+
+
+def _use_pending_export(
+    request: CollectRequest, instance: Instance, progress: InstanceProgress, deps: CollectDeps
+) -> CollectResult:
+    export = instance.pending_export
+    if export is None:
+        return deps.bookkeeping.fail(
+            request, progress, "no export file was uploaded since the last run"
+        )
+    done = progress.model_copy(
+        update={
+            "status": InstanceRunStatus.COLLECTED,
+            "accounts": export.accounts,
+            "collection_id": export.collection_id,
+            "source": UsageSource.EXPORT,
+            "complete": export.complete,
+            "version": export.version,
+            "finished_at": deps.clock(),
+        }
+    )
+    return deps.bookkeeping.complete(request, done, export)
+
+
+def _collect_from_instance(
+    request: CollectRequest,
+    instance: Instance,
+    progress: InstanceProgress,
+    remaining_seconds: Callable[[], float],
+    deps: CollectDeps,
+) -> CollectResult:
+    limits = deps.limits
+    resume = request.resume
+    started = deps.monotonic()
+    try:
+        source = deps.connect(instance, deps.tokens.get_token(instance.token_secret))
+    except PERMANENT_ERRORS as exc:
+        return deps.bookkeeping.fail(request, progress, str(exc))
+    collection_id = collection_id_for(request.run_id, instance.instance_id)
+
+    def spent(**changes: int) -> CollectResume:
+        return resume.model_copy(
+            update={
+                "collect_seconds": resume.collect_seconds + deps.monotonic() - started,
+                "github_requests": resume.github_requests + source.stats.requests,
+                "rate_limit_wait_seconds": resume.rate_limit_wait_seconds
+                + source.stats.rate_limit_wait_seconds,
+                **changes,
+            }
+        )
+
+    try:
+        version = source.get_version()
+        budget = max(
+            0.0, min(remaining_seconds() - limits.reserve_seconds, limits.report_wait_seconds)
+        )
+        with ExitStack() as stack:
+            usage_source = UsageSource.SITE_ADMIN_REPORT
+            try:
+                report = stack.enter_context(source.open_usage_report(budget_seconds=budget))
+            except GitHubNotFound:
+                # Some instances do not serve the site-admin report; the REST listing does,
+                # but only with public emails, so the usage is marked incomplete.
+                usage_source = UsageSource.USERS_API
+                report = source.list_users(budget_seconds=budget)
+            if isinstance(report, ReportNotReady):
+                attempts = resume.not_ready_attempts + report.attempts
+                if attempts > limits.max_not_ready_attempts:
+                    return deps.bookkeeping.fail(
+                        request,
+                        progress,
+                        f"the site-admin report was still being generated after {attempts} "
+                        "requests",
+                    )
+                delay = max(limits.not_ready_delay_seconds, int(report.retry_after_seconds))
+                return _continue(request, spent(not_ready_attempts=attempts), delay, progress, deps)
+            written, finished = _write_accounts(
+                report, collection_id, resume.accounts_written, remaining_seconds, deps
+            )
+        if not finished:
+            return _continue(request, spent(accounts_written=written), 0, progress, deps)
+    except GitHubRateLimited as exc:
+        return _continue(request, spent(), int(exc.retry_after_seconds) + 1, progress, deps)
+    except PERMANENT_ERRORS as exc:
+        return deps.bookkeeping.fail(request, progress, str(exc))
+    finally:
+        source.close()
+
+    totals = spent()
+    complete = usage_source is not UsageSource.USERS_API
+    collection = Collection(
+        collection_id=collection_id,
+        run_id=request.run_id,
+        collected_at=deps.clock(),
+        accounts=written,
+        source=usage_source,
+        complete=complete,
+        version=version,
+    )
+    done = progress.model_copy(
+        update={
+            "status": InstanceRunStatus.COLLECTED,
+            "accounts": written,
+            "collection_id": collection_id,
+            "source": usage_source,
+            "complete": complete,
+            "version": version,
+            "finished_at": collection.collected_at,
+            "continuations": resume.continuations,
+            "collect_seconds": totals.collect_seconds,
+            "github_requests": totals.github_requests,
+            "rate_limit_wait_seconds": totals.rate_limit_wait_seconds,
+        }
+    )
+    return deps.bookkeeping.complete(request, done, collection)
+
+
+def _write_accounts(
+    report: Iterator[ServerAccount],
+    collection_id: str,
+    already_written: int,
+    remaining_seconds: Callable[[], float],
+    deps: CollectDeps,
+) -> tuple[int, bool]:
+    """Write the report's accounts after the first `already_written`.
+
+    Returns how many accounts are written in all and whether the report was finished.
+    """
+    limits = deps.limits
+    position = 0
+    with deps.accounts.writer(collection_id) as writer:
+        for account in report:
+            position += 1
+            if position <= already_written:
+                continue  # written by an earlier invocation of this collect
+            writer.write(account)
+            if position % limits.time_check_every == 0 and (
+                remaining_seconds() < limits.reserve_seconds
+            ):
+                return position, False
+    return position, True
+
+
+def _continue(
+    request: CollectRequest,
+    resume: CollectResume,
+    delay_seconds: int,
+    progress: InstanceProgress,
+    deps: CollectDeps,
+) -> CollectResult:
+    resume = resume.model_copy(update={"continuations": resume.continuations + 1})
+    deps.queue.send_collect(
+        request.model_copy(update={"resume": resume}), delay_seconds=delay_seconds
+    )
+    return CollectResult(
+        CollectOutcome.CONTINUED,
+        request.run_id,
+        request.instance_id,
+        progress.hostname,
+        accounts=resume.accounts_written,
+        delay_seconds=delay_seconds,
+    )
+
+
+@dataclass(frozen=True)
+class RunBookkeeping:
+    """Counting an instance done on its run, and queueing finalize after the last one."""
+
+    runs: RunStore
+    instances: InstanceStore
+    queue: WorkQueue
+    clock: Callable[[], datetime] = utc_now
+
+    def complete(
+        self,
+        request: CollectRequest,
+        progress: InstanceProgress,
+        collection: Collection | None,
+    ) -> CollectResult:
+        if collection is not None:
+            self.instances.record_collection(request.instance_id, collection)
+        updated = self.runs.complete_instance(request.run_id, request.instance_id, progress)
+        if updated is None:
+            # Another delivery counted this instance first; it also queued finalize if due.
+            return CollectResult(
+                CollectOutcome.SKIPPED, request.run_id, request.instance_id, progress.hostname
+            )
+        if updated.instances_done >= updated.instances_total:
+            self.queue.send_finalize(FinalizeRequest(run_id=request.run_id))
+        failed = progress.status is InstanceRunStatus.FAILED
+        return CollectResult(
+            CollectOutcome.FAILED if failed else CollectOutcome.COLLECTED,
+            request.run_id,
+            request.instance_id,
+            progress.hostname,
+            accounts=progress.accounts,
+            error=progress.error,
+            progress=progress,
+        )
+
+    def fail(
+        self, request: CollectRequest, progress: InstanceProgress, error: str
+    ) -> CollectResult:
+        failed = progress.model_copy(
+            update={
+                "status": InstanceRunStatus.FAILED,
+                "error": error,
+                "finished_at": self.clock(),
+                "continuations": request.resume.continuations,
+            }
+        )
+        return self.complete(request, failed, None)
+
+    def fail_dead_lettered(self, request: CollectRequest, reason: str) -> CollectResult:
+        """Count an instance as failed after its message exhausted SQS's redelivery."""
+        run = self.runs.get(request.run_id)
+        progress = run.instances.get(request.instance_id) if run else None
+        if run is None or progress is None or progress.status is not InstanceRunStatus.PENDING:
+            return CollectResult(CollectOutcome.SKIPPED, request.run_id, request.instance_id)
+        return self.fail(request, progress, reason)

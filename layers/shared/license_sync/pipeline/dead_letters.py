@@ -1,0 +1,42 @@
+"""Messages that exhausted SQS's redelivery: their instance or run is recorded as failed.
+
+Without this, a collect that kept crashing would leave its run waiting for an instance
+that never finishes, holding the run lock until it expires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from license_sync.pipeline.collect import RunBookkeeping
+from license_sync.pipeline.finalize import fail_run_record
+from license_sync.pipeline.records import CollectRequest, FinalizeRequest
+
+_work_message: TypeAdapter[CollectRequest | FinalizeRequest] = TypeAdapter(
+    Annotated[CollectRequest | FinalizeRequest, Field(discriminator="kind")]
+)
+
+COLLECT_GAVE_UP = "collecting failed repeatedly; the message went to the dead-letter queue"
+FINALIZE_GAVE_UP = "finalizing failed repeatedly; the message went to the dead-letter queue"
+
+
+@dataclass(frozen=True)
+class DeadLetterDeps:
+    bookkeeping: RunBookkeeping
+
+
+def handle_dead_letter(body: str, deps: DeadLetterDeps) -> str:
+    """Record what the dead letter means; return a word for the log."""
+    try:
+        message = _work_message.validate_json(body)
+    except ValidationError:
+        # Nothing to attribute it to; the DeadLetters metric and the log carry it.
+        return "unreadable"
+    if isinstance(message, CollectRequest):
+        result = deps.bookkeeping.fail_dead_lettered(message, COLLECT_GAVE_UP)
+        return f"instance {result.outcome}"
+    run = fail_run_record(message.run_id, FINALIZE_GAVE_UP, deps.bookkeeping)
+    return "run failed" if run else "run already finished"

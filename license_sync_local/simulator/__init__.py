@@ -1,0 +1,49 @@
+"""A GitHub simulator for tests, the demo and the benchmarks.
+
+One local HTTP server plays several GHES instances (site-admin report and REST API) and a
+GHEC enterprise (consumed licenses, license-sync status, and the upload target), answers in
+the shapes of GitHub's published OpenAPI description, records every request, and injects
+faults on demand. See `server.GitHubSimulator`.
+"""
+
+from license_sync_local.simulator.generate import (
+    DEMO_EXPECTED_PERSONS_MATCHED_TO_MEMBERS,
+    DEMO_EXPECTED_SEATS_BEFORE_SYNC,
+    DEMO_EXPECTED_SEATS_CONSUMED,
+    DEMO_EXPECTED_SERVER_PERSONS,
+    DEMO_HOSTNAMES,
+    demo_enterprise,
+    generate_enterprise,
+)
+from license_sync_local.simulator.model import (
+    DROPPED_STATUS,
+    Fault,
+    FaultKind,
+    RecordedRequest,
+    SimulatedGhec,
+    SimulatedGhes,
+    SimulatedUser,
+)
+from license_sync_local.simulator.oracle import ExpectedUsage, expected_usage, upload_for
+from license_sync_local.simulator.server import GitHubSimulator
+
+__all__ = [
+    "DEMO_EXPECTED_PERSONS_MATCHED_TO_MEMBERS",
+    "DEMO_EXPECTED_SEATS_BEFORE_SYNC",
+    "DEMO_EXPECTED_SEATS_CONSUMED",
+    "DEMO_EXPECTED_SERVER_PERSONS",
+    "DEMO_HOSTNAMES",
+    "DROPPED_STATUS",
+    "ExpectedUsage",
+    "Fault",
+    "FaultKind",
+    "GitHubSimulator",
+    "RecordedRequest",
+    "SimulatedGhec",
+    "SimulatedGhes",
+    "SimulatedUser",
+    "demo_enterprise",
+    "expected_usage",
+    "generate_enterprise",
+    "upload_for",
+]

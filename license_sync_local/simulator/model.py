@@ -1,0 +1,135 @@
+"""What a simulated GitHub holds, and how a test tells it to misbehave.
+
+These are plain dataclasses that tests build by hand or get from `generate_enterprise` /
+`demo_enterprise`. The simulator reads them on every request (it never copies users), so a
+test may flip `suspended` on a user between two requests and see it in the next answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from uuid import NAMESPACE_DNS, uuid5
+
+from license_sync.models import ConsumedLicenseUser, ServerInstanceSyncStatus
+
+SCIM_SETUP_LOGIN = "scim-admin"
+"""The built-in setup user GHES creates when SCIM is configured; it consumes no seat."""
+
+
+@dataclass(slots=True)
+class SimulatedUser:
+    """One account on a simulated GHES instance (a person or an organization)."""
+
+    id: int
+    login: str
+    email: str | None
+    """Primary email: what the site-admin report shows. None for accounts without one."""
+    suspended: bool = False
+    type: str = "User"
+    """"User" or "Organization", as GitHub spells it."""
+    site_admin: bool = False
+    dormant: bool = False
+    public_email: str | None = None
+    """What `GET /api/v3/users` and `/users/{username}` show; None means hidden."""
+
+
+@dataclass
+class SimulatedGhes:
+    """One GHES instance: its accounts and how it answers."""
+
+    hostname: str
+    users: list[SimulatedUser]
+    site_admin_login: str = "site-admin"
+    token: str = "ghes-token"
+    """Accepted as `Authorization: Bearer TOKEN` (REST) and as the basic-auth password (report)."""
+    version: str = "3.19.0"
+    seats: int = 1000
+    server_id: str = ""
+    """Defaults to uuid5(NAMESPACE_DNS, hostname), so it is stable across runs."""
+    report_ready_after: int = 0
+    """The site-admin report answers 202 (still generating) this many times, then the CSV."""
+    scim_enabled: bool = True
+    """SCIM provisioning is configured: the SCIM API answers (404 when False) and the
+    `scim-admin` setup user consumes no seat."""
+
+    def __post_init__(self) -> None:
+        if not self.server_id:
+            self.server_id = str(uuid5(NAMESPACE_DNS, self.hostname))
+
+
+@dataclass
+class SimulatedGhec:
+    """The GHEC enterprise that receives the usage."""
+
+    enterprise: str = "acme"
+    token: str = "ghec-token"
+    seats_purchased: int = 1000
+    rows: list[ConsumedLicenseUser] = field(default_factory=list)
+    """Enterprise members (`github_com_user=True`) and server rows from earlier syncs. Served
+    verbatim until the first upload, which makes the simulator recompute the view."""
+    sync_status: list[ServerInstanceSyncStatus] = field(default_factory=list)
+
+
+class FaultKind(StrEnum):
+    STATUS_503 = "status_503"
+    """503 with a JSON message."""
+    ACCEPTED_202 = "accepted_202"
+    """202 Accepted with an empty body (a report still being generated)."""
+    RATE_LIMIT_429 = "rate_limit_429"
+    """429 with `Retry-After: retry_after`."""
+    SECONDARY_403 = "secondary_403"
+    """403 with `Retry-After` and "You have exceeded a secondary rate limit"."""
+    PRIMARY_EXHAUSTED = "primary_exhausted"
+    """403 with `X-RateLimit-Remaining: 0`, `X-RateLimit-Reset: now + retry_after` and
+    "API rate limit exceeded"."""
+    SLOW = "slow"
+    """Waits `delay` seconds, then answers normally."""
+    MALFORMED = "malformed"
+    """200 with a body that is not the documented shape: truncated JSON, or for the CSV
+    report a wrong header."""
+    DROP_CONNECTION = "drop_connection"
+    """Closes the socket without any response."""
+
+
+@dataclass
+class Fault:
+    """A misbehaviour injected in front of the normal handling.
+
+    Faults are checked in the order they were added; the first one that matches and has hits
+    left answers the request. A faulted request (other than SLOW) never reaches the handler:
+    it changes no state, does not count toward `report_ready_after` and records no upload.
+    """
+
+    kind: FaultKind
+    target: str | None = None
+    """A GHES hostname, or "ghec"; None matches every target."""
+    path_contains: str = ""
+    """Only requests whose GitHub path (without the simulator's prefix) contains this."""
+    times: int = 1
+    """How many matching requests it hits; -1 means every one."""
+    retry_after: int = 1
+    """Seconds, for the rate-limit kinds."""
+    delay: float = 0.0
+    """Seconds, for SLOW."""
+
+
+DROPPED_STATUS = 0
+"""`RecordedRequest.status` of a request whose connection was dropped without a response."""
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the simulator received it, with the status it answered."""
+
+    target: str
+    """GHES hostname or "ghec" ("" when the path matched neither)."""
+    method: str
+    path: str
+    """As GitHub would see it, without the simulator's routing prefix, e.g. "/api/v3/users"."""
+    query: dict[str, str]
+    headers: dict[str, str]
+    """Lower-cased names."""
+    status: int
+    """The status answered; `DROPPED_STATUS` (0) for DROP_CONNECTION."""
+    body: bytes

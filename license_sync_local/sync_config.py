@@ -1,0 +1,140 @@
+"""`sync.toml`: what the local run syncs (the GHEC enterprise and the GHES instances).
+
+A token is a literal or `env:NAME`. `http://` is accepted only for loopback hosts. A bad
+file gets one error that names the field, e.g. `instances[1].url: ...`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from license_sync.errors import ConfigError
+from license_sync.pipeline.records import default_server_id
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError("must be an http(s) URL with a host")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError("http:// is only accepted for loopback hosts; use https://")
+    return value.rstrip("/")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GhecSection(_Section):
+    api_url: str = "https://api.github.com"
+    enterprise: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+    token: str = Field(min_length=1)
+    upload_url: str | None = None
+    """Where usage is POSTed; without it each instance's usage is written as a file."""
+
+    _urls = field_validator("api_url", "upload_url")(
+        lambda value: None if value is None else _check_url(value)
+    )
+
+
+class InstanceSection(_Section):
+    hostname: str = Field(min_length=1, pattern=r"^[A-Za-z0-9.-]+$")
+    server_id: str | None = None
+    url: str | None = None
+    site_admin: str = ""
+    token: str | None = None
+    ca_bundle: Path | None = None
+    source: Literal["api", "export"] = "api"
+    export_file: Path | None = None
+    enabled: bool = True
+
+    _url = field_validator("url")(lambda value: None if value is None else _check_url(value))
+
+    @model_validator(mode="after")
+    def _source_needs(self) -> InstanceSection:
+        if self.source == "api":
+            for name in ("url", "site_admin", "token"):
+                if not getattr(self, name):
+                    raise ValueError(f"{name} is required when source = 'api'")
+        if self.source == "export" and self.export_file is None:
+            raise ValueError("export_file is required when source = 'export'")
+        return self
+
+    @property
+    def resolved_server_id(self) -> str:
+        return self.server_id or default_server_id(self.hostname)
+
+    @property
+    def instance_id(self) -> str:
+        return self.hostname.lower()
+
+
+class SyncConfig(_Section):
+    ghec: GhecSection
+    instances: list[InstanceSection] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_hostnames(self) -> SyncConfig:
+        seen: set[str] = set()
+        for index, instance in enumerate(self.instances):
+            if instance.instance_id in seen:
+                raise ValueError(f"instances[{index}].hostname {instance.hostname} appears twice")
+            seen.add(instance.instance_id)
+        return self
+
+
+def resolve_secret(value: str, *, field: str, environ: dict[str, str] | None = None) -> str:
+    """A literal token, or the value of the environment variable `env:NAME` names."""
+    if not value.startswith("env:"):
+        return value
+    name = value.removeprefix("env:")
+    found = (environ if environ is not None else os.environ).get(name)
+    if not found:
+        raise ConfigError(f"environment variable {name} is not set", field=field)
+    return found
+
+
+def load_sync_config(path: Path) -> SyncConfig:
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError("file not found", field=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", field=str(path)) from None
+    try:
+        config = SyncConfig.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        location = "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]
+        ).lstrip(".")
+        message = error["msg"].removeprefix("Value error, ")
+        raise ConfigError(message, field=location or "config") from None
+    base = path.parent
+    # Relative paths in the file are relative to the file, not to the working directory.
+    instances = [
+        instance.model_copy(
+            update={
+                "ca_bundle": base / instance.ca_bundle if instance.ca_bundle else None,
+                "export_file": base / instance.export_file if instance.export_file else None,
+            }
+        )
+        for instance in config.instances
+    ]
+    return config.model_copy(update={"instances": instances})

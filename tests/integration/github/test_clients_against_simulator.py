@@ -1,0 +1,416 @@
+"""The GitHub clients against the project's GitHub simulator (a real HTTP server on loopback).
+
+Every fault the simulator can inject is exercised through the clients. Backoff and
+rate-limit waits go through a fake clock, so nothing here sleeps for real except the SLOW
+fault's server-side delay, which the read timeout cuts short.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from license_sync.errors import (
+    GitHubBadCredentials,
+    GitHubMalformedResponse,
+    GitHubRateLimited,
+    GitHubUnreachable,
+)
+from license_sync.github.ghec import GhecClient, HttpUsageUploader, build_usage_upload
+from license_sync.github.ghes import GhesClient, ReportNotReady
+from license_sync.github.http import HttpSettings
+from license_sync.models import AccountType, InstanceMetadata, ServerAccount, UsageSource
+from license_sync_local.simulator import (
+    DROPPED_STATUS,
+    Fault,
+    FaultKind,
+    GitHubSimulator,
+    SimulatedGhec,
+    SimulatedGhes,
+    SimulatedUser,
+)
+from tests.unit.github.fakes import FakeClock, ceiling_jitter
+
+pytestmark = pytest.mark.integration
+
+HOST = "ghes-a.example.com"
+GHES_TOKEN = "ghes-token"
+GHEC_TOKEN = "ghec-token"
+REPORT = "/stafftools/reports/all_users.csv"
+
+
+def simulated_users() -> list[SimulatedUser]:
+    return [
+        SimulatedUser(1, "mona", "mona@example.com", site_admin=True, public_email="mona@x.io"),
+        SimulatedUser(2, "hubot", "hubot@example.com", suspended=True),
+        SimulatedUser(3, "acme-org", None, type="Organization"),
+        SimulatedUser(4, "sleepy", "sleepy@example.com", dormant=True),
+        *(SimulatedUser(n, f"user{n}", f"user{n}@example.com") for n in range(10, 260)),
+    ]
+
+
+@pytest.fixture
+def sim() -> Iterator[GitHubSimulator]:
+    ghes = SimulatedGhes(hostname=HOST, users=simulated_users())
+    with GitHubSimulator(ghes=[ghes], ghec=SimulatedGhec()) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    # The simulator stamps X-RateLimit-Reset from the real clock; start the fake one there.
+    return FakeClock(epoch=time.time())
+
+
+def ghes_client(
+    sim: GitHubSimulator,
+    clock: FakeClock,
+    *,
+    token: str = GHES_TOKEN,
+    settings: HttpSettings | None = None,
+) -> GhesClient:
+    return GhesClient(
+        hostname=HOST,
+        url=sim.ghes_url(HOST),
+        site_admin="site-admin",
+        token=token,
+        settings=settings or HttpSettings(read_timeout_seconds=5.0),
+        clock=clock,
+        jitter=ceiling_jitter,
+    )
+
+
+def ghec_client(sim: GitHubSimulator, clock: FakeClock, *, token: str = GHEC_TOKEN) -> GhecClient:
+    return GhecClient(
+        api_url=sim.ghec_api_url,
+        enterprise="acme",
+        token=token,
+        clock=clock,
+        jitter=ceiling_jitter,
+    )
+
+
+def read_report(client: GhesClient, budget_seconds: float = 300.0) -> list[ServerAccount]:
+    with client.open_usage_report(budget_seconds=budget_seconds) as report:
+        assert not isinstance(report, ReportNotReady)
+        return list(report)
+
+
+def statuses(sim: GitHubSimulator, path: str) -> list[int]:
+    return [request.status for request in sim.requests if request.path == path]
+
+
+# --- the happy paths ----------------------------------------------------------------------
+
+
+def test_report_lists_every_user_with_primary_email_and_flags(
+    sim: GitHubSimulator, clock: FakeClock
+) -> None:
+    with ghes_client(sim, clock) as client:
+        accounts = read_report(client)
+
+    by_id = {account.user_id: account for account in accounts}
+    assert by_id[1] == ServerAccount(HOST, 1, "mona", "mona@example.com")
+    assert by_id[2].suspended
+    assert by_id[4] == ServerAccount(HOST, 4, "sleepy", "sleepy@example.com")
+    assert len(accounts) == 3 + 250  # the simulator leaves organizations out of the report
+    (request,) = sim.requests
+    assert request.headers["authorization"].startswith("Basic ")
+
+
+def test_list_users_follows_link_pagination(sim: GitHubSimulator, clock: FakeClock) -> None:
+    with ghes_client(sim, clock) as client:
+        accounts = list(client.list_users(budget_seconds=60))
+
+    assert [account.user_id for account in accounts] == [1, 2, 3, 4, *range(10, 260)]
+    assert accounts[0].email == "mona@x.io"  # the public email, not the primary one
+    assert accounts[1].suspended  # `suspended_at` is honoured
+    assert accounts[2].account_type is AccountType.ORGANIZATION
+    queries = [request.query for request in sim.requests]
+    assert queries == [
+        {"per_page": "100"},
+        {"per_page": "100", "since": "105"},
+        {"per_page": "100", "since": "205"},
+    ]
+
+
+def test_license_and_version(sim: GitHubSimulator, clock: FakeClock) -> None:
+    with ghes_client(sim, clock) as client:
+        license_info = client.get_license()
+        version = client.get_version()
+
+    assert license_info.seats == 1000
+    assert license_info.seats_used + (license_info.seats_available or 0) == 1000
+    assert version == "3.19.0"
+    for request in sim.requests:
+        assert request.headers["authorization"] == "Bearer ghes-token"
+        assert request.headers["accept"] == "application/vnd.github+json"
+        assert request.headers["x-github-api-version"] == "2022-11-28"
+        assert request.headers["user-agent"] == "license-sync"
+
+
+def test_upload_is_recorded_and_shows_in_consumed_licenses(
+    sim: GitHubSimulator, clock: FakeClock
+) -> None:
+    with ghes_client(sim, clock) as ghes:
+        accounts = read_report(ghes)
+        version = ghes.get_version()
+    metadata = InstanceMetadata(
+        hostname=HOST, server_id="srv-a", version=version, source=UsageSource.SITE_ADMIN_REPORT
+    )
+    upload = build_usage_upload(metadata, accounts)
+
+    with HttpUsageUploader(
+        upload_url=sim.upload_url, token="ghec-token", clock=clock, jitter=ceiling_jitter
+    ) as uploader:
+        uploader.upload(upload)
+
+    assert sim.uploads == [upload]
+    (post,) = [request for request in sim.requests if request.method == "POST"]
+    assert post.headers["authorization"] == "Bearer ghec-token"
+    with ghec_client(sim, clock) as ghec:
+        licenses = ghec.get_consumed_licenses(budget_seconds=60)
+        sync_status = ghec.get_license_sync_status()
+    assert any(f"{HOST}:1" in user.enterprise_server_user_ids for user in licenses.users)
+    assert [instance.hostname for instance in sync_status.server_instances] == [HOST]
+
+
+def test_consumed_licenses_follow_link_pages(sim: GitHubSimulator, clock: FakeClock) -> None:
+    with ghes_client(sim, clock) as ghes:
+        accounts = read_report(ghes)
+    upload = build_usage_upload(
+        InstanceMetadata(HOST, "srv-a", "3.19.0", UsageSource.SITE_ADMIN_REPORT), accounts
+    )
+    with HttpUsageUploader(upload_url=sim.upload_url, token="ghec-token") as uploader:
+        uploader.upload(upload)
+    sim.reset_records()
+
+    with ghec_client(sim, clock) as ghec:
+        licenses = ghec.get_consumed_licenses(budget_seconds=60)
+
+    expected = sim.consumed_licenses()
+    assert len(licenses.users) == len(expected.users) > 200
+    assert licenses.total_seats_consumed == expected.total_seats_consumed
+    assert [request.query.get("page") for request in sim.requests] == ["1", "2", "3"]
+
+
+# --- faults -------------------------------------------------------------------------------
+
+
+def test_503_is_retried_then_succeeds(sim: GitHubSimulator, clock: FakeClock) -> None:
+    sim.add_fault(Fault(FaultKind.STATUS_503, target=HOST, path_contains="/meta", times=2))
+
+    with ghes_client(sim, clock) as client:
+        assert client.get_version() == "3.19.0"
+        assert client.stats.retries == 2
+
+    assert statuses(sim, "/api/v3/meta") == [503, 503, 200]
+    assert clock.sleeps == [0.5, 1.0]
+
+
+def test_503_outlasting_the_attempts_is_unreachable(sim: GitHubSimulator, clock: FakeClock) -> None:
+    sim.add_fault(Fault(FaultKind.STATUS_503, target=HOST, times=-1))
+
+    client = ghes_client(sim, clock, settings=HttpSettings(max_attempts=3))
+
+    with client, pytest.raises(GitHubUnreachable) as raised:
+        client.get_license()
+
+    assert raised.value.status == 503
+    assert len(sim.requests) == 3
+
+
+def test_report_202_then_ready(clock: FakeClock) -> None:
+    ghes = SimulatedGhes(hostname=HOST, users=simulated_users(), report_ready_after=2)
+    with GitHubSimulator(ghes=[ghes]) as sim, ghes_client(sim, clock) as client:
+        accounts = read_report(client)
+
+        assert statuses(sim, REPORT) == [202, 202, 200]
+    assert len(accounts) == 253
+    assert clock.sleeps == [0.5, 1.0]
+
+
+def test_report_202_fault_then_ready(sim: GitHubSimulator, clock: FakeClock) -> None:
+    sim.add_fault(Fault(FaultKind.ACCEPTED_202, target=HOST, path_contains=REPORT, times=1))
+
+    with ghes_client(sim, clock) as client:
+        assert len(read_report(client)) == 253
+
+    assert statuses(sim, REPORT) == [202, 200]
+
+
+def test_report_202_beyond_the_budget_is_not_ready(sim: GitHubSimulator, clock: FakeClock) -> None:
+    sim.add_fault(Fault(FaultKind.ACCEPTED_202, target=HOST, path_contains=REPORT, times=-1))
+
+    with ghes_client(sim, clock) as client, client.open_usage_report(budget_seconds=5) as report:
+        outcome = report
+
+    assert isinstance(outcome, ReportNotReady)
+    assert outcome.attempts == 4  # waits of 0.5, 1 and 2 s fit in 5 s; 4 s more would not
+    assert outcome.retry_after_seconds == 4.0
+    assert statuses(sim, REPORT) == [202, 202, 202, 202]
+
+
+def test_429_retry_after_is_honoured(sim: GitHubSimulator, clock: FakeClock) -> None:
+    sim.add_fault(
+        Fault(FaultKind.RATE_LIMIT_429, target=HOST, path_contains="/users", retry_after=2)
+    )
+
+    with ghes_client(sim, clock) as client:
+        accounts = list(client.list_users(budget_seconds=60))
+        assert client.stats.rate_limit_wait_seconds == 2.0
+
+    assert len(accounts) == 254
+    assert clock.sleeps == [2.0]
+    assert statuses(sim, "/api/v3/users")[:2] == [429, 200]
+
+
+def test_secondary_403_is_honoured(sim: GitHubSimulator, clock: FakeClock) -> None:
+    sim.add_fault(Fault(FaultKind.SECONDARY_403, target="ghec", retry_after=3))
+
+    with ghec_client(sim, clock) as client:
+        status = client.get_license_sync_status()
+        assert client.stats.rate_limit_wait_seconds == 3.0
+
+    assert status.server_instances == []
+    assert [request.status for request in sim.requests] == [403, 200]
+
+
+def test_primary_exhaustion_waits_until_the_reset(sim: GitHubSimulator, clock: FakeClock) -> None:
+    sim.add_fault(Fault(FaultKind.PRIMARY_EXHAUSTED, target=HOST, retry_after=5))
+
+    with ghes_client(sim, clock) as client:
+        assert client.get_version() == "3.19.0"
+
+    (wait,) = clock.sleeps
+    assert 4.0 < wait <= 7.0  # reset (whole seconds) minus now, plus a one-second margin
+
+
+def test_primary_exhaustion_beyond_the_budget_is_rate_limited(
+    sim: GitHubSimulator, clock: FakeClock
+) -> None:
+    sim.add_fault(Fault(FaultKind.PRIMARY_EXHAUSTED, target=HOST, retry_after=3600))
+
+    with ghes_client(sim, clock) as client, pytest.raises(GitHubRateLimited) as raised:
+        list(client.list_users(budget_seconds=60))
+
+    assert 3598 < raised.value.retry_after_seconds <= 3602
+    assert clock.sleeps == []
+
+
+def test_slow_answer_times_out_and_is_retried(sim: GitHubSimulator, clock: FakeClock) -> None:
+    sim.add_fault(Fault(FaultKind.SLOW, target=HOST, path_contains="/meta", delay=2.0))
+    settings = HttpSettings(read_timeout_seconds=0.2)
+
+    with ghes_client(sim, clock, settings=settings) as client:
+        assert client.get_version() == "3.19.0"
+        assert client.stats.retries == 1
+
+
+def test_slow_answers_outlasting_the_attempts_are_unreachable(
+    sim: GitHubSimulator, clock: FakeClock
+) -> None:
+    sim.add_fault(Fault(FaultKind.SLOW, target=HOST, delay=2.0, times=-1))
+    settings = HttpSettings(read_timeout_seconds=0.2, max_attempts=2)
+
+    client = ghes_client(sim, clock, settings=settings)
+
+    with client, pytest.raises(GitHubUnreachable, match="timed out"):
+        client.get_version()
+
+
+def test_slow_answer_within_the_read_timeout_is_fine(
+    sim: GitHubSimulator, clock: FakeClock
+) -> None:
+    sim.add_fault(Fault(FaultKind.SLOW, target=HOST, path_contains="/meta", delay=0.05))
+
+    with ghes_client(sim, clock) as client:
+        assert client.get_version() == "3.19.0"
+        assert client.stats.retries == 0
+
+
+def test_malformed_json_is_reported(sim: GitHubSimulator, clock: FakeClock) -> None:
+    sim.add_fault(Fault(FaultKind.MALFORMED, target=HOST, path_contains="/users"))
+
+    with ghes_client(sim, clock) as client, pytest.raises(GitHubMalformedResponse) as raised:
+        list(client.list_users(budget_seconds=60))
+
+    assert raised.value.host == HOST
+
+
+def test_malformed_report_is_reported(sim: GitHubSimulator, clock: FakeClock) -> None:
+    sim.add_fault(Fault(FaultKind.MALFORMED, target=HOST, path_contains=REPORT))
+
+    client = ghes_client(sim, clock)
+
+    with client, pytest.raises(GitHubMalformedResponse, match="missing column"):
+        read_report(client)
+
+
+def test_dropped_connection_is_retried(sim: GitHubSimulator, clock: FakeClock) -> None:
+    sim.add_fault(Fault(FaultKind.DROP_CONNECTION, target=HOST, path_contains=REPORT))
+
+    with ghes_client(sim, clock) as client:
+        assert len(read_report(client)) == 253
+        assert client.stats.retries == 1
+
+    assert statuses(sim, REPORT) == [DROPPED_STATUS, 200]
+
+
+def test_dropped_upload_is_retried_once_recorded_once(
+    sim: GitHubSimulator, clock: FakeClock
+) -> None:
+    sim.add_fault(Fault(FaultKind.DROP_CONNECTION, target="ghec", path_contains="upload"))
+    upload = build_usage_upload(
+        InstanceMetadata(HOST, "srv-a", "3.19.0", UsageSource.SITE_ADMIN_REPORT),
+        [ServerAccount(HOST, 1, "mona", "mona@example.com")],
+    )
+
+    with HttpUsageUploader(
+        upload_url=sim.upload_url, token="ghec-token", clock=clock, jitter=ceiling_jitter
+    ) as uploader:
+        uploader.upload(upload)
+
+    assert sim.uploads == [upload]
+
+
+def test_ghec_503_is_retried(sim: GitHubSimulator, clock: FakeClock) -> None:
+    sim.add_fault(Fault(FaultKind.STATUS_503, target="ghec", path_contains="consumed", times=1))
+
+    with ghec_client(sim, clock) as client:
+        licenses = client.get_consumed_licenses(budget_seconds=60)
+
+    assert licenses.total_seats_purchased == 1000
+
+
+# --- credentials --------------------------------------------------------------------------
+
+
+def test_bad_ghes_token_is_bad_credentials_for_api_and_report(
+    sim: GitHubSimulator, clock: FakeClock
+) -> None:
+    with ghes_client(sim, clock, token="wrong-token") as client:
+        with pytest.raises(GitHubBadCredentials) as api_error:
+            client.get_version()
+        with pytest.raises(GitHubBadCredentials) as report_error:
+            read_report(client)
+
+    for error in (api_error.value, report_error.value):
+        assert error.status == 401
+        assert "wrong-token" not in str(error)
+
+
+def test_bad_ghec_token_is_bad_credentials(sim: GitHubSimulator, clock: FakeClock) -> None:
+    client = ghec_client(sim, clock, token="wrong-token")
+    uploader = HttpUsageUploader(upload_url=sim.upload_url, token="wrong-token")
+    upload = build_usage_upload(
+        InstanceMetadata(HOST, "s", None, UsageSource.SITE_ADMIN_REPORT), []
+    )
+
+    with client, pytest.raises(GitHubBadCredentials):
+        client.get_consumed_licenses(budget_seconds=60)
+    with uploader, pytest.raises(GitHubBadCredentials):
+        uploader.upload(upload)
+    assert sim.uploads == []

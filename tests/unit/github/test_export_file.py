@@ -1,0 +1,217 @@
+"""Parsing the GHES "Export license usage" file: lenient on keys, strict on what we need."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from license_sync.errors import ExportFileError
+from license_sync.github.export_file import parse_export_file
+from license_sync.models import InstanceMetadata, ServerAccount, UsageSource
+
+HOST = "ghes.example.com"
+
+
+def export(document: Any) -> bytes:
+    return json.dumps(document).encode()
+
+
+def good_document(**overrides: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "features": {"license_usage_sync": "2024-03-01T10:00:00Z"},
+        "host_name": HOST,
+        "http_only": False,
+        "license": "9f86d081884c7d659a2feaa0c55ad015",
+        "public_key": "-----BEGIN PUBLIC KEY-----...",
+        "server_id": "c7a4b4c2-5d0e-4a7e-9d36-0f1c3b2a1e10",
+        "version": "3.19.0",
+        "users": [
+            {"id": 1, "emails": ["mona@example.com", "mona@work.example.com"]},
+            {"id": 2, "emails": ["hubot@example.com"]},
+        ],
+    }
+    document.update(overrides)
+    return document
+
+
+def test_reads_a_file_with_the_documented_contents() -> None:
+    usage = parse_export_file(export(good_document()), expected_hostname=HOST)
+
+    assert usage.metadata == InstanceMetadata(
+        hostname=HOST,
+        server_id="c7a4b4c2-5d0e-4a7e-9d36-0f1c3b2a1e10",
+        version="3.19.0",
+        source=UsageSource.EXPORT,
+    )
+    assert usage.accounts == [
+        ServerAccount(HOST, 1, None, "mona@example.com", extra_emails=("mona@work.example.com",)),
+        ServerAccount(HOST, 2, None, "hubot@example.com"),
+    ]
+    assert usage.unknown_keys == []
+
+
+def test_key_spellings_are_matched_ignoring_case_and_separators() -> None:
+    document = {
+        "Host name": HOST,
+        "serverId": "abc",
+        "Version": "3.18.2",
+        "HTTP only": True,
+        "publicKey": "k",
+        "Users": [{"userId": "7", "Email": "seven@example.com"}],
+    }
+
+    usage = parse_export_file(export(document))
+
+    assert (usage.metadata.hostname, usage.metadata.server_id, usage.metadata.version) == (
+        HOST,
+        "abc",
+        "3.18.2",
+    )
+    assert usage.accounts == [ServerAccount(HOST, 7, None, "seven@example.com")]
+    assert usage.unknown_keys == []
+
+
+def test_email_objects_with_a_primary_flag_put_the_primary_first() -> None:
+    document = good_document(
+        users=[
+            {
+                "id": 3,
+                "emails": [
+                    {"email": "old@example.com", "primary": False, "verified": True},
+                    {"email": "Main@Example.com", "primary": True},
+                    {"email": "main@example.com", "primary": False},
+                ],
+            }
+        ]
+    )
+
+    usage = parse_export_file(export(document))
+
+    (account,) = usage.accounts
+    assert account.email == "Main@Example.com"
+    assert account.extra_emails == ("old@example.com",)
+    assert usage.unknown_keys == ["users[].emails[].verified"]
+
+
+def test_a_separate_primary_email_comes_before_the_list() -> None:
+    document = good_document(
+        users=[{"id": 4, "primary_email": "p@example.com", "emails": ["x@example.com"]}]
+    )
+
+    (account,) = parse_export_file(export(document)).accounts
+
+    assert (account.email, account.extra_emails) == ("p@example.com", ("x@example.com",))
+
+
+def test_unknown_keys_are_listed_not_guessed() -> None:
+    document = good_document(generated_at="2025-01-01", enterprise_name="ACME")
+    document["users"][0]["name"] = "Mona Lisa"
+    document["users"][1]["name"] = "Hubot"
+
+    usage = parse_export_file(export(document))
+
+    assert usage.unknown_keys == ["enterprise_name", "generated_at", "users[].name"]
+    assert len(usage.accounts) == 2
+
+
+def test_suspension_is_honoured_when_the_file_says_so() -> None:
+    document = good_document(
+        users=[
+            {"id": 1, "emails": ["a@example.com"], "suspended_at": "2024-05-01T00:00:00Z"},
+            {"id": 2, "emails": ["b@example.com"], "suspended": False},
+        ]
+    )
+
+    accounts = parse_export_file(export(document)).accounts
+
+    assert [account.suspended for account in accounts] == [True, False]
+
+
+def test_without_a_hostname_the_expected_one_names_the_accounts() -> None:
+    document = good_document()
+    del document["host_name"]
+
+    usage = parse_export_file(export(document), expected_hostname=HOST)
+
+    assert usage.metadata.hostname == HOST
+    assert {account.hostname for account in usage.accounts} == {HOST}
+
+
+def test_server_id_alone_is_enough() -> None:
+    document = good_document()
+    del document["host_name"]
+
+    usage = parse_export_file(export(document))
+
+    assert usage.metadata.hostname == "c7a4b4c2-5d0e-4a7e-9d36-0f1c3b2a1e10"
+
+
+def test_hostname_comparison_ignores_case_and_trailing_dot() -> None:
+    usage = parse_export_file(export(good_document()), expected_hostname="GHES.example.com.")
+
+    assert usage.metadata.hostname == HOST
+
+
+def test_byte_order_mark_is_accepted() -> None:
+    usage = parse_export_file(b"\xef\xbb\xbf" + export(good_document()))
+
+    assert len(usage.accounts) == 2
+
+
+# --- what is refused, and the field each error names --------------------------------------
+
+
+def _users(*users: Any) -> bytes:
+    return export(good_document(users=list(users)))
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "reason"),
+    [
+        (b"{not json", None, "not valid JSON"),
+        (b"\xff\xfe\x00", None, "not UTF-8"),
+        (export(["a", "list"]), None, "JSON object"),
+        (export({"host_name": HOST}), "users", "missing"),
+        (export({"users": []}), "hostname", "neither"),
+        (export(good_document(users={"id": 1})), "users", "list"),
+        (export(good_document(host_name=42)), "host_name", "string"),
+        (export(good_document(host_name="other.example.com")), "host_name", "other.example.com"),
+        (export(good_document(hostname="ghes2.example.com")), "hostname", "twice"),
+        (_users("mona@example.com"), "users[0]", "object"),
+        (_users({"emails": ["a@example.com"]}), "users[0].id", "missing"),
+        (_users({"id": True, "emails": ["a@example.com"]}), "users[0].id", "boolean"),
+        (_users({"id": -3, "emails": ["a@example.com"]}), "users[0].id", "positive"),
+        (_users({"id": "abc", "emails": ["a@example.com"]}), "users[0].id", "positive"),
+        (_users({"id": 1}), "users[0].emails", "no email"),
+        (_users({"id": 1, "emails": []}), "users[0].emails", "no email"),
+        (_users({"id": 1, "emails": [""]}), "users[0].emails[0]", "empty"),
+        (_users({"id": 1, "emails": [5]}), "users[0].emails[0]", "string"),
+        (_users({"id": 1, "emails": {"a": 1}}), "users[0].emails[0]", "exactly one"),
+        (_users({"id": 1, "emails": 5}), "users[0].emails", "list"),
+        (
+            _users({"id": 1, "emails": ["a@example.com"]}, {"id": 1, "emails": ["b@example.com"]}),
+            "users[1].id",
+            "repeats",
+        ),
+    ],
+)
+def test_bad_files_are_refused_naming_the_field(
+    data: bytes, field: str | None, reason: str
+) -> None:
+    with pytest.raises(ExportFileError) as raised:
+        parse_export_file(data, expected_hostname=HOST)
+
+    assert raised.value.field == field
+    assert reason in raised.value.reason
+
+
+def test_files_over_the_size_cap_are_refused_before_parsing() -> None:
+    with pytest.raises(ExportFileError, match="larger than"):
+        parse_export_file(export(good_document()), max_bytes=100)
+
+
+def test_deeply_nested_files_are_refused() -> None:
+    with pytest.raises(ExportFileError):
+        parse_export_file(b"[" * 100_000 + b"]" * 100_000)
