@@ -61,6 +61,10 @@ class EmbeddedStack:
     """Continuation delays are capped to this, so a local run does not wait minutes."""
     visibility_timeout_seconds: int = 1
     """A failed message is redelivered after this (Lambda's SQS source uses the queue's)."""
+    environment_overrides: dict[str, str] = field(default_factory=dict)
+    """Function environment variables to set on top of what the template says."""
+    dynamodb_local: DynamoDBLocal | None = None
+    """A DynamoDB Local already running (shared by tests); else the stack starts its own."""
     context_factory: ContextFactory | None = None
     lambda_output: io.StringIO = field(default_factory=io.StringIO)
     """Everything the handlers printed: JSON logs and EMF metric documents."""
@@ -70,7 +74,8 @@ class EmbeddedStack:
         self.functions = {
             definition.logical_id: definition for definition in functions(self.template)
         }
-        self._dynamodb_local = DynamoDBLocal()
+        self._owns_dynamodb_local = self.dynamodb_local is None
+        self._dynamodb_local = self.dynamodb_local or DynamoDBLocal()
         self._mock = mock_aws()
         self._saved_environ: dict[str, str] | None = None
         self.queue_urls: dict[str, str] = {}
@@ -83,7 +88,8 @@ class EmbeddedStack:
     # --- lifecycle ------------------------------------------------------------------------
 
     def __enter__(self) -> EmbeddedStack:
-        self._dynamodb_local.start()
+        if self._owns_dynamodb_local:
+            self._dynamodb_local.start()
         self._saved_environ = dict(os.environ)
         os.environ.update(
             {
@@ -113,6 +119,11 @@ class EmbeddedStack:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if not self._owns_dynamodb_local:
+            # The shared DynamoDB Local outlives this stack: leave it as it was found.
+            for name in self.table_names.values():
+                with contextlib.suppress(Exception):
+                    self.dynamodb.delete_table(TableName=name)
         with contextlib.suppress(RuntimeError):
             self._mock.stop()
         if self._saved_environ is not None:
@@ -120,7 +131,8 @@ class EmbeddedStack:
             os.environ.update(self._saved_environ)
             self._saved_environ = None
         reset_dependencies()
-        self._dynamodb_local.stop()
+        if self._owns_dynamodb_local:
+            self._dynamodb_local.stop()
 
     # --- clients --------------------------------------------------------------------------
 
@@ -253,8 +265,11 @@ class EmbeddedStack:
             for name, value in environment_variables(self.template).items()
         }
         resolved["MAX_QUEUE_DELAY_SECONDS"] = str(self.max_queue_delay_seconds)
+        # A local run should not sit two minutes on a report that answers 202.
+        resolved["REPORT_WAIT_SECONDS"] = "2"
         # X-Ray has no daemon here.
         resolved["POWERTOOLS_TRACE_DISABLED"] = "true"
+        resolved.update(self.environment_overrides)
         return resolved
 
     # --- invoking handlers ----------------------------------------------------------------

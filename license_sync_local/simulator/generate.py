@@ -10,11 +10,11 @@ email and others by SAML NameID.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Sequence
 
 from license_sync.models import ConsumedLicenseUser, LastSync, ServerInstanceSyncStatus
-
 from license_sync_local.simulator.model import (
     SCIM_SETUP_LOGIN,
     SimulatedGhec,
@@ -29,23 +29,24 @@ verified-domain emails; the others can only match through SAML."""
 SITE_ADMIN_EMAIL = "ghes-admin@acme.example"
 """Every instance's `site-admin` account belongs to the same administrator."""
 
-_FIRST_NAMES = (
+# A word list reads better as prose than as a hundred one-word lines.
+_FIRST_NAMES = (  # noqa: SIM905
     "aaliyah adam aisha alex alice amara amir ana andrei anna arjun ava ben bianca bo "
     "carla carlos chen chloe chris dana daniel david diego dmitri elena eli emil emma "
     "erik eva fatima felix finn gabriel grace hana hannah hugo ian ines ivan jack james "
-    "jana jin joao jonas jose julia kai karim kate kenji lara lea leo liam lina lucas luis "
-    "maja marco maria mateo maya mia mohamed nadia nina noah olga omar oscar paula pedro "
-    "priya rafael rania rosa ruby sam sara sofia sven tariq theo tom uma valentina victor "
-    "wei yara yusuf zoe"
+    "jana jin joao jonas jose julia kai karim kate kenji lara lea leo liam lina lucas "
+    "luis maja marco maria mateo maya mia mohamed nadia nina noah olga omar oscar paula "
+    "pedro priya rafael rania rosa ruby sam sara sofia sven tariq theo tom uma valentina "
+    "victor wei yara yusuf zoe"
 ).split()
-_LAST_NAMES = (
-    "abbott adams ahmed alvarez andersen baker bauer becker bianchi brown chen clark costa "
-    "cruz dubois evans fischer garcia gomez gonzalez gruber hall hansen hoffmann ivanova "
-    "jensen johnson kaur khan kim klein kowalski kumar lambert larsen lee lopez martin "
-    "meyer moreau muller murphy nakamura nguyen novak okafor olsen park patel perez petrov "
-    "popescu quinn ramos reyes ricci rossi sato schmidt schneider silva singh smith suzuki "
-    "tanaka taylor thomas torres vargas wagner walker wang weber wilson wong yamamoto young "
-    "zhang"
+_LAST_NAMES = (  # noqa: SIM905
+    "abbott adams ahmed alvarez andersen baker bauer becker bianchi brown chen clark "
+    "costa cruz dubois evans fischer garcia gomez gonzalez gruber hall hansen hoffmann "
+    "ivanova jensen johnson kaur khan kim klein kowalski kumar lambert larsen lee lopez "
+    "martin meyer moreau muller murphy nakamura nguyen novak okafor olsen park patel "
+    "perez petrov popescu quinn ramos reyes ricci rossi sato schmidt schneider silva "
+    "singh smith suzuki tanaka taylor thomas torres vargas wagner walker wang weber "
+    "wilson wong yamamoto young zhang"
 ).split()
 _OTHER_DOMAINS = ("contractor.example", "partner.example")
 _PLUS_TAGS = ("ci", "test", "admin", "old", "bot")
@@ -166,12 +167,32 @@ def generate_enterprise(
         builder.add_person("site-admin", SITE_ADMIN_EMAIL, site_admin=True)
         builder.add_organization()
 
-    # People land more often on the first instances, as with a main instance and satellites.
-    home_weights = [1.0 / (index + 1) ** 0.5 for index in range(instances)]
+    people = _place_people(builders, accounts_total - instances, overlap, rng)
+    ghes = [builder.build() for builder in builders]
+    member_count = (
+        round(len(people) * _DEFAULT_MEMBER_SHARE) if ghec_members is None else ghec_members
+    )
+    rows = _members(people, member_count, rng)
+    ghec = SimulatedGhec(
+        enterprise=ENTERPRISE,
+        seats_purchased=_round_up(len(people) + member_count, 100),
+        rows=rows,
+    )
+    return ghes, ghec
+
+
+def _place_people(
+    builders: list[_InstanceBuilder], accounts: int, overlap: float, rng: random.Random
+) -> list[tuple[str, str, str, str]]:
+    """Creates people until `accounts` accounts exist; returns (email, first, last, login)
+    of each person in creation order."""
+    instances = len(builders)
     all_instances = range(instances)
-    people: list[tuple[str, str, str, str]] = []  # (email, first, last, login)
+    # People land more often on the first instances, as with a main instance and satellites.
+    home_weights = list(itertools.accumulate(1.0 / (index + 1) ** 0.5 for index in all_instances))
+    people: list[tuple[str, str, str, str]] = []
     local_parts_seen: dict[str, int] = {}
-    remaining = accounts_total - instances
+    remaining = accounts
     random_share = rng.random
     while remaining > 0:
         first, last = rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES)
@@ -182,7 +203,7 @@ def generate_enterprise(
         email = f"{local_part}@{_pick_domain(random_share())}"
         login = local_part.replace(".", "-")
 
-        home = rng.choices(all_instances, weights=home_weights)[0]
+        home = rng.choices(all_instances, cum_weights=home_weights)[0]
         extra = 0
         if instances > 1 and random_share() < overlap:
             extra = 1 if instances == 2 or random_share() < 0.75 else rng.randint(2, instances - 1)
@@ -195,7 +216,7 @@ def generate_enterprise(
                 builders[index].add_person(login, email)
                 continue
             other_login = (
-                login if random_share() >= _OTHER_LOGIN_SHARE else f"{first[0]}{last}{len(people)}"
+                login if random_share() >= _OTHER_LOGIN_SHARE else f"{first[0]}{last}-{len(people)}"
             )
             address = (
                 _spelling_variant(email, rng) if random_share() < _CASE_VARIANT_SHARE else email
@@ -212,17 +233,7 @@ def generate_enterprise(
             )
             remaining -= 1
 
-    ghes = [builder.build() for builder in builders]
-    member_count = (
-        round(len(people) * _DEFAULT_MEMBER_SHARE) if ghec_members is None else ghec_members
-    )
-    rows = _members(people, member_count, rng)
-    ghec = SimulatedGhec(
-        enterprise=ENTERPRISE,
-        seats_purchased=_round_up(len(people) + member_count, 100),
-        rows=rows,
-    )
-    return ghes, ghec
+    return people
 
 
 def _pick_domain(share: float) -> str:

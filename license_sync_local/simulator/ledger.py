@@ -7,7 +7,7 @@ shape only for the rows a request asks for.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +18,6 @@ from license_sync.models import (
     ServerInstanceSyncStatus,
     UsageUpload,
 )
-
 from license_sync_local.simulator.model import SimulatedGhec
 from license_sync_local.simulator.rules import email_key
 
@@ -113,21 +112,36 @@ class EnterpriseLedger:
 
     def apply_upload(self, upload: UsageUpload, *, now: datetime | None = None) -> None:
         """Replaces `upload.hostname`'s accounts and marks its sync successful."""
-        hostname = upload.hostname
-        accounts: list[_ServerAccount] = []
-        for user in upload.users:
-            server_user_id = f"{hostname}:{user.id}"
+        self.replace_host(
+            upload.server_id,
+            upload.hostname,
+            ((user.id, user.emails) for user in upload.users),
+            now=now,
+        )
+
+    def replace_host(
+        self,
+        server_id: str,
+        hostname: str,
+        accounts: Iterable[tuple[int, Sequence[str]]],
+        *,
+        now: datetime | None = None,
+    ) -> None:
+        """`apply_upload` from (user ID, emails) pairs, for callers that skip validation."""
+        replacement: list[_ServerAccount] = []
+        for user_id, emails in accounts:
+            server_user_id = f"{hostname}:{user_id}"
             # The first address is the primary one; further ones are carried, not matched.
-            key = email_key(user.emails[0]) if user.emails else None
-            accounts.append(
+            key = email_key(emails[0]) if emails else None
+            replacement.append(
                 _ServerAccount(
-                    server_user_id, list(user.emails), key or _NO_EMAIL_PREFIX + server_user_id
+                    server_user_id, list(emails), key or _NO_EMAIL_PREFIX + server_user_id
                 )
             )
-        self._accounts_by_host[hostname] = accounts
+        self._accounts_by_host[hostname] = replacement
         synced_at = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self._status[upload.server_id] = ServerInstanceSyncStatus(
-            server_id=upload.server_id,
+        self._status[server_id] = ServerInstanceSyncStatus(
+            server_id=server_id,
             hostname=hostname,
             last_sync=LastSync(date=synced_at, status="success", error=""),
         )
@@ -144,16 +158,17 @@ class EnterpriseLedger:
     def _recompute(self) -> list[_Person]:
         by_saml_name_id: dict[str, int] = {}
         by_verified_email: dict[str, int] = {}
-        for index, member in enumerate(self._members):
-            saml_key = email_key(member.github_com_saml_name_id)
+        for index, member_row in enumerate(self._members):
+            saml_key = email_key(member_row.github_com_saml_name_id)
             if saml_key:
                 by_saml_name_id.setdefault(saml_key, index)
-            for email in member.github_com_verified_domain_emails:
+            for email in member_row.github_com_verified_domain_emails:
                 verified_key = email_key(email)
                 if verified_key:
                     by_verified_email.setdefault(verified_key, index)
 
         groups: dict[str, list[_ServerAccount]] = {}
+        joined_earlier: dict[str, int] = {}
         for accounts in self._accounts_by_host.values():
             for account in accounts:
                 group = groups.get(account.key)
@@ -161,12 +176,14 @@ class EnterpriseLedger:
                     groups[account.key] = [account]
                 else:
                     group.append(account)
+                if account.member is not None:
+                    joined_earlier.setdefault(account.key, account.member)
 
         members = [_Person(index, []) for index in range(len(self._members))]
         unmatched: list[_Person] = []
         joined = 0
         for key, accounts in groups.items():
-            member = next((a.member for a in accounts if a.member is not None), None)
+            member = joined_earlier.get(key)
             if member is None and not key.startswith(_NO_EMAIL_PREFIX):
                 member = by_saml_name_id.get(key)
                 if member is None:

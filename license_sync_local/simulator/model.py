@@ -41,7 +41,7 @@ class SimulatedGhes:
     hostname: str
     users: list[SimulatedUser]
     site_admin_login: str = "site-admin"
-    token: str = "ghes-token"
+    token: str = "ghes-token"  # noqa: S105 - a test double's well-known credential
     """Accepted as `Authorization: Bearer TOKEN` (REST) and as the basic-auth password (report)."""
     version: str = "3.19.0"
     seats: int = 1000
@@ -63,7 +63,7 @@ class SimulatedGhec:
     """The GHEC enterprise that receives the usage."""
 
     enterprise: str = "acme"
-    token: str = "ghec-token"
+    token: str = "ghec-token"  # noqa: S105 - a test double's well-known credential
     seats_purchased: int = 1000
     rows: list[ConsumedLicenseUser] = field(default_factory=list)
     """Enterprise members (`github_com_user=True`) and server rows from earlier syncs. Served

@@ -6,11 +6,12 @@ never production code, so that production results can be compared with it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from license_sync.models import UsageUpload, UsageUploadUser
-
 from license_sync_local.simulator.ledger import EnterpriseLedger
 from license_sync_local.simulator.model import SimulatedGhec, SimulatedGhes
 from license_sync_local.simulator.rules import email_key, seat_accounts
@@ -46,9 +47,32 @@ class ExpectedUsage:
 
 def expected_usage(ghes: Sequence[SimulatedGhes], ghec: SimulatedGhec) -> ExpectedUsage:
     """Pushes `upload_for` every instance into a fresh copy of the enterprise."""
+    with _collector_paused():
+        return _expected_usage(ghes, ghec)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    # Hundreds of thousands of small objects make the cyclic collector run (and scan them
+    # all) again and again; nothing created here forms a cycle. Halves a benchmark's setup.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _expected_usage(ghes: Sequence[SimulatedGhes], ghec: SimulatedGhec) -> ExpectedUsage:
     ledger = EnterpriseLedger(ghec)
     for instance in ghes:
-        ledger.apply_upload(upload_for(instance))
+        # Same content as `upload_for`, without validating a model per account.
+        ledger.replace_host(
+            instance.server_id,
+            instance.hostname,
+            ((user.id, [user.email] if user.email else []) for user in seat_accounts(instance)),
+        )
     email_keys: set[str] = set()
     without_email = 0
     for instance in ghes:

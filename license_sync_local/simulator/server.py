@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hmac
 import socket
 import socketserver
@@ -30,13 +31,13 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import pydantic
+
 from license_sync.models import (
     ConsumedLicenses,
     ConsumedLicenseUser,
     ServerInstanceSyncStatus,
     UsageUpload,
 )
-
 from license_sync_local.simulator import ghes as ghes_answers
 from license_sync_local.simulator.ghes import GhesInstance, clamp_per_page
 from license_sync_local.simulator.ledger import EnterpriseLedger
@@ -724,9 +725,7 @@ class _SimulatorHTTPServer(HTTPServer):
         with self._connections_lock:
             open_connections = list(self._connections.items())
         for _, connection in open_connections:
-            try:
+            with contextlib.suppress(OSError):  # already closed by its own thread
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed by its thread
         for thread, _ in open_connections:
             thread.join(timeout)

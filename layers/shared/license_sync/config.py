@@ -46,6 +46,11 @@ class Settings(BaseModel):
     secret_max_age_seconds: int = Field(default=300, alias="SECRET_MAX_AGE_SECONDS", ge=0)
     max_queue_delay_seconds: int = Field(default=900, alias="MAX_QUEUE_DELAY_SECONDS", ge=0, le=900)
     """Cap on continuation delays (SQS allows 900 s; the local run shortens them)."""
+    report_wait_seconds: float = Field(default=120.0, alias="REPORT_WAIT_SECONDS", gt=0)
+    """How long one collect waits on a site-admin report that answers 202 before it
+    re-queues itself instead of idling."""
+    collect_reserve_seconds: float = Field(default=60.0, alias="COLLECT_RESERVE_SECONDS", gt=0)
+    """Time a collect keeps back before Lambda's timeout to flush and re-queue."""
 
     @field_validator("upload_url", mode="before")
     @classmethod

@@ -25,7 +25,7 @@ from license_sync.aws.storage import S3ExportFiles, S3ReportStore, S3UsagePublis
 from license_sync.config import PushTarget, Settings, settings_from_environment
 from license_sync.github.ghec import GhecClient, HttpUsageUploader
 from license_sync.github.ghes import GhesClient
-from license_sync.pipeline.collect import CollectDeps, RunBookkeeping
+from license_sync.pipeline.collect import CollectDeps, CollectLimits, RunBookkeeping
 from license_sync.pipeline.dead_letters import DeadLetterDeps
 from license_sync.pipeline.exports import IngestExportDeps
 from license_sync.pipeline.finalize import FinalizeDeps
@@ -107,6 +107,10 @@ def collect_deps() -> CollectDeps:
         queue=_queue(settings),
         tokens=_tokens(settings),
         connect=connect_to_instance,
+        limits=CollectLimits(
+            reserve_seconds=settings.collect_reserve_seconds,
+            report_wait_seconds=settings.report_wait_seconds,
+        ),
     )
 
 

@@ -229,6 +229,14 @@ def test_upload_posts_the_document_as_json() -> None:
     }
 
 
+def test_publish_is_the_pipeline_name_for_upload() -> None:
+    github = ScriptedGitHub().add("/usage", httpx.Response(201))
+
+    uploader(github).publish(USAGE)
+
+    assert [request.method for request in github.requests] == ["POST"]
+
+
 def test_upload_is_retried_after_a_server_error() -> None:
     github = ScriptedGitHub().add("/usage", httpx.Response(503), httpx.Response(201))
     clock = FakeClock()
@@ -318,3 +326,19 @@ def test_upload_merges_an_account_listed_twice() -> None:
 def test_upload_refuses_accounts_of_another_instance() -> None:
     with pytest.raises(ValueError, match=r"other\.example\.com:1"):
         build_usage_upload(METADATA, [ServerAccount("other.example.com", 1, "a", None)])
+
+
+def test_pages_linking_back_to_a_page_already_read_are_malformed() -> None:
+    def looping(request: httpx.Request) -> httpx.Response:
+        page = request.url.params.get("page")
+        target = 2 if page == "1" else 1
+        link = f'<{API}{CONSUMED}?per_page=100&page={target}>; rel="next"'
+        body = {"total_seats_consumed": 0, "total_seats_purchased": 0, "users": []}
+        return httpx.Response(200, json=body, headers={"Link": link})
+
+    github = ScriptedGitHub().add(CONSUMED, looping)
+
+    with pytest.raises(GitHubMalformedResponse, match="already read"):
+        ghec(github).get_consumed_licenses(budget_seconds=60)
+
+    assert len(github.requests) == 2

@@ -20,7 +20,7 @@ def normalise_email(raw: str | None) -> str | None:
     """
     if raw is None:
         return None
-    normalised = raw.casefold()
+    normalised = raw.strip().casefold()
     return normalised or None
 
 

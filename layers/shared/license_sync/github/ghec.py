@@ -130,6 +130,7 @@ class GhecClient:
     def _consumed_license_pages(self, deadline: Deadline) -> Iterator[ConsumedLicenses]:
         url: httpx.URL | None = self._enterprise_url("consumed-licenses")
         params: dict[str, str | int] | None = {"per_page": CONSUMED_LICENSES_PER_PAGE, "page": 1}
+        visited: set[httpx.URL] = set()
         while url is not None:
             raw, headers = self._http.get_json(
                 url, _RAW_PAGE, deadline=deadline, params=params, what="consumed-licenses"
@@ -138,7 +139,7 @@ class GhecClient:
                 _blank_non_text_fields_to_default(raw), _CONSUMED_LICENSES, what="consumed-licenses"
             )
             current = url.copy_merge_params(params) if params else url
-            url = self._http.next_page_url(headers, current)
+            url = self._http.next_page_url(headers, current, visited)
             params = None
 
     def get_license_sync_status(self) -> LicenseSyncStatus:

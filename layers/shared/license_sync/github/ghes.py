@@ -262,7 +262,7 @@ class GhesClient:
             delay = self._jitter(backoff_ceiling(self._settings, not_ready))
             if retry_after is not None:
                 delay = max(delay, retry_after)
-            if delay > deadline.remaining():
+            if delay >= deadline.remaining():
                 yield ReportNotReady(attempts=not_ready, retry_after_seconds=delay)
                 return
             self._clock.sleep(delay)
@@ -347,19 +347,25 @@ class GhesClient:
         cap = self._settings.max_report_bytes
         decoder = codecs.getincrementaldecoder("utf-8-sig")()
         received = 0
-        pending = ""
+        # The unfinished line, in pieces: joining only at a newline keeps a long line linear.
+        unfinished: list[str] = []
         for chunk in response.iter_bytes():
             received += len(chunk)
             if received > cap:
                 raise self._http.too_large(REPORT_PATH, cap)
-            pending += decoder.decode(chunk)
-            if "\n" in pending:
-                *complete, pending = pending.split("\n")
-                for line in complete:
-                    yield line + "\n"
-        pending += decoder.decode(b"", final=True)
-        if pending:
-            yield pending
+            text = decoder.decode(chunk)
+            if "\n" not in text:
+                unfinished.append(text)
+                continue
+            first, *rest = text.split("\n")
+            yield "".join([*unfinished, first, "\n"])
+            *complete, tail = rest
+            for line in complete:
+                yield line + "\n"
+            unfinished = [tail]
+        last = "".join(unfinished) + decoder.decode(b"", final=True)
+        if last:
+            yield last
 
     # -- the REST fallback --
 
@@ -374,6 +380,7 @@ class GhesClient:
     def _list_users(self, deadline: Deadline) -> Iterator[ServerAccount]:
         url: httpx.URL | None = join_url(self._api_root, "/users")
         params: dict[str, str | int] | None = {"per_page": USERS_PER_PAGE}
+        visited: set[httpx.URL] = set()
         while url is not None:
             users, headers = self._http.get_json(
                 url, _USERS_PAGE, deadline=deadline, params=params, what="a page of /users"
@@ -383,7 +390,7 @@ class GhesClient:
             if not users:
                 return  # `since` pagination has no natural end; an empty page is the end
             current = url.copy_merge_params(params) if params else url
-            url = self._http.next_page_url(headers, current)
+            url = self._http.next_page_url(headers, current, visited)
             params = None  # the next link carries its own query
 
     # -- metadata --

@@ -18,7 +18,7 @@ import random
 import re
 import ssl
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -85,8 +85,10 @@ class HttpSettings:
         for name, value in positive.items():
             if value <= 0:
                 raise ConfigError("must be greater than zero", field=name)
-        if self.backoff_base_seconds < 0 or self.max_rate_limit_waits < 0:
+        if self.backoff_base_seconds < 0:
             raise ConfigError("must not be negative", field="backoff_base_seconds")
+        if self.max_rate_limit_waits < 0:
+            raise ConfigError("must not be negative", field="max_rate_limit_waits")
 
 
 DEFAULT_HTTP_SETTINGS = HttpSettings()
@@ -373,12 +375,12 @@ class GitHubHttp:
     def post_json(self, url: httpx.URL, payload: Any, *, deadline: Deadline) -> int:
         """POST a JSON document; returns the (2xx) status. The body of the answer is ignored."""
         return self.send(
-            "POST",
-            url,
-            deadline=deadline,
-            json_body=payload,
-            consume=lambda response: (self.read_body(response), response.status_code)[1],
+            "POST", url, deadline=deadline, json_body=payload, consume=self._drain_to_status
         )
+
+    def _drain_to_status(self, response: httpx.Response) -> int:
+        self.read_body(response)  # reading to the end lets the connection be reused
+        return response.status_code
 
     @contextmanager
     def stream(
@@ -409,9 +411,8 @@ class GitHubHttp:
         params: Mapping[str, str | int] | None = None,
         json_body: Any = None,
         headers: Mapping[str, str] | None = None,
-        pass_statuses: Collection[int] = (),
     ) -> T:
-        """Send until a 2xx (or a status in `pass_statuses`) arrives, then `consume` it.
+        """Send until a 2xx arrives, then `consume` it.
 
         `consume` runs inside the retry loop, so a connection dropped while the body is read
         is retried like one dropped before the answer. It must close the response unless it
@@ -454,7 +455,7 @@ class GitHubHttp:
                 continue
 
             status = response.status_code
-            if 200 <= status < 300 or status in pass_statuses:
+            if 200 <= status < 300:
                 try:
                     return consume(response)
                 except httpx.TransportError as exc:
@@ -479,13 +480,17 @@ class GitHubHttp:
             if wait is not None:
                 response.close()
                 rate_limit_waits += 1
-                if (
-                    wait > deadline.remaining()
-                    or rate_limit_waits > self.settings.max_rate_limit_waits
-                ):
+                # Waiting all that is left would leave no time for the request itself.
+                over_budget = wait >= deadline.remaining()
+                if over_budget or rate_limit_waits > self.settings.max_rate_limit_waits:
+                    why = (
+                        "more than the time budget allows"
+                        if over_budget
+                        else f"after {rate_limit_waits - 1} waits already"
+                    )
                     raise GitHubRateLimited(
                         f"{self.label}: rate limited ({status}) on {method} {path}; "
-                        f"GitHub asks to wait {wait:.0f} s, more than the time budget allows",
+                        f"GitHub asks to wait {wait:.0f} s, {why}",
                         host=self.host,
                         status=status,
                         retry_after_seconds=wait,
@@ -532,7 +537,7 @@ class GitHubHttp:
         delay = self._jitter(backoff_ceiling(self.settings, failures))
         if retry_after is not None:
             delay = max(delay, retry_after)
-        if delay > deadline.remaining():
+        if delay >= deadline.remaining():
             raise GitHubBudgetExhausted(
                 f"{self.label}: {attempted} {reason}; no time left in the budget to retry",
                 host=self.host,
@@ -624,12 +629,15 @@ class GitHubHttp:
                 status=None,
             ) from exc
 
-    def next_page_url(self, headers: httpx.Headers, current: httpx.URL) -> httpx.URL | None:
-        """The `Link` rel="next" URL, refused if it leaves this origin or does not move on.
+    def next_page_url(
+        self, headers: httpx.Headers, current: httpx.URL, visited: set[httpx.URL]
+    ) -> httpx.URL | None:
+        """The `Link` rel="next" URL, refused if it leaves this origin or loops back.
 
         The client sends its token with every request, so following a link to another host
-        would hand the token to it.
+        would hand the token to it. `visited` collects the pages read so far.
         """
+        visited.add(current)
         target = parse_link_header(headers.get("link")).get("next")
         if target is None:
             return None
@@ -648,9 +656,9 @@ class GitHubHttp:
                 host=self.host,
                 status=None,
             )
-        if next_url == current:
+        if next_url in visited:
             raise GitHubMalformedResponse(
-                f"{self.label}: the next page of {current.path} is the same page",
+                f"{self.label}: the next page of {current.path} is one already read",
                 host=self.host,
                 status=None,
             )

@@ -166,6 +166,10 @@ def _collect_from_instance(
 ) -> CollectResult:
     limits = deps.limits
     resume = request.resume
+    time_left = remaining_seconds()
+    if time_left <= limits.reserve_seconds:
+        # Started too close to the timeout to do anything useful: hand over at once.
+        return _continue(request, resume, 0, progress, deps)
     started = deps.monotonic()
     try:
         source = deps.connect(instance, deps.tokens.get_token(instance.token_secret))
@@ -186,9 +190,7 @@ def _collect_from_instance(
 
     try:
         version = source.get_version()
-        budget = max(
-            0.0, min(remaining_seconds() - limits.reserve_seconds, limits.report_wait_seconds)
-        )
+        budget = min(time_left - limits.reserve_seconds, limits.report_wait_seconds)
         with ExitStack() as stack:
             usage_source = UsageSource.SITE_ADMIN_REPORT
             try:

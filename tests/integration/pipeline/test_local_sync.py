@@ -1,0 +1,290 @@
+"""The whole pipeline through the real handlers: simulator + DynamoDB Local + moto."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from license_sync.models import ConsumedLicenseUser
+from license_sync.pipeline.records import InstanceRunStatus, RunStatus
+from license_sync.runtime import reset_dependencies
+from license_sync_local.embedded import emitted_metrics
+from license_sync_local.lambda_context import LocalLambdaContext
+from license_sync_local.simulator import (
+    DEMO_EXPECTED_SEATS_CONSUMED,
+    Fault,
+    FaultKind,
+    SimulatedGhec,
+    SimulatedGhes,
+    SimulatedUser,
+    demo_enterprise,
+    expected_usage,
+    generate_enterprise,
+)
+from license_sync_local.template import FunctionDefinition
+from tests.integration.pipeline.conftest import DeploymentFactory
+
+pytestmark = pytest.mark.integration
+
+EU, US, LAB = "ghes-eu.acme.example", "ghes-us.acme.example", "ghes-lab.acme.example"
+
+
+def _row_with(report_users: list[ConsumedLicenseUser], entry: str) -> ConsumedLicenseUser:
+    rows = [row for row in report_users if entry in row.enterprise_server_user_ids]
+    assert len(rows) == 1, f"{entry} is in {len(rows)} rows"
+    return rows[0]
+
+
+def test_demo_enterprise_counts_every_person_once(deployment: DeploymentFactory) -> None:
+    # Given the seeded enterprise of three instances with overlapping people
+    instances, ghec = demo_enterprise()
+    with deployment(instances, ghec) as local:
+        # When a sync runs end to end
+        run = local.run()
+        report = local.report(run)
+
+        # Then every instance was collected and pushed, and each person has one seat
+        assert run.status is RunStatus.SUCCEEDED
+        assert report.total_seats_consumed == DEMO_EXPECTED_SEATS_CONSUMED == 13
+        assert run.summary is not None
+        assert run.summary.reconciliation.drift == 0
+        users = report.users
+        alice = _row_with(users, f"{EU}:3")
+        assert alice.github_com_login == "alice_acme"
+        assert sorted(alice.enterprise_server_user_ids) == [f"{EU}:3", f"{US}:2"]
+        bob = _row_with(users, f"{LAB}:2")
+        assert bob.github_com_login == "bob_acme"  # joined through the SAML NameID
+        admin = _row_with(users, f"{EU}:1")
+        assert sorted(admin.enterprise_server_user_ids) == [f"{EU}:1", f"{LAB}:1", f"{US}:1"]
+        grace = _row_with(users, f"{EU}:8")
+        assert grace.enterprise_server_user_ids == [f"{EU}:8"]  # no email: her own person
+        heidi_ci = _row_with(users, f"{EU}:9")
+        assert f"{US}:4" not in heidi_ci.enterprise_server_user_ids
+        flat = report.model_dump_json()
+        for not_a_seat in (f"{EU}:2", f"{EU}:6", f"{EU}:7"):  # scim-admin, suspended, org
+            assert f'"{not_a_seat}"' not in flat
+
+        # And the push carried IDs and emails of seat holders only
+        uploads = {upload.hostname: upload for upload in local.simulator.uploads}
+        assert set(uploads) == {EU, US, LAB}
+        assert {user.id for user in uploads[EU].users} == {1, 3, 4, 5, 8, 9}
+        # And the report that answered 202 first was asked again, not given up on
+        lab_report_statuses = [
+            request.status
+            for request in local.simulator.requests
+            if request.target == LAB and request.path.endswith("all_users.csv")
+        ]
+        assert lab_report_statuses == [202, 202, 200]
+        status = local.outputs(run, "license-sync-status.json")
+        assert {item["last_sync"]["status"] for item in status["server_instances"]} == {"success"}
+
+
+def test_redelivered_messages_never_double_count(deployment: DeploymentFactory) -> None:
+    instances, ghec = demo_enterprise()
+    with deployment(instances, ghec) as local:
+        stack = local.stack
+        started = stack.invoke("StartSyncFunction", {"trigger": "local"})
+        queue_url = stack.queue_urls["CollectQueue"]
+        messages = stack.sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+        )["Messages"]
+        assert len(messages) == 3
+        first = {
+            "Records": [
+                {
+                    "messageId": messages[0]["MessageId"],
+                    "receiptHandle": messages[0]["ReceiptHandle"],
+                    "body": messages[0]["Body"],
+                    "attributes": {
+                        "ApproximateReceiveCount": "1",
+                        "SentTimestamp": "1",
+                        "SenderId": "local",
+                        "ApproximateFirstReceiveTimestamp": "1",
+                    },
+                    "messageAttributes": {},
+                    "md5OfBody": "",
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:collect",
+                    "awsRegion": "us-east-1",
+                }
+            ]
+        }
+        # When SQS delivers the same collect message twice
+        stack.invoke("CollectUsageFunction", first)
+        stack.invoke("CollectUsageFunction", first)
+        after_two = local.reload_run(started["run_id"])
+        assert after_two.instances_done == 1
+
+        # And the remaining messages are delivered normally
+        stack.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
+        for message in messages[1:]:
+            stack.sqs.change_message_visibility(
+                QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+        stack.deliver_messages(
+            until=lambda: not local.reload_run(started["run_id"]).status.is_active
+        )
+        run = local.reload_run(started["run_id"])
+        uploads_before = len(local.simulator.uploads)
+
+        # And the finalize message arrives again after the run finished
+        finalize = {
+            "Records": [
+                dict(
+                    first["Records"][0], body=json.dumps({"kind": "finalize", "run_id": run.run_id})
+                )
+            ]
+        }
+        stack.invoke("FinalizeSyncFunction", finalize)
+
+        # Then the run counted each instance once and finished once
+        again = local.reload_run(run.run_id)
+        assert run.instances_done == run.instances_total == 3
+        assert again.finished_at == run.finished_at
+        assert again.summary == run.summary
+        assert len(local.simulator.uploads) == uploads_before
+        assert run.summary is not None
+        assert run.summary.consumed_licenses == DEMO_EXPECTED_SEATS_CONSUMED
+
+
+def test_collect_continues_in_a_new_invocation_when_time_runs_short(
+    deployment: DeploymentFactory,
+) -> None:
+    # Given one instance of 1,500 accounts, and Lambdas that have plenty of time when they
+    # start but only 30 s (less than the 60 s a collect keeps in reserve) at every later look
+    instances, ghec = generate_enterprise(seed=7, instances=1, accounts_total=1500)
+
+    def short_on_time(definition: FunctionDefinition) -> LocalLambdaContext:
+        looks = iter([900.0])
+        return LocalLambdaContext(
+            function_name=definition.logical_id, remaining_seconds=lambda: next(looks, 30.0)
+        )
+
+    with deployment(instances, ghec, context_factory=short_on_time) as local:
+        # When the sync runs
+        run = local.run()
+
+        # Then the collect handed over to continuations and still wrote every account once
+        (progress,) = run.instances.values()
+        assert progress.status is InstanceRunStatus.COLLECTED
+        assert progress.continuations >= 2
+        # (organizations are not in the site-admin report)
+        assert progress.accounts == sum(user.type == "User" for user in instances[0].users)
+        expected = expected_usage(instances, ghec)
+        assert run.summary is not None
+        assert run.summary.consumed_licenses == expected.seats_consumed
+        assert run.summary.reconciliation.drift == 0
+
+
+def test_report_still_generating_requeues_instead_of_waiting(
+    deployment: DeploymentFactory,
+) -> None:
+    # Given an instance whose report answers 202 more often than one invocation waits
+    instances, ghec = demo_enterprise()
+    slow = instances[0]
+    slow.report_ready_after = 8
+    with deployment(instances, ghec, environment={"REPORT_WAIT_SECONDS": "0.5"}) as local:
+        run = local.run()
+
+        # Then the collect re-queued itself and finished later with the full usage
+        progress = run.instances[slow.hostname]
+        assert progress.status is InstanceRunStatus.COLLECTED
+        assert progress.continuations >= 1
+        report_answers = Counter(
+            request.status
+            for request in local.simulator.requests
+            if request.target == slow.hostname and request.path.endswith("all_users.csv")
+        )
+        assert report_answers == {202: 8, 200: 1}
+        assert run.summary is not None
+        assert run.summary.consumed_licenses == DEMO_EXPECTED_SEATS_CONSUMED
+
+
+def test_failed_instance_keeps_its_last_usage_as_stale(deployment: DeploymentFactory) -> None:
+    instances, ghec = demo_enterprise()
+    with deployment(instances, ghec) as local:
+        first = local.run()
+        assert first.status is RunStatus.SUCCEEDED
+
+        # Given the US instance now rejects the token
+        local.stack.secretsmanager.put_secret_value(
+            SecretId=f"{local.stack.environment['INSTANCE_SECRET_PREFIX']}{US}",
+            SecretString="revoked-token",
+        )
+        reset_dependencies()  # a new execution environment: no cached token
+        # When the next run happens
+        second = local.run()
+
+        # Then the run is partial, the US people still count (stale), and the error shows
+        assert second.status is RunStatus.PARTIAL
+        progress = second.instances[US]
+        assert progress.status is InstanceRunStatus.FAILED
+        assert "401" in progress.error or "credentials" in progress.error.lower()
+        first_us = first.instances[US]
+        assert progress.stale_from == first_us.finished_at
+        assert second.summary is not None
+        assert second.summary.consumed_licenses == DEMO_EXPECTED_SEATS_CONSUMED
+        status = {
+            item["hostname"]: item["last_sync"]
+            for item in local.outputs(second, "license-sync-status.json")["server_instances"]
+        }
+        assert status[US]["status"] == "failed"
+        assert status[EU]["status"] == "success"
+        # And nothing stale was pushed as if it were fresh
+        assert Counter(upload.hostname for upload in local.simulator.uploads)[US] == 1
+        assert "partial" in local.messages[-1]
+
+
+def test_instance_failing_its_first_run_contributes_nothing(
+    deployment: DeploymentFactory,
+) -> None:
+    instances, ghec = demo_enterprise()
+    with deployment(instances, ghec) as local:
+        local.simulator.add_fault(
+            Fault(FaultKind.MALFORMED, target=LAB, path_contains="all_users.csv", times=-1)
+        )
+        run = local.run()
+
+        assert run.status is RunStatus.PARTIAL
+        assert run.instances[LAB].status is InstanceRunStatus.FAILED
+        assert run.instances[LAB].stale_from is None
+        without_lab = expected_usage(instances[:2], ghec)
+        assert run.summary is not None
+        assert run.summary.consumed_licenses == without_lab.seats_consumed
+
+
+def test_emitted_metrics_describe_the_run(deployment: DeploymentFactory) -> None:
+    instances, ghec = demo_enterprise()
+    with deployment(instances, ghec) as local:
+        local.run()
+        metrics = emitted_metrics(local.stack.lambda_output.getvalue())
+        run_level = {
+            row["name"]: row["value"] for row in metrics if "Instance" not in row["dimensions"]
+        }
+        assert run_level["SyncRunSucceeded"] == [1.0]
+        assert run_level["ConsumedLicenses"] == [13.0]
+        per_instance = {
+            (row["name"], row["dimensions"]["Instance"]): row["value"]
+            for row in metrics
+            if "Instance" in row["dimensions"]
+        }
+        assert per_instance[("AccountsCollected", US)] == [6.0]
+
+
+def test_instances_added_from_a_bad_config_name_the_field(
+    deployment: DeploymentFactory,
+) -> None:
+    instances = [
+        SimulatedGhes(hostname="ghes-one.example", users=[SimulatedUser(1, "a", "a@x.example")])
+    ]
+    with (
+        pytest.raises(Exception, match=r"instances\[1\]"),
+        deployment(
+            instances,
+            SimulatedGhec(),
+            extra_config='\n[[instances]]\nhostname = "two.example"\nurl = "http://10.0.0.1"\n',
+        ),
+    ):
+        pass

@@ -1,0 +1,113 @@
+"""Configuration is validated at the boundary and errors name the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from license_sync.config import PushTarget, load_settings
+from license_sync.errors import ConfigError
+from license_sync_local.sync_config import load_sync_config, resolve_secret
+
+VALID_ENVIRONMENT = {
+    "INSTANCES_TABLE": "instances",
+    "RUNS_TABLE": "runs",
+    "ACCOUNTS_TABLE": "accounts",
+    "IDEMPOTENCY_TABLE": "idempotency",
+    "REPORTS_BUCKET": "reports",
+    "COLLECT_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/collect",
+    "FINALIZE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/finalize",
+    "GHEC_API_URL": "https://api.github.com",
+    "GHEC_ENTERPRISE": "acme",
+    "GHEC_TOKEN_SECRET": "license-sync/ghec-token",
+    "INSTANCE_SECRET_PREFIX": "license-sync/instances/",
+    "PUSH_TARGET": "s3",
+    "UPLOAD_URL": "",
+}
+
+
+def test_valid_environment_loads_with_defaults() -> None:
+    settings = load_settings(VALID_ENVIRONMENT)
+    assert settings.push_target is PushTarget.S3
+    assert settings.upload_url is None
+    assert settings.account_shards == 16
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"RUNS_TABLE": None}, "RUNS_TABLE"),
+        ({"GHEC_API_URL": "not a url"}, "GHEC_API_URL"),
+        ({"ACCOUNT_SHARDS": "0"}, "ACCOUNT_SHARDS"),
+        ({"PUSH_TARGET": "http", "UPLOAD_URL": ""}, "UPLOAD_URL"),
+    ],
+)
+def test_bad_environment_names_the_variable(change: dict[str, str | None], field: str) -> None:
+    environment = {**VALID_ENVIRONMENT, **change}
+    cleaned = {key: value for key, value in environment.items() if value is not None}
+    with pytest.raises(ConfigError) as raised:
+        load_settings(cleaned)
+    assert raised.value.field == field
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sync.toml"
+    path.write_text(text)
+    return path
+
+
+GHEC = '[ghec]\nenterprise = "acme"\ntoken = "env:GHEC_TOKEN"\n'
+
+
+def test_sync_config_resolves_relative_paths_and_defaults(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        GHEC
+        + '[[instances]]\nhostname = "Air.Example"\nsource = "export"\n'
+        + 'export_file = "exports/air.json"\n',
+    )
+    config = load_sync_config(path)
+    (instance,) = config.instances
+    assert instance.export_file == tmp_path / "exports" / "air.json"
+    assert instance.instance_id == "air.example"
+    assert instance.resolved_server_id == load_sync_config(path).instances[0].resolved_server_id
+
+
+@pytest.mark.parametrize(
+    ("instances", "field"),
+    [
+        (
+            '[[instances]]\nhostname = "a.example"\nurl = "http://10.1.2.3"\n'
+            'site_admin = "x"\ntoken = "t"\n',
+            "instances[0].url",
+        ),
+        ('[[instances]]\nhostname = "a.example"\nurl = "https://a.example"\n', "instances[0]"),
+        ('[[instances]]\nhostname = "a.example"\nsource = "export"\n', "instances[0]"),
+        (
+            '[[instances]]\nhostname = "a.example"\nsource = "export"\nexport_file = "f"\n'
+            'colour = "red"\n',
+            "instances[0].colour",
+        ),
+    ],
+)
+def test_bad_sync_config_names_the_field(tmp_path: Path, instances: str, field: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_sync_config(_write(tmp_path, GHEC + instances))
+    assert raised.value.field == field
+
+
+def test_http_is_accepted_for_loopback_only(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        GHEC + '[[instances]]\nhostname = "a.example"\nurl = "http://127.0.0.1:8080/ghes/a"\n'
+        'site_admin = "admin"\ntoken = "literal"\n',
+    )
+    assert load_sync_config(path).instances[0].url == "http://127.0.0.1:8080/ghes/a"
+
+
+def test_env_token_reference_must_be_set() -> None:
+    assert resolve_secret("env:TOKEN_X", field="t", environ={"TOKEN_X": "s3cr3t"}) == "s3cr3t"
+    assert resolve_secret("literal", field="t", environ={}) == "literal"
+    with pytest.raises(ConfigError, match="TOKEN_Y"):
+        resolve_secret("env:TOKEN_Y", field="ghec.token", environ={})
