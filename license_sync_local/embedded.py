@@ -84,6 +84,7 @@ class EmbeddedStack:
         self.bucket_name = ""
         self.environment: dict[str, str] = {}
         self.invocations: dict[str, int] = {}
+        self.function_errors = 0
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -335,7 +336,12 @@ class EmbeddedStack:
         if not messages:
             return False
         records = [_sqs_record(message, self._queue_arn(queue)) for message in messages]
-        response = self.invoke(logical_id, {"Records": records})
+        try:
+            response = self.invoke(logical_id, {"Records": records})
+        except Exception:
+            # A function error fails the whole batch: Lambda leaves every message to SQS.
+            self.function_errors += 1
+            return True
         failed = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
         for message in messages:
             if message["MessageId"] not in failed:

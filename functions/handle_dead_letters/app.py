@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from license_sync.observability import logger, metrics, tracer
 from license_sync.pipeline.dead_letters import DeadLetterDeps, handle_dead_letter
 from license_sync.runtime import dead_letter_deps
-from license_sync.telemetry import record_dead_letter
+from license_sync.telemetry import record_dead_letter, record_instance_failed, record_run_finished
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -34,8 +34,17 @@ def handle_dead_letter_batch(
     def dead_letter_record(record: Any) -> None:
         record_dead_letter()
         outcome = handle_dead_letter(record.body, resolved)
+        if outcome.run_id:
+            logger.set_correlation_id(outcome.run_id)
+        if outcome.failed_hostname:
+            record_instance_failed(outcome.failed_hostname)
+        if outcome.failed_run is not None:
+            record_run_finished(outcome.failed_run)
         logger.error(
-            "message exhausted its retries", outcome=outcome, source=record.event_source_arn
+            "message exhausted its retries",
+            outcome=outcome.description,
+            source=record.event_source_arn,
+            hostname=outcome.failed_hostname or None,
         )
 
     return dict(

@@ -171,7 +171,7 @@ class GitHubSimulator:
         server = _SimulatorHTTPServer((self._host, self._port), self)
         thread = threading.Thread(
             target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},  # how soon stop() is noticed
             name=f"github-simulator-{server.server_port}",
             daemon=True,
         )
@@ -601,6 +601,9 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 60
     """Idle keep-alive connections end by themselves after this many seconds."""
+    disable_nagle_algorithm = True
+    """Headers and body go out in separate writes; with Nagle's algorithm and the client's
+    delayed ACK each answer would wait ~40 ms."""
     server: _SimulatorHTTPServer
 
     def do_GET(self) -> None:

@@ -2,8 +2,10 @@
 
 Each client is pointed at an httpx.MockTransport that answers with the example GitHub
 publishes for the operation (so the clients are also shown to read GitHub's own examples),
-and every request it sends is validated with openapi-core against
-`tests/contract/github-api/*.subset.json`: path, method, query parameters and their types.
+and every request it sends is checked with the shared openapi-core helper
+(`tests/contract/openapi_validation.py`) against `tests/contract/github-api/*.subset.json`:
+path, method, query parameters and their types. A last test does the same with the
+requests the GitHub simulator recorded from the clients.
 """
 
 from __future__ import annotations
@@ -11,56 +13,50 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from functools import cache
-from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
-from openapi_core import OpenAPI
-from openapi_core.testing import MockRequest
 
 from license_sync.github.ghec import GhecClient
-from license_sync.github.ghes import GhesClient
+from license_sync.github.ghes import GhesClient, ReportNotReady
+from license_sync_local.simulator import (
+    GitHubSimulator,
+    RecordedRequest,
+    SimulatedGhec,
+    SimulatedGhes,
+    SimulatedUser,
+)
+from tests.contract.openapi_validation import (
+    SPEC_DIR,
+    SPEC_FILES,
+    Api,
+    ContractViolation,
+    validate_request,
+)
 from tests.unit.github.fakes import FakeClock, ScriptedGitHub
 
-SPECS = Path(__file__).parent / "github-api"
-GHES_SPEC = "ghes-3.19.subset.json"
-GHEC_SPEC = "ghec.subset.json"
 GHES_HOST = "ghes.example.com"
 
 
 @cache
-def spec(name: str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((SPECS / name).read_text())
+def spec(api: Api) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((SPEC_DIR / SPEC_FILES[api]).read_text())
     return document
 
 
-@cache
-def openapi(name: str) -> OpenAPI:
-    return OpenAPI.from_dict(spec(name))
-
-
-def example(name: str, path: str) -> Any:
+def example(api: Api, path: str) -> Any:
     """The example body GitHub publishes for the 200 answer of GET `path`."""
-    content = spec(name)["paths"][path]["get"]["responses"]["200"]["content"]
+    content = spec(api)["paths"][path]["get"]["responses"]["200"]["content"]
     examples = content["application/json"]["examples"]
     return next(iter(examples.values()))["value"]
 
 
-def validate_outgoing(api: OpenAPI, request: httpx.Request) -> None:
-    """Raise unless `request` is a valid call of an operation in `api`'s description."""
-    url = request.url
-    body = request.content or None
-    api.validate_request(
-        MockRequest(
-            host_url=f"{url.scheme}://{url.netloc.decode()}",
-            method=request.method,
-            path=url.path,
-            args=dict(url.params),
-            headers=dict(request.headers),
-            data=body,
-            content_type=request.headers.get("content-type", "application/json"),
-        )
+def validate_outgoing(api: Api, request: httpx.Request) -> None:
+    """Raise `ContractViolation` unless `request` is a call the description allows."""
+    validate_request(
+        api, request.method, str(request.url), dict(request.headers), request.content or None
     )
 
 
@@ -86,7 +82,7 @@ def ghec(github: ScriptedGitHub) -> GhecClient:
 
 
 def users_pages(request: httpx.Request) -> httpx.Response:
-    users = example(GHES_SPEC, "/users")
+    users = example("ghes", "/users")
     if "since" in request.url.params:
         return httpx.Response(200, json=[])
     last_id = users[-1]["id"]
@@ -95,7 +91,7 @@ def users_pages(request: httpx.Request) -> httpx.Response:
 
 
 def consumed_pages(request: httpx.Request) -> httpx.Response:
-    body = example(GHEC_SPEC, "/enterprises/{enterprise}/consumed-licenses")
+    body = example("ghec", "/enterprises/{enterprise}/consumed-licenses")
     headers = {}
     if request.url.params.get("page") == "1":
         headers["Link"] = (
@@ -111,7 +107,7 @@ GHES_CALLS: dict[
     "list users": ("/api/v3/users", users_pages, lambda c: list(c.list_users(budget_seconds=60))),
     "license": (
         "/api/v3/enterprise/settings/license",
-        lambda _: httpx.Response(200, json=example(GHES_SPEC, "/enterprise/settings/license")),
+        lambda _: httpx.Response(200, json=example("ghes", "/enterprise/settings/license")),
         lambda c: c.get_license(),
     ),
     "version": (
@@ -134,7 +130,7 @@ def test_ghes_requests_match_the_published_description(call: str) -> None:
 
     assert github.requests
     for request in github.requests:
-        validate_outgoing(openapi(GHES_SPEC), request)
+        validate_outgoing("ghes", request)
 
 
 def test_ghes_listing_reads_githubs_example() -> None:
@@ -150,7 +146,7 @@ def test_ghes_listing_reads_githubs_example() -> None:
 def test_ghes_license_reads_githubs_example() -> None:
     github = ScriptedGitHub().add(
         "/api/v3/enterprise/settings/license",
-        httpx.Response(200, json=example(GHES_SPEC, "/enterprise/settings/license")),
+        httpx.Response(200, json=example("ghes", "/enterprise/settings/license")),
     )
 
     with ghes(github) as client:
@@ -167,7 +163,7 @@ def test_ghec_consumed_licenses_requests_match_and_read_githubs_example() -> Non
 
     assert len(github.requests) == 2
     for request in github.requests:
-        validate_outgoing(openapi(GHEC_SPEC), request)
+        validate_outgoing("ghec", request)
     assert licenses.total_seats_consumed == 5000
     assert len(licenses.users) == 4  # two example users on each of the two pages
 
@@ -176,14 +172,14 @@ def test_ghec_license_sync_status_request_matches_and_reads_githubs_example() ->
     path = "/enterprises/{enterprise}/license-sync-status"
     github = ScriptedGitHub().add(
         "/enterprises/acme/license-sync-status",
-        httpx.Response(200, json=example(GHEC_SPEC, path)),
+        httpx.Response(200, json=example("ghec", path)),
     )
 
     with ghec(github) as client:
         status = client.get_license_sync_status()
 
     (request,) = github.requests
-    validate_outgoing(openapi(GHEC_SPEC), request)
+    validate_outgoing("ghec", request)
     assert [instance.server_id for instance in status.server_instances] == [
         "deadbeef1",
         "filetoffish1",
@@ -196,5 +192,54 @@ def test_the_validator_does_reject_a_request_outside_the_description() -> None:
         "GET", "https://api.github.com/enterprises/acme/consumed-licenses?per_page=lots"
     )
 
-    with pytest.raises(Exception, match="per_page"):
-        validate_outgoing(openapi(GHEC_SPEC), bad)
+    with pytest.raises(ContractViolation, match="per_page"):
+        validate_outgoing("ghec", bad)
+
+
+# --- the same, with the requests the simulator recorded -----------------------------------
+
+
+def github_url_of(recorded: RecordedRequest) -> tuple[Api, str]:
+    """The URL GitHub would have seen for a request the simulator recorded."""
+    query = f"?{urlencode(recorded.query)}" if recorded.query else ""
+    if recorded.target == "ghec":
+        return "ghec", f"https://api.github.com{recorded.path}{query}"
+    return "ghes", f"https://{recorded.target}{recorded.path}{query}"
+
+
+@pytest.mark.integration
+def test_requests_recorded_by_the_simulator_match_the_description() -> None:
+    users = [SimulatedUser(n, f"user{n}", f"user{n}@example.com") for n in range(1, 160)]
+    instance = SimulatedGhes(hostname=GHES_HOST, users=users)
+    with GitHubSimulator(ghes=[instance], ghec=SimulatedGhec()) as sim:
+        with GhesClient(
+            hostname=GHES_HOST,
+            url=sim.ghes_url(GHES_HOST),
+            site_admin="site-admin",
+            token="ghes-token",
+        ) as ghes_client:
+            list(ghes_client.list_users(budget_seconds=60))
+            ghes_client.get_license()
+            ghes_client.get_version()
+            with ghes_client.open_usage_report(budget_seconds=60) as report:
+                assert not isinstance(report, ReportNotReady)
+                list(report)
+        with GhecClient(
+            api_url=sim.ghec_api_url, enterprise="acme", token="ghec-token"
+        ) as ghec_client:
+            ghec_client.get_consumed_licenses(budget_seconds=60)
+            ghec_client.get_license_sync_status()
+        recorded = sim.requests
+
+    api_requests = [r for r in recorded if r.path != "/stafftools/reports/all_users.csv"]
+    assert len(api_requests) == len(recorded) - 1  # the report is a web page, not the API
+    assert {r.path for r in api_requests} == {
+        "/api/v3/users",
+        "/api/v3/enterprise/settings/license",
+        "/api/v3/meta",
+        "/enterprises/acme/consumed-licenses",
+        "/enterprises/acme/license-sync-status",
+    }
+    for request in api_requests:
+        api, url = github_url_of(request)
+        validate_request(api, request.method, url, request.headers, request.body or None)

@@ -49,6 +49,8 @@ class Settings(BaseModel):
     report_wait_seconds: float = Field(default=120.0, alias="REPORT_WAIT_SECONDS", gt=0)
     """How long one collect waits on a site-admin report that answers 202 before it
     re-queues itself instead of idling."""
+    github_max_attempts: int = Field(default=5, alias="GITHUB_MAX_ATTEMPTS", ge=1, le=10)
+    """Attempts per GitHub request for 5xx answers, timeouts and dropped connections."""
     collect_reserve_seconds: float = Field(default=60.0, alias="COLLECT_RESERVE_SECONDS", gt=0)
     """Time a collect keeps back before Lambda's timeout to flush and re-queue."""
 

@@ -25,11 +25,13 @@ from license_sync.aws.storage import S3ExportFiles, S3ReportStore, S3UsagePublis
 from license_sync.config import PushTarget, Settings, settings_from_environment
 from license_sync.github.ghec import GhecClient, HttpUsageUploader
 from license_sync.github.ghes import GhesClient
+from license_sync.github.http import HttpSettings
 from license_sync.pipeline.collect import CollectDeps, CollectLimits, RunBookkeeping
 from license_sync.pipeline.dead_letters import DeadLetterDeps
 from license_sync.pipeline.exports import IngestExportDeps
 from license_sync.pipeline.finalize import FinalizeDeps
-from license_sync.pipeline.ports import UsagePublisher
+from license_sync.pipeline.heartbeat import HeartbeatDeps
+from license_sync.pipeline.ports import UsagePublisher, UsageReportSourceFactory
 from license_sync.pipeline.records import Instance
 from license_sync.pipeline.start import StartSyncDeps
 
@@ -76,14 +78,24 @@ def _tokens(settings: Settings) -> SecretsManagerTokens:
     )
 
 
-def connect_to_instance(instance: Instance, token: str) -> GhesClient:
-    return GhesClient(
-        hostname=instance.hostname,
-        url=instance.url,
-        site_admin=instance.site_admin,
-        token=token,
-        ca_bundle=instance.ca_bundle,
-    )
+def _http_settings(settings: Settings) -> HttpSettings:
+    return HttpSettings(max_attempts=settings.github_max_attempts)
+
+
+def _instance_connector(settings: Settings) -> UsageReportSourceFactory:
+    http = _http_settings(settings)
+
+    def connect(instance: Instance, token: str) -> GhesClient:
+        return GhesClient(
+            hostname=instance.hostname,
+            url=instance.url,
+            site_admin=instance.site_admin,
+            token=token,
+            ca_bundle=instance.ca_bundle,
+            settings=http,
+        )
+
+    return connect
 
 
 @cache
@@ -106,7 +118,7 @@ def collect_deps() -> CollectDeps:
         accounts=_accounts(settings),
         queue=_queue(settings),
         tokens=_tokens(settings),
-        connect=connect_to_instance,
+        connect=_instance_connector(settings),
         limits=CollectLimits(
             reserve_seconds=settings.collect_reserve_seconds,
             report_wait_seconds=settings.report_wait_seconds,
@@ -116,7 +128,11 @@ def collect_deps() -> CollectDeps:
 
 def _publisher(settings: Settings, ghec_token: str, run_id: str) -> UsagePublisher:
     if settings.push_target is PushTarget.HTTP and settings.upload_url is not None:
-        return HttpUsageUploader(upload_url=str(settings.upload_url), token=ghec_token)
+        return HttpUsageUploader(
+            upload_url=str(settings.upload_url),
+            token=ghec_token,
+            settings=_http_settings(settings),
+        )
     return S3UsagePublisher(boto3.client("s3"), settings.reports_bucket, f"uploads/{run_id}")
 
 
@@ -130,6 +146,7 @@ def finalize_deps() -> FinalizeDeps:
             api_url=str(settings.ghec_api_url).rstrip("/"),
             enterprise=settings.ghec_enterprise,
             token=tokens.get_token(settings.ghec_token_secret),
+            settings=_http_settings(settings),
         )
 
     def publisher_for_run(run_id: str) -> UsagePublisher:
@@ -165,6 +182,22 @@ def dead_letter_deps() -> DeadLetterDeps:
     )
 
 
+@cache
+def heartbeat_deps() -> HeartbeatDeps:
+    settings = settings_from_environment()
+    tokens = _tokens(settings)
+
+    def ghec() -> GhecClient:
+        return GhecClient(
+            api_url=str(settings.ghec_api_url).rstrip("/"),
+            enterprise=settings.ghec_enterprise,
+            token=tokens.get_token(settings.ghec_token_secret),
+            settings=_http_settings(settings),
+        )
+
+    return HeartbeatDeps(runs=_runs(settings), instances=_instances(settings), ghec=ghec)
+
+
 def reset_dependencies() -> None:
     """Forget every cached client and setting (a new environment, as at a cold start)."""
     for factory in (
@@ -175,5 +208,6 @@ def reset_dependencies() -> None:
         finalize_deps,
         ingest_export_deps,
         dead_letter_deps,
+        heartbeat_deps,
     ):
         factory.cache_clear()

@@ -2,6 +2,10 @@
 
 Alarms and the dashboard in template.yaml reference these names; a test cross-checks the
 two so a renamed metric cannot silently leave an alarm watching nothing.
+
+Dimensions: Powertools adds `service` (POWERTOOLS_SERVICE_NAME) to every metric, so run-level
+metrics have exactly {service} and per-instance ones exactly {Instance, service}. CloudWatch
+matches dimension sets exactly: alarms and widgets must name these sets, nothing else.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from license_sync.observability import metrics
 from license_sync.pipeline.records import InstanceProgress, InstanceRunStatus, Run, RunStatus
 
 INSTANCE_DIMENSION = "Instance"
+SERVICE_DIMENSION = "service"
+RUN_DIMENSIONS = frozenset({SERVICE_DIMENSION})
+INSTANCE_DIMENSIONS = frozenset({INSTANCE_DIMENSION, SERVICE_DIMENSION})
 
 RUN_METRICS = (
     "SyncRunStarted",
@@ -37,10 +44,23 @@ INSTANCE_METRICS = (
     "GitHubRequests",
     "RateLimitWaitSeconds",
     "InstanceSyncFailed",
+    "InstanceConsecutiveFailures",
     "GitHubConnectSyncAgeHours",
     "GitHubConnectSyncFailed",
 )
 OTHER_METRICS = ("HoursSinceLastSuccessfulSync", "DeadLetters", "ExportFilesRejected")
+"""Run-level dimensions too: the heartbeat's, the dead-letter handler's, ingest_export's."""
+
+
+def declared_dimension_sets() -> dict[str, set[frozenset[str]]]:
+    """Each metric name with the dimension sets it is emitted with."""
+    declared: dict[str, set[frozenset[str]]] = {}
+    for name in (*RUN_METRICS, *OTHER_METRICS):
+        declared.setdefault(name, set()).add(RUN_DIMENSIONS)
+    for name in INSTANCE_METRICS:
+        declared.setdefault(name, set()).add(INSTANCE_DIMENSIONS)
+    return declared
+
 
 _OUTCOME_METRIC = {
     RunStatus.SUCCEEDED: "SyncRunSucceeded",
@@ -107,7 +127,16 @@ def record_run_finished(run: Run) -> None:
     )
     summary = run.summary
     if summary is None:
+        # Failed before finalize finished (dead-lettered): the instances' counters were not
+        # updated, so no per-instance value is sent rather than a misleading 0.
         return
+    for progress in run.instances.values():
+        _instance_metric(
+            progress.hostname,
+            "InstanceConsecutiveFailures",
+            MetricUnit.Count,
+            progress.consecutive_failures,
+        )
     metrics.add_metric(
         name="AccountsCollected", unit=MetricUnit.Count, value=summary.accounts_collected
     )
@@ -145,6 +174,7 @@ def record_github_view(status: LicenseSyncStatus, now: datetime) -> None:
 
 
 def record_hours_since_success(hours: float) -> None:
+    """The heartbeat's value: an alarm at 192 h (8 days) works with a weekly schedule."""
     metrics.add_metric(name="HoursSinceLastSuccessfulSync", unit=MetricUnit.NoUnit, value=hours)
 
 

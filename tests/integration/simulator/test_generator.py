@@ -149,15 +149,18 @@ def test_members_match_people_by_verified_email_and_by_saml_name_id(
     ghes, ghec = enterprise
     # Addresses of seat-consuming accounts: only those make a person a member.
     keys = {email_key(user.email) for instance in ghes for user in seat_accounts(instance)}
+    keys.discard(None)
     members = ghec.rows
 
-    by_verified = [
-        row
+    by_verified = {
+        row.github_com_login
         for row in members
         if any(email_key(email) in keys for email in row.github_com_verified_domain_emails)
-    ]
-    by_saml = [row for row in members if email_key(row.github_com_saml_name_id) in keys]
-    cloud_only = [row for row in members if row not in by_verified and row not in by_saml]
+    }
+    by_saml = {
+        row.github_com_login for row in members if email_key(row.github_com_saml_name_id) in keys
+    }
+    cloud_only = {row.github_com_login for row in members} - by_verified - by_saml
 
     assert all(row.github_com_user for row in members)
     assert by_verified

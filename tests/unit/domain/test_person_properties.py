@@ -33,7 +33,9 @@ accounts = st.builds(
     suspended=st.sampled_from([False, False, False, True]),
     account_type=st.sampled_from([AccountType.USER] * 4 + [AccountType.ORGANIZATION]),
 )
-unique_accounts = st.lists(accounts, min_size=2, max_size=25, unique_by=lambda a: (a.hostname, a.user_id))
+unique_accounts = st.lists(
+    accounts, min_size=2, max_size=25, unique_by=lambda a: (a.hostname, a.user_id)
+)
 server_user_ids = st.builds(
     lambda host, user_id: f"{host}:{user_id}",
     st.sampled_from([GHES_A, GHES_B, GHES_OLD]),

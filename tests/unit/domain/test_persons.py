@@ -11,7 +11,7 @@ from license_sync.domain import (
     PersonBuilder,
     SeatExclusion,
 )
-from license_sync.models import AccountType, ConsumedLicenseUser
+from license_sync.models import AccountType, ConsumedLicenseUser, ServerAccount
 from tests.unit.domain.factories import (
     GHES_A,
     GHES_B,
@@ -44,13 +44,13 @@ def test_given_same_email_on_two_instances_when_built_then_one_person_with_both_
 def test_given_case_and_whitespace_variants_when_built_then_they_merge() -> None:
     report = build_report(
         [
-            account(1, "Mona@Example.com"),
-            account(2, "  mona@example.COM ", hostname=GHES_B),
+            account(1, "  mona@example.COM "),
+            account(2, "Mona@Example.com", hostname=GHES_B),
         ]
     )
 
     assert report.total_seats_consumed == 1
-    # One spelling per address, never two spellings of the same address.
+    # One spelling per address, the lowest (not the first seen, so order does not matter).
     assert report.users[0].enterprise_server_emails == ["Mona@Example.com"]
 
 
@@ -70,6 +70,23 @@ def test_given_tag_dots_or_other_domain_when_built_then_not_merged_but_reported(
     assert report.total_seats_consumed == 2
     assert len(report.likely_duplicates) == 1
     assert report.likely_duplicates[0].server_user_ids == (f"{GHES_A}:1", f"{GHES_B}:2")
+
+
+def test_given_address_only_among_extra_emails_when_built_then_not_matched_on_it() -> None:
+    # Step 1 takes the primary email; an export file's further addresses are pushed to GHEC
+    # but never used to match, nor listed as primary emails in the report.
+    with_extra = ServerAccount(
+        hostname=GHES_A,
+        user_id=1,
+        login="mona",
+        email="mona@example.com",
+        extra_emails=("mona@home.example",),
+    )
+
+    report = build_report([with_extra, account(2, "mona@home.example", hostname=GHES_B)])
+
+    assert report.total_seats_consumed == 2
+    assert row_of(report, f"{GHES_A}:1").enterprise_server_emails == ["mona@example.com"]
 
 
 def test_given_two_accounts_on_one_instance_with_same_email_when_built_then_one_person() -> None:
@@ -363,6 +380,33 @@ def test_given_server_row_and_member_sharing_a_fresh_email_then_all_one_person()
     person = member_row(report, "mona")
     assert person.enterprise_server_user_ids == [f"{GHES_A}:1", f"{GHES_OLD}:9"]
     assert person.total_user_accounts == 3
+
+
+def test_given_two_server_rows_sharing_a_fresh_email_when_built_then_one_person() -> None:
+    older = server_row([f"{GHES_OLD}:9"], ["hubot@example.com"])
+    other = server_row(["ghes-other.example:4"], ["HUBOT@example.com"])
+
+    report = build_report([account(1, "hubot@example.com")], ghec_rows=[older, other])
+
+    assert report.total_seats_consumed == 1
+    assert report.users[0].enterprise_server_user_ids == [
+        f"{GHES_A}:1",
+        "ghes-other.example:4",
+        f"{GHES_OLD}:9",
+    ]
+    assert report.users[0].total_user_accounts == 3
+
+
+def test_given_two_server_rows_sharing_an_email_without_fresh_account_then_left_apart() -> None:
+    # GHEC counted them apart; without a fresh account this sync has nothing to add.
+    rows = [
+        server_row([f"{GHES_OLD}:9"], ["x@example.com"]),
+        server_row([f"{GHES_OLD}:8"], ["x@example.com"]),
+    ]
+
+    report = build_report([], ghec_rows=rows)
+
+    assert report.total_seats_consumed == 2
 
 
 def test_given_server_row_linking_two_members_when_built_then_not_joined_and_reported() -> None:

@@ -45,6 +45,10 @@ BATCH_WRITE_LIMIT = 25  # DynamoDB rejects larger BatchWriteItem requests
 RUN_LOCK_KEY = "LOCK#active-run"
 RUN_RECORD_TYPE = "run"
 RUNS_BY_START_INDEX = "by_started_at"
+REGISTRATION_FIELDS = frozenset(
+    {"url", "site_admin", "token_secret", "ca_bundle", "source", "enabled", "server_id"}
+)
+"""Instance fields an administrator sets; the others are written by runs and uploads."""
 
 
 class InvalidCursor(LicenseSyncError):
@@ -108,6 +112,69 @@ class DynamoInstanceStore:
 
     def put(self, instance: Instance) -> None:
         self._client.put_item(TableName=self._table, Item=_to_item(instance))
+
+    def create(self, instance: Instance) -> bool:
+        """Store a new instance; False (and nothing written) when its ID is taken."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=_to_item(instance),
+                ConditionExpression="attribute_not_exists(instance_id)",
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+            return False
+        return True
+
+    def update_registration(
+        self, instance_id: str, changes: Mapping[str, str | bool | None]
+    ) -> Instance | None:
+        """Change registration fields only (None removes one), leaving what runs record.
+
+        Returns the instance as stored afterwards, or None when it is not registered.
+        """
+        unknown = set(changes) - REGISTRATION_FIELDS
+        if unknown:
+            raise ValueError(f"not registration fields: {sorted(unknown)}")
+        if not changes:
+            return self.get(instance_id)
+        names: dict[str, str] = {}
+        values: dict[str, AttributeValueTypeDef] = {}
+        assignments: list[str] = []
+        removals: list[str] = []
+        for index, (name, value) in enumerate(sorted(changes.items())):
+            names[f"#f{index}"] = name
+            if value is None:
+                removals.append(f"#f{index}")
+            else:
+                values[f":v{index}"] = _serializer.serialize(value)
+                assignments.append(f"#f{index} = :v{index}")
+        expression = " ".join(
+            part
+            for part in (
+                f"SET {', '.join(assignments)}" if assignments else "",
+                f"REMOVE {', '.join(removals)}" if removals else "",
+            )
+            if part
+        )
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": self._key(instance_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(instance_id)",
+            "ExpressionAttributeNames": names,
+            "ReturnValues": "ALL_NEW",
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        try:
+            response = self._client.update_item(**request)
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+            return None
+        return Instance.model_validate(_plain(_from_item(response["Attributes"])))
 
     def delete(self, instance_id: str) -> None:
         self._client.delete_item(TableName=self._table, Key=self._key(instance_id))
@@ -333,6 +400,37 @@ class DynamoRunStore:
         runs = [self._parse(item) for item in response["Items"]]
         last_key = response.get("LastEvaluatedKey")
         return runs, (_encode_cursor(last_key) if last_key else None)
+
+
+    def list_runs_after(
+        self, *, limit: int, after: tuple[str, str] | None
+    ) -> tuple[list[Run], tuple[str, str] | None]:
+        """Runs newest first, after the position `(started_at, run_id)` of an earlier page.
+
+        Any position is valid (a page simply starts behind it), so a caller can hand the
+        position out as a cursor without checking it.
+        """
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": RUNS_BY_START_INDEX,
+            "KeyConditionExpression": "record_type = :run",
+            "ExpressionAttributeValues": {":run": {"S": RUN_RECORD_TYPE}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if after is not None:
+            started_at, run_id = after
+            query["ExclusiveStartKey"] = {
+                "record_type": {"S": RUN_RECORD_TYPE},
+                "started_at": {"S": started_at},
+                "run_id": {"S": run_id},
+            }
+        response = self._client.query(**query)
+        runs = [self._parse(item) for item in response["Items"]]
+        last_key = response.get("LastEvaluatedKey")
+        if not last_key:
+            return runs, None
+        return runs, (str(last_key["started_at"]["S"]), str(last_key["run_id"]["S"]))
 
 
 def _encode_cursor(key: Mapping[str, Any]) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import ClientError
+
 from license_sync.errors import ExportFileError
 from license_sync.models import UsageUpload
 
@@ -22,6 +24,55 @@ class S3ReportStore:
 
     def get(self, key: str) -> bytes:
         return self._client.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+
+    def find(self, key: str) -> bytes | None:
+        """The object's bytes, or None when it is not there (expired or never written)."""
+        try:
+            return self.get(key)
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+
+    def size(self, key: str) -> int | None:
+        """The object's size in bytes, or None when it is not there."""
+        try:
+            return self._client.head_object(Bucket=self._bucket, Key=key)["ContentLength"]
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+
+    def presign_get(self, key: str, *, expires_seconds: int) -> str:
+        """A URL that downloads `key` without AWS credentials until it expires."""
+        return self._client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self._bucket, "Key": key},
+            ExpiresIn=expires_seconds,
+        )
+
+
+class S3UploadUrls:
+    """Presigned PUT URLs: how an administrator uploads a file without AWS credentials."""
+
+    def __init__(self, client: S3Client, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+
+    def presign_put(self, key: str, *, content_type: str, expires_seconds: int) -> str:
+        # The content type is signed: the upload must send the same Content-Type header.
+        return self._client.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": self._bucket, "Key": key, "ContentType": content_type},
+            ExpiresIn=expires_seconds,
+        )
+
+
+def _missing(exc: ClientError) -> bool:
+    # HEAD answers a bare 404. (Without s3:ListBucket a missing key answers 403; that stays
+    # an error: callers only ask for keys a run recorded as written.)
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return code in {"404", "NoSuchKey", "NotFound"}
 
 
 class S3UsagePublisher:

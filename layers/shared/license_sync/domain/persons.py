@@ -158,7 +158,7 @@ class _DisjointSets:
         root_a, root_b = self.find(a), self.find(b)
         if root_a == root_b:
             return True
-        if False:
+        if self._member[root_a] >= 0 and self._member[root_b] >= 0:
             return False
         if self._size[root_a] < self._size[root_b]:
             root_a, root_b = root_b, root_a

@@ -11,9 +11,9 @@ from typing import Annotated
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from license_sync.pipeline.collect import RunBookkeeping
+from license_sync.pipeline.collect import CollectOutcome, RunBookkeeping
 from license_sync.pipeline.finalize import fail_run_record
-from license_sync.pipeline.records import CollectRequest, FinalizeRequest
+from license_sync.pipeline.records import CollectRequest, FinalizeRequest, Run
 
 _work_message: TypeAdapter[CollectRequest | FinalizeRequest] = TypeAdapter(
     Annotated[CollectRequest | FinalizeRequest, Field(discriminator="kind")]
@@ -28,15 +28,33 @@ class DeadLetterDeps:
     bookkeeping: RunBookkeeping
 
 
-def handle_dead_letter(body: str, deps: DeadLetterDeps) -> str:
-    """Record what the dead letter means; return a word for the log."""
+@dataclass(frozen=True)
+class DeadLetterOutcome:
+    description: str
+    """A few words for the log."""
+    run_id: str = ""
+    failed_hostname: str = ""
+    """The instance this dead letter failed (its run goes on without it)."""
+    failed_run: Run | None = None
+    """The run this dead letter failed (finalize gave up)."""
+
+
+def handle_dead_letter(body: str, deps: DeadLetterDeps) -> DeadLetterOutcome:
+    """Record what the dead letter means, and say what failed for the metrics and the log."""
     try:
         message = _work_message.validate_json(body)
     except ValidationError:
         # Nothing to attribute it to; the DeadLetters metric and the log carry it.
-        return "unreadable"
+        return DeadLetterOutcome("unreadable")
     if isinstance(message, CollectRequest):
         result = deps.bookkeeping.fail_dead_lettered(message, COLLECT_GAVE_UP)
-        return f"instance {result.outcome}"
+        failed = result.outcome is CollectOutcome.FAILED
+        return DeadLetterOutcome(
+            f"instance {result.outcome}",
+            run_id=message.run_id,
+            failed_hostname=result.hostname if failed else "",
+        )
     run = fail_run_record(message.run_id, FINALIZE_GAVE_UP, deps.bookkeeping)
-    return "run failed" if run else "run already finished"
+    return DeadLetterOutcome(
+        "run failed" if run else "run already finished", run_id=message.run_id, failed_run=run
+    )

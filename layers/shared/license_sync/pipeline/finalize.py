@@ -106,9 +106,15 @@ def finalize_sync(run_id: str, deps: FinalizeDeps) -> FinalizedRun | None:
     after_push = ghec.get_consumed_licenses(budget_seconds=GHEC_BUDGET_SECONDS)
     github_view = ghec.get_license_sync_status()
     now = deps.clock()
-    for instance_id, instance_progress in progress.items():
-        deps.instances.record_last_sync(instance_id, _last_sync(instance_progress, run.run_id, now))
+    for instance_id, instance_progress in list(progress.items()):
         instance = registry.get(instance_id)
+        last_sync = _last_sync(
+            instance_progress, run.run_id, now, instance.last_sync if instance else None
+        )
+        deps.instances.record_last_sync(instance_id, last_sync)
+        progress[instance_id] = instance_progress.model_copy(
+            update={"consecutive_failures": last_sync.consecutive_failures}
+        )
         if instance and instance.pending_export and instance_progress.pushed:
             deps.instances.clear_pending_export(instance_id, instance.pending_export.collection_id)
 
@@ -248,11 +254,33 @@ def _push(
     return progress.model_copy(update={"pushed": True, "push_error": ""})
 
 
-def _last_sync(progress: InstanceProgress, run_id: str, now: datetime) -> InstanceLastSync:
+def _last_sync(
+    progress: InstanceProgress,
+    run_id: str,
+    now: datetime,
+    previous: InstanceLastSync | None = None,
+) -> InstanceLastSync:
     if progress.status is InstanceRunStatus.COLLECTED and progress.pushed:
         return InstanceLastSync(date=now, status="success", run_id=run_id)
     error = progress.error or progress.push_error or "not collected"
-    return InstanceLastSync(date=now, status="failed", error=error, run_id=run_id)
+    return InstanceLastSync(
+        date=now,
+        status="failed",
+        error=error,
+        run_id=run_id,
+        consecutive_failures=_failures_in_a_row(previous, run_id),
+    )
+
+
+def _failures_in_a_row(previous: InstanceLastSync | None, run_id: str) -> int:
+    """This run's failure plus the failed runs right before it (alarmed on at 2).
+
+    A finalize that runs again finds its own run recorded already and does not count it twice.
+    """
+    if previous is None or previous.status == "success":
+        return 1
+    before = max(previous.consecutive_failures, 1)  # recorded before the counter existed: 1
+    return before if previous.run_id == run_id else before + 1
 
 
 def _license_sync_status(

@@ -61,6 +61,8 @@ class InstanceLastSync(_Record):
     status: Literal["success", "failed"]
     error: str = ""
     run_id: str | None = None
+    consecutive_failures: int = 0
+    """Runs in a row that failed to sync this instance, this one included (0 after a success)."""
 
 
 class ExportUpload(_Record):
@@ -130,6 +132,8 @@ class InstanceProgress(_Record):
     """Set by finalize when a failed instance's earlier usage was counted instead."""
     pushed: bool = False
     push_error: str = ""
+    consecutive_failures: int = 0
+    """Set by finalize: runs in a row that failed to sync this instance, this one included."""
 
 
 class TriggerKind(StrEnum):

@@ -1,0 +1,45 @@
+"""heartbeat: hours since the last successful sync, and GitHub's own view of each instance.
+
+Scheduled every few hours (template: HeartbeatSchedule). The event is EventBridge's
+scheduled event; nothing in it is used, so a manual `sam local invoke` with any JSON works.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from license_sync.observability import logger, metrics, tracer
+from license_sync.pipeline.heartbeat import HeartbeatDeps, github_sync_status, sync_freshness
+from license_sync.runtime import heartbeat_deps
+from license_sync.telemetry import record_github_view, record_hours_since_success
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle_heartbeat(event, context)
+
+
+def handle_heartbeat(
+    event: dict[str, Any], context: LambdaContext, deps: HeartbeatDeps | None = None
+) -> dict[str, Any]:
+    resolved = deps or heartbeat_deps()
+    freshness = sync_freshness(resolved)
+    # Recorded before GitHub is asked: metrics are flushed even if that call raises.
+    record_hours_since_success(freshness.hours_since_last_success)
+    last_run_id = freshness.last_success.run_id if freshness.last_success else None
+    logger.info(
+        "sync freshness",
+        hours_since_last_success=round(freshness.hours_since_last_success, 2),
+        last_successful_run=last_run_id,
+    )
+    github_view = github_sync_status(resolved)
+    record_github_view(github_view, resolved.clock())
+    return {
+        "hours_since_last_success": freshness.hours_since_last_success,
+        "last_successful_run": last_run_id,
+        "github_instances": len(github_view.server_instances),
+    }

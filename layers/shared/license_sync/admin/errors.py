@@ -1,0 +1,86 @@
+"""What the admin use cases raise. Each carries its data; `license_sync.admin.http` maps
+the types to HTTP status codes in one table. Messages never contain a token."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from license_sync.errors import LicenseSyncError
+from license_sync.pipeline.records import Run
+
+
+class AdminError(LicenseSyncError):
+    """Base of the admin API's errors."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotFound(AdminError):
+    def __init__(self, kind: str, identifier: str) -> None:
+        super().__init__(f"no {kind} {identifier!r}")
+        self.kind = kind
+        self.identifier = identifier
+
+
+class AlreadyRegistered(AdminError):
+    def __init__(self, instance_id: str) -> None:
+        super().__init__(
+            f"an instance {instance_id!r} is already registered; change it with PATCH",
+            field="hostname",
+        )
+        self.instance_id = instance_id
+
+
+class StateConflict(AdminError):
+    """The request is well formed but the resource's current state does not allow it."""
+
+
+class RunAlreadyActive(AdminError):
+    def __init__(self, run: Run) -> None:
+        super().__init__(f"run {run.run_id} is still {run.status}; one run at a time")
+        self.run = run
+
+
+class ReportNotReady(AdminError):
+    def __init__(self, run: Run) -> None:
+        super().__init__(f"run {run.run_id} is still {run.status}; its reports come at the end")
+        self.run = run
+
+
+class SyncStartInProgress(AdminError):
+    """A request with the same Idempotency-Key is still being handled."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "a request with this Idempotency-Key is still in progress; retry shortly",
+            field="Idempotency-Key",
+        )
+
+
+class PayloadTooLarge(AdminError):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"the body has {size} bytes; at most {limit} are accepted", field="body")
+        self.size = size
+        self.limit = limit
+
+
+class UnsupportedMediaType(AdminError):
+    def __init__(self, content_type: str) -> None:
+        super().__init__(
+            f"bodies must be application/json, not {content_type[:100]!r}", field="Content-Type"
+        )
+        self.content_type = content_type
+
+
+class MethodNotAllowed(AdminError):
+    def __init__(self, method: str, path: str, allowed: Sequence[str]) -> None:
+        super().__init__(f"{method[:16]} is not allowed on {path[:200]}; use {', '.join(allowed)}")
+        self.allowed = tuple(allowed)
+
+
+class RouteNotFound(AdminError):
+    def __init__(self, path: str) -> None:
+        super().__init__(f"no route {path[:200]}")

@@ -1,0 +1,356 @@
+"""The admin API's request and response bodies.
+
+Requests reject unknown fields. Responses are views built from the stored records, so the
+API's contract (openapi.json) changes only when these classes do. A token is accepted in
+requests (`SecretStr`, write-only in the OpenAPI document) and appears in no response.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from license_sync.domain.duplicates import DuplicateKind
+from license_sync.models import UsageSource
+from license_sync.pipeline.records import (
+    InstanceRunStatus,
+    InstanceSourceKind,
+    RunStatus,
+    TriggerKind,
+)
+
+# Instance IDs are lower-cased host names; exports/INSTANCE_ID/ keys allow 128 characters.
+HOSTNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.-]{0,127}$"
+INSTANCE_ID_PATTERN = r"^[a-z0-9][a-z0-9.-]{0,127}$"
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+CURSOR_PATTERN = r"^[0-9A-Za-z:.-]{1,40}~[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+SITE_ADMIN_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$"
+SERVER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$"
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+MAX_CA_BUNDLE_CHARS = 65536
+MAX_URL_CHARS = 2048
+
+Url = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_URL_CHARS), Field(description="https://HOST")
+]
+SiteAdmin = Annotated[
+    str, StringConstraints(pattern=SITE_ADMIN_PATTERN), Field(description="A site admin's login.")
+]
+ServerId = Annotated[
+    str,
+    StringConstraints(pattern=SERVER_ID_PATTERN),
+    Field(description="The instance's server ID (a UUID); derived from the host name if absent."),
+]
+CaBundle = Annotated[
+    str,
+    StringConstraints(max_length=MAX_CA_BUNDLE_CHARS),
+    Field(description="PEM of the CA that signs the instance's certificate (internal CAs)."),
+]
+Token = Annotated[
+    SecretStr,
+    Field(
+        min_length=1,
+        max_length=255,
+        description="The site admin's classic token with the site_admin scope. Stored in "
+        "Secrets Manager; never returned.",
+    ),
+]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError("must be an https:// URL with a host")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError("must use https:// (http:// only for loopback hosts)")
+    if parts.username or parts.password:
+        raise ValueError("must not contain credentials; send the token in `token`")
+    return value.rstrip("/")
+
+
+def check_token(value: SecretStr) -> SecretStr:
+    # Never echo the value: the message names only what is wrong with it.
+    text = value.get_secret_value()
+    if any(not ("\x21" <= character <= "\x7e") for character in text):
+        raise ValueError("must be printable ASCII without white space")
+    return value
+
+
+def check_ca_bundle(value: str | None) -> str | None:
+    if value is not None and PEM_CERTIFICATE not in value:
+        raise ValueError(f"must be PEM text with at least one {PEM_CERTIFICATE} block")
+    return value
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ApiInstanceRegistration(_Request):
+    """An instance the sync reaches over the network."""
+
+    hostname: str = Field(
+        pattern=HOSTNAME_PATTERN,
+        description="The instance's host name as GHEC shows it; its lower-cased form is the "
+        "instance ID.",
+    )
+    url: Url
+    site_admin: SiteAdmin
+    token: Token
+    ca_bundle: CaBundle | None = None
+    source: Literal[InstanceSourceKind.API] = InstanceSourceKind.API
+    enabled: bool = True
+    server_id: ServerId | None = None
+
+    _url = field_validator("url")(check_url)
+    _token = field_validator("token")(check_token)
+    _ca_bundle = field_validator("ca_bundle")(check_ca_bundle)
+
+
+class ExportInstanceRegistration(_Request):
+    """An air-gapped instance: its usage arrives as uploaded "Export license usage" files."""
+
+    hostname: str = Field(pattern=HOSTNAME_PATTERN)
+    source: Literal[InstanceSourceKind.EXPORT]
+    url: Url | None = None
+    enabled: bool = True
+    server_id: ServerId | None = None
+
+    _url = field_validator("url")(lambda value: None if value is None else check_url(value))
+
+
+InstanceRegistration = ApiInstanceRegistration | ExportInstanceRegistration
+
+
+def _not_null(value: object) -> object:
+    # Only an explicit null reaches this (absent fields keep their default unvalidated).
+    if value is None:
+        raise ValueError("may not be null; leave the field out to keep it")
+    return value
+
+
+class InstanceChanges(_Request):
+    """Fields to change; absent ones stay. `ca_bundle: null` removes the CA bundle.
+
+    Sending `token` rotates it. The host name (the instance's identity) cannot change:
+    remove the instance and register it again.
+    """
+
+    url: Url | SkipJsonSchema[None] = None
+    site_admin: SiteAdmin | SkipJsonSchema[None] = None
+    token: Token | SkipJsonSchema[None] = None
+    ca_bundle: CaBundle | None = None
+    source: InstanceSourceKind | SkipJsonSchema[None] = None
+    enabled: bool | SkipJsonSchema[None] = None
+    server_id: ServerId | SkipJsonSchema[None] = None
+
+    _not_null = field_validator("url", "site_admin", "token", "source", "enabled", "server_id")(
+        _not_null
+    )
+    _url = field_validator("url")(lambda value: None if value is None else check_url(value))
+    _token = field_validator("token")(lambda value: None if value is None else check_token(value))
+    _ca_bundle = field_validator("ca_bundle")(check_ca_bundle)
+
+
+# --- Responses ----------------------------------------------------------------------------
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LastSyncView(_View):
+    date: datetime
+    status: Literal["success", "failed"]
+    error: str
+    run_id: str | None
+
+
+class CollectionView(_View):
+    collected_at: datetime
+    accounts: int
+    source: UsageSource
+    complete: bool
+    """False when only public emails were available (the REST listing fallback)."""
+    version: str | None
+
+
+class ExportUploadView(_View):
+    key: str
+    received_at: datetime
+    status: Literal["accepted", "failed"]
+    error: str
+    """Why the file was refused, for an administrator to read."""
+    accounts: int
+    unknown_keys: list[str]
+
+
+class InstanceView(_View):
+    instance_id: str
+    hostname: str
+    url: str
+    site_admin: str
+    source: InstanceSourceKind
+    enabled: bool
+    server_id: str
+    ca_bundle: str | None
+    token_configured: bool
+    created_at: datetime
+    last_sync: LastSyncView | None
+    last_collection: CollectionView | None
+    pending_export: CollectionView | None
+    last_export: ExportUploadView | None
+
+
+class InstanceList(_View):
+    instances: list[InstanceView]
+
+
+class ExportUploadTicket(_View):
+    instance_id: str
+    key: str
+    upload_url: str
+    method: Literal["PUT"] = "PUT"
+    headers: dict[str, str]
+    """Send exactly these headers with the PUT (they are part of the signature)."""
+    expires_at: datetime
+
+
+class InstanceProgressView(_View):
+    instance_id: str
+    hostname: str
+    status: InstanceRunStatus
+    accounts: int
+    error: str
+    source: UsageSource | None
+    complete: bool
+    version: str | None
+    continuations: int
+    finished_at: datetime | None
+    stale_from: datetime | None
+    """Set when the instance failed and its usage from this time was counted instead."""
+    pushed: bool
+    push_error: str
+
+
+class RunCounts(_View):
+    accounts_collected: int
+    accounts_consuming_seats: int
+    persons: int
+    duplicate_accounts_merged: int
+    likely_duplicates: int
+    consumed_licenses: int
+    seats_purchased: int
+    seats_available: int
+
+
+class ReconciliationView(_View):
+    consumed_licenses: int
+    """Our count."""
+    ghec_total_seats_consumed: int | None
+    """GHEC's own count, read after the push."""
+    drift: int | None
+    """Ours minus GHEC's."""
+
+
+class RunLinks(_View):
+    report: str
+    report_csv: str
+    duplicates: str
+
+
+class RunView(_View):
+    run_id: str
+    status: RunStatus
+    trigger: TriggerKind
+    requested_by: str
+    started_at: datetime
+    finished_at: datetime | None
+    duration_seconds: float | None
+    instances_total: int
+    instances_done: int
+    instances: list[InstanceProgressView]
+    counts: RunCounts | None
+    reconciliation: ReconciliationView | None
+    error: str
+    links: RunLinks | None
+    """Where the run's reports are, once it has them."""
+
+
+class RunListItem(_View):
+    run_id: str
+    status: RunStatus
+    trigger: TriggerKind
+    requested_by: str
+    started_at: datetime
+    finished_at: datetime | None
+    instances_total: int
+    instances_done: int
+    consumed_licenses: int | None
+    error: str
+
+
+class RunList(_View):
+    runs: list[RunListItem]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+class DownloadLink(_View):
+    url: str
+    expires_at: datetime
+
+
+class LikelyDuplicateView(_View):
+    kind: DuplicateKind
+    server_user_ids: list[str]
+    member_logins: list[str]
+    emails: list[str]
+    reason: str
+
+
+class AmbiguousMatchView(_View):
+    email: str
+    chosen_login: str
+    candidate_logins: list[str]
+    reason: str
+
+
+class DuplicatesView(_View):
+    run_id: str
+    likely_duplicates: list[LikelyDuplicateView]
+    """Persons GitHub's rules keep apart that are probably one human (not merged)."""
+    ambiguous_matches: list[AmbiguousMatchView]
+    """Addresses that could have joined more than one GHEC member."""
+
+
+class ErrorDetail(_View):
+    field: str
+    reason: str
+
+
+class ErrorBody(_View):
+    message: str
+    errors: list[ErrorDetail] = Field(default_factory=list)
+
+
+class ActiveRunError(ErrorBody):
+    run: RunView
+    """The run that is active (POST /syncs answers 409 with it)."""
+

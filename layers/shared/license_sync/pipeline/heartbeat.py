@@ -1,0 +1,77 @@
+"""The heartbeat: how long since the last successful sync, and GitHub's own sync status.
+
+A weekly sync emits its metrics once a week, which CloudWatch alarms cannot wait for: an
+alarm looks back at most Period x EvaluationPeriods = 7 days. So a scheduled heartbeat
+(every few hours) publishes the hours since the last successful run; its alarm fires past
+8 days, and, treating a missing heartbeat as breaching, also when the heartbeat itself stops.
+It also reads GHEC's license-sync-status, so GitHub's own (GitHub Connect) sync of each
+instance is watched daily rather than only when our weekly run happens to look.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from license_sync.models import LicenseSyncStatus
+from license_sync.pipeline.ports import GhecEnterprise, InstanceStore, RunStore
+from license_sync.pipeline.records import Run, RunStatus, utc_now
+
+RUNS_PAGE_SIZE = 25
+
+
+@dataclass(frozen=True)
+class HeartbeatDeps:
+    runs: RunStore
+    instances: InstanceStore
+    ghec: Callable[[], GhecEnterprise]
+    clock: Callable[[], datetime] = utc_now
+
+
+@dataclass(frozen=True)
+class SyncFreshness:
+    hours_since_last_success: float
+    owed_since: datetime | None
+    """When the last successful run finished; without one, when the first enabled instance
+    was registered (a sync is owed from then on); None when there is nothing to sync."""
+    last_success: Run | None
+
+
+def last_successful_run(runs: RunStore) -> Run | None:
+    """The newest run that succeeded (runs are listed newest first)."""
+    cursor: str | None = None
+    while True:
+        page, cursor = runs.list_runs(limit=RUNS_PAGE_SIZE, cursor=cursor)
+        for run in page:
+            if run.status is RunStatus.SUCCEEDED:
+                return run
+        if cursor is None:
+            return None
+
+
+def sync_freshness(deps: HeartbeatDeps) -> SyncFreshness:
+    """Hours since the last run that synced every instance (partial runs do not count:
+    an instance left out for 8 days is exactly what the alarm is for)."""
+    now = deps.clock()
+    success = last_successful_run(deps.runs)
+    owed_since: datetime | None
+    if success is not None:
+        owed_since = success.finished_at or success.started_at
+    else:
+        registered = [
+            instance.created_at for instance in deps.instances.list_all() if instance.enabled
+        ]
+        owed_since = min(registered) if registered else None
+    hours = 0.0 if owed_since is None else max((now - owed_since).total_seconds() / 3600, 0.0)
+    return SyncFreshness(
+        hours_since_last_success=hours, owed_since=owed_since, last_success=success
+    )
+
+
+def github_sync_status(deps: HeartbeatDeps) -> LicenseSyncStatus:
+    """GHEC's license-sync-status: when and how each instance last synced, as GitHub sees it.
+
+    GitHub errors raise: the heartbeat then fails, which its Lambda errors alarm reports.
+    """
+    return deps.ghec().get_license_sync_status()

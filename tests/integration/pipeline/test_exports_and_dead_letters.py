@@ -1,0 +1,142 @@
+"""Air-gapped instances (export files) and messages that exhaust their retries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from license_sync.models import UsageSource
+from license_sync.pipeline.records import InstanceRunStatus, RunStatus
+from license_sync_local.runner import instance_store, upload_export
+from license_sync_local.simulator import (
+    DEMO_EXPECTED_SEATS_CONSUMED,
+    Fault,
+    FaultKind,
+    demo_enterprise,
+    expected_usage,
+)
+from tests.integration.pipeline.conftest import DeploymentFactory
+
+pytestmark = pytest.mark.integration
+
+AIRGAP = "ghes-air.acme.example"
+
+
+def _export_file(path: Path, users: list[dict[str, object]], hostname: str = AIRGAP) -> Path:
+    path.write_text(
+        json.dumps(
+            {
+                "host_name": hostname,
+                "server_id": "9b0c7c52-4c3f-4a5e-a6b8-0f4f6f4d2b11",
+                "version": "3.18.4",
+                "http_only": False,
+                "features": ["license_usage_sync"],
+                "users": users,
+            }
+        )
+    )
+    return path
+
+
+def test_export_file_instance_counts_like_a_collected_one(
+    deployment: DeploymentFactory, tmp_path: Path
+) -> None:
+    # Given an air-gapped instance whose export holds alice again (other case), a new
+    # person and an account without email
+    export = _export_file(
+        tmp_path / "air.json",
+        [
+            {"id": 11, "emails": ["Alice@ACME.example"]},
+            {"id": 12, "emails": ["nadia@acme.example"]},
+            {"id": 13, "emails": []},
+        ],
+    )
+    instances, ghec = demo_enterprise()
+    extra = f'\n[[instances]]\nhostname = "{AIRGAP}"\nsource = "export"\nexport_file = "{export}"\n'
+    with deployment(instances, ghec, extra_config=extra) as local:
+        # When the sync runs
+        run = local.run()
+
+        # Then the export counted: alice stays one person, two new persons appear
+        assert run.status is RunStatus.SUCCEEDED
+        air = run.instances[AIRGAP]
+        assert air.status is InstanceRunStatus.COLLECTED
+        assert air.source is UsageSource.EXPORT
+        assert air.accounts == 3
+        assert run.summary is not None
+        assert run.summary.consumed_licenses == DEMO_EXPECTED_SEATS_CONSUMED + 2
+        report = local.report(run)
+        alice = next(row for row in report.users if row.github_com_login == "alice_acme")
+        assert f"{AIRGAP}:11" in alice.enterprise_server_user_ids
+        assert AIRGAP in {upload.hostname for upload in local.simulator.uploads}
+
+
+def test_malformed_export_is_recorded_and_changes_nothing(
+    deployment: DeploymentFactory, tmp_path: Path
+) -> None:
+    good = _export_file(tmp_path / "air.json", [{"id": 12, "emails": ["nadia@acme.example"]}])
+    instances, ghec = demo_enterprise()
+    extra = f'\n[[instances]]\nhostname = "{AIRGAP}"\nsource = "export"\nexport_file = "{good}"\n'
+    with deployment(instances, ghec, extra_config=extra) as local:
+        first = local.run()
+        assert first.status is RunStatus.SUCCEEDED
+
+        # When the administrator uploads a broken file for the next run
+        broken = tmp_path / "broken.json"
+        broken.write_text('{"host_name": "ghes-air.acme.example", "users": [{"emails": 3}')
+        upload_export(local.stack, AIRGAP, broken, local.messages.append)
+
+        # Then the instance shows why, and the next run counts its earlier usage as stale
+        instance = instance_store(local.stack).get(AIRGAP)
+        assert instance is not None
+        assert instance.last_export is not None
+        assert instance.last_export.status == "failed"
+        assert instance.last_export.error
+        second = local.run()
+        assert second.status is RunStatus.PARTIAL
+        assert second.instances[AIRGAP].stale_from is not None
+        assert second.summary is not None
+        assert second.summary.consumed_licenses == first.summary.consumed_licenses  # type: ignore[union-attr]
+
+
+def test_collect_that_keeps_crashing_fails_its_instance_through_the_dead_letter_queue(
+    deployment: DeploymentFactory,
+) -> None:
+    # Given an instance that drops every connection, and one attempt per GitHub request
+    instances, ghec = demo_enterprise()
+    lab = instances[2]
+    with deployment(instances, ghec, environment={"GITHUB_MAX_ATTEMPTS": "1"}) as local:
+        local.simulator.add_fault(Fault(FaultKind.DROP_CONNECTION, target=lab.hostname, times=-1))
+
+        # When the sync runs (SQS redelivers the collect until it lands in the DLQ)
+        run = local.run()
+
+        # Then the dead-letter handler failed the instance and the run still finished
+        assert run.status is RunStatus.PARTIAL
+        progress = run.instances[lab.hostname]
+        assert progress.status is InstanceRunStatus.FAILED
+        assert "dead-letter" in progress.error
+        lab_collects = [
+            request for request in local.simulator.requests if request.target == lab.hostname
+        ]
+        assert len(lab_collects) >= 3  # one per delivery: SQS retried before giving up
+        assert run.summary is not None
+        assert run.summary.consumed_licenses == expected_usage(instances[:2], ghec).seats_consumed
+
+
+def test_finalize_that_keeps_failing_fails_the_run_and_releases_the_lock(
+    deployment: DeploymentFactory,
+) -> None:
+    instances, ghec = demo_enterprise()
+    with deployment(instances[:1], ghec, environment={"GITHUB_MAX_ATTEMPTS": "1"}) as local:
+        local.simulator.add_fault(Fault(FaultKind.STATUS_503, target="ghec", times=-1))
+
+        run = local.run()
+
+        assert run.status is RunStatus.FAILED
+        assert "dead-letter" in run.error
+        # And a new run can start: the lock went with the failed run
+        local.simulator.clear_faults()
+        assert local.run().status is RunStatus.SUCCEEDED
