@@ -195,6 +195,14 @@ def test_consumed_licenses_follow_link_pages(sim: GitHubSimulator, clock: FakeCl
     assert licenses.total_seats_consumed == expected.total_seats_consumed
     assert [request.query.get("page") for request in sim.requests] == ["1", "2", "3"]
 
+    sim.reset_records()
+    with ghec_client(sim, clock) as ghec:
+        totals = ghec.get_consumed_license_totals()
+    assert totals.total_seats_consumed == expected.total_seats_consumed
+    assert totals.total_seats_purchased == expected.total_seats_purchased
+    (request,) = sim.requests
+    assert request.query == {"per_page": "1", "page": "1"}
+
 
 # --- faults -------------------------------------------------------------------------------
 

@@ -391,8 +391,8 @@ def test_given_two_server_rows_sharing_a_fresh_email_when_built_then_one_person(
     assert report.total_seats_consumed == 1
     assert report.users[0].enterprise_server_user_ids == [
         f"{GHES_A}:1",
-        "ghes-other.example:4",
         f"{GHES_OLD}:9",
+        "ghes-other.example:4",
     ]
     assert report.users[0].total_user_accounts == 3
 

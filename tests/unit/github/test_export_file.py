@@ -184,8 +184,6 @@ def _users(*users: Any) -> bytes:
         (_users({"id": True, "emails": ["a@example.com"]}), "users[0].id", "boolean"),
         (_users({"id": -3, "emails": ["a@example.com"]}), "users[0].id", "positive"),
         (_users({"id": "abc", "emails": ["a@example.com"]}), "users[0].id", "positive"),
-        (_users({"id": 1}), "users[0].emails", "no email"),
-        (_users({"id": 1, "emails": []}), "users[0].emails", "no email"),
         (_users({"id": 1, "emails": [""]}), "users[0].emails[0]", "empty"),
         (_users({"id": 1, "emails": [5]}), "users[0].emails[0]", "string"),
         (_users({"id": 1, "emails": {"a": 1}}), "users[0].emails[0]", "exactly one"),
@@ -215,3 +213,12 @@ def test_files_over_the_size_cap_are_refused_before_parsing() -> None:
 def test_deeply_nested_files_are_refused() -> None:
     with pytest.raises(ExportFileError):
         parse_export_file(b"[" * 100_000 + b"]" * 100_000)
+
+
+@pytest.mark.parametrize("user", [{"id": 7}, {"id": 7, "emails": []}])
+def test_account_without_email_is_kept_as_usage(user: dict[str, object]) -> None:
+    usage = parse_export_file(_users(user))
+    (account,) = usage.accounts
+    assert account.user_id == 7
+    assert account.email is None
+    assert account.extra_emails == ()

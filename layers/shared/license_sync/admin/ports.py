@@ -32,6 +32,7 @@ class InstanceRegistry(Protocol):
 
 
 class TokenVault(Protocol):
+    def secret_name(self, instance_id: str) -> str: ...
     def put(self, instance_id: str, token: str) -> str:
         """Store or rotate the instance's token; return the secret's name."""
         ...

@@ -7,13 +7,19 @@ requests (`SecretStr`, write-only in the OpenAPI document) and appears in no res
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import datetime
-from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator
-from pydantic.json_schema import SkipJsonSchema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    StringConstraints,
+    Tag,
+    field_validator,
+)
 
 from license_sync.domain.duplicates import DuplicateKind
 from license_sync.models import UsageSource
@@ -32,12 +38,21 @@ CURSOR_PATTERN = r"^[0-9A-Za-z:.-]{1,40}~[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 SITE_ADMIN_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$"
 SERVER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
-PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+TOKEN_PATTERN = r"^[\x21-\x7e]+$"
+URL_PATTERN = (
+    r"^(https://[A-Za-z0-9][A-Za-z0-9.-]*"
+    r"|http://(localhost|127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]))"
+    r"(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?$"
+)
+"""https:// with a host (no credentials, no query); http:// only for loopback hosts."""
+CA_BUNDLE_PATTERN = r"-----BEGIN CERTIFICATE-----"
 MAX_CA_BUNDLE_CHARS = 65536
 MAX_URL_CHARS = 2048
 
 Url = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_URL_CHARS), Field(description="https://HOST")
+    str,
+    StringConstraints(max_length=MAX_URL_CHARS, pattern=URL_PATTERN),
+    Field(description="https://HOST (http:// only for loopback hosts)"),
 ]
 SiteAdmin = Annotated[
     str, StringConstraints(pattern=SITE_ADMIN_PATTERN), Field(description="A site admin's login.")
@@ -49,7 +64,7 @@ ServerId = Annotated[
 ]
 CaBundle = Annotated[
     str,
-    StringConstraints(max_length=MAX_CA_BUNDLE_CHARS),
+    StringConstraints(max_length=MAX_CA_BUNDLE_CHARS, pattern=CA_BUNDLE_PATTERN),
     Field(description="PEM of the CA that signs the instance's certificate (internal CAs)."),
 ]
 Token = Annotated[
@@ -57,30 +72,12 @@ Token = Annotated[
     Field(
         min_length=1,
         max_length=255,
+        # SecretStr takes no `pattern`; check_token enforces the same rule.
+        json_schema_extra={"pattern": TOKEN_PATTERN},
         description="The site admin's classic token with the site_admin scope. Stored in "
         "Secrets Manager; never returned.",
     ),
 ]
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ValueError("must be an https:// URL with a host")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ValueError("must use https:// (http:// only for loopback hosts)")
-    if parts.username or parts.password:
-        raise ValueError("must not contain credentials; send the token in `token`")
-    return value.rstrip("/")
 
 
 def check_token(value: SecretStr) -> SecretStr:
@@ -91,10 +88,18 @@ def check_token(value: SecretStr) -> SecretStr:
     return value
 
 
-def check_ca_bundle(value: str | None) -> str | None:
-    if value is not None and PEM_CERTIFICATE not in value:
-        raise ValueError(f"must be PEM text with at least one {PEM_CERTIFICATE} block")
-    return value
+def _drop_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def _optional() -> Any:
+    """A field that may be left out but not sent as null.
+
+    Its default, None, only ever means "absent" (defaults are not validated); the OpenAPI
+    document shows the field as optional and not nullable. Read it after checking
+    `model_fields_set`.
+    """
+    return Field(default=None, json_schema_extra=_drop_default)
 
 
 class _Request(BaseModel):
@@ -112,14 +117,12 @@ class ApiInstanceRegistration(_Request):
     url: Url
     site_admin: SiteAdmin
     token: Token
-    ca_bundle: CaBundle | None = None
+    ca_bundle: CaBundle = _optional()
     source: Literal[InstanceSourceKind.API] = InstanceSourceKind.API
     enabled: bool = True
-    server_id: ServerId | None = None
+    server_id: ServerId = _optional()
 
-    _url = field_validator("url")(check_url)
     _token = field_validator("token")(check_token)
-    _ca_bundle = field_validator("ca_bundle")(check_ca_bundle)
 
 
 class ExportInstanceRegistration(_Request):
@@ -127,44 +130,47 @@ class ExportInstanceRegistration(_Request):
 
     hostname: str = Field(pattern=HOSTNAME_PATTERN)
     source: Literal[InstanceSourceKind.EXPORT]
-    url: Url | None = None
+    url: Url = _optional()
     enabled: bool = True
-    server_id: ServerId | None = None
-
-    _url = field_validator("url")(lambda value: None if value is None else check_url(value))
+    server_id: ServerId = _optional()
 
 
-InstanceRegistration = ApiInstanceRegistration | ExportInstanceRegistration
+REGISTRATION_TAGS = frozenset({InstanceSourceKind.API.value, InstanceSourceKind.EXPORT.value})
+"""How validation errors name the registration shape they were checked against."""
 
 
-def _not_null(value: object) -> object:
-    # Only an explicit null reaches this (absent fields keep their default unvalidated).
-    if value is None:
-        raise ValueError("may not be null; leave the field out to keep it")
-    return value
+def _registration_shape(value: Any) -> str:
+    source = value.get("source") if isinstance(value, dict) else getattr(value, "source", None)
+    # Anything but "export" is checked as an API instance, whose errors then say what is off.
+    return InstanceSourceKind.EXPORT.value if source == InstanceSourceKind.EXPORT else "api"
+
+
+InstanceRegistration = Annotated[
+    Annotated[ApiInstanceRegistration, Tag(InstanceSourceKind.API.value)]
+    | Annotated[ExportInstanceRegistration, Tag(InstanceSourceKind.EXPORT.value)],
+    Discriminator(_registration_shape),
+]
 
 
 class InstanceChanges(_Request):
-    """Fields to change; absent ones stay. `ca_bundle: null` removes the CA bundle.
+    """Fields to change; absent ones stay. Sending `token` rotates it; `ca_bundle: ""`
+    removes the CA bundle.
 
-    Sending `token` rotates it. The host name (the instance's identity) cannot change:
-    remove the instance and register it again.
+    The host name (the instance's identity) cannot change: remove the instance and
+    register it again.
     """
 
-    url: Url | SkipJsonSchema[None] = None
-    site_admin: SiteAdmin | SkipJsonSchema[None] = None
-    token: Token | SkipJsonSchema[None] = None
-    ca_bundle: CaBundle | None = None
-    source: InstanceSourceKind | SkipJsonSchema[None] = None
-    enabled: bool | SkipJsonSchema[None] = None
-    server_id: ServerId | SkipJsonSchema[None] = None
-
-    _not_null = field_validator("url", "site_admin", "token", "source", "enabled", "server_id")(
-        _not_null
+    url: Url = _optional()
+    site_admin: SiteAdmin = _optional()
+    token: Token = _optional()
+    ca_bundle: CaBundle = _optional()
+    source: InstanceSourceKind = _optional()
+    enabled: bool = _optional()
+    server_id: ServerId = _optional()
+    _token = field_validator("token")(check_token)
+    _ca_bundle = field_validator("ca_bundle")(
+        lambda value: value if value == "" else check_ca_bundle(value)
     )
-    _url = field_validator("url")(lambda value: None if value is None else check_url(value))
-    _token = field_validator("token")(lambda value: None if value is None else check_token(value))
-    _ca_bundle = field_validator("ca_bundle")(check_ca_bundle)
 
 
 # --- Responses ----------------------------------------------------------------------------
@@ -353,4 +359,3 @@ class ErrorBody(_View):
 class ActiveRunError(ErrorBody):
     run: RunView
     """The run that is active (POST /syncs answers 409 with it)."""
-

@@ -401,7 +401,6 @@ class DynamoRunStore:
         last_key = response.get("LastEvaluatedKey")
         return runs, (_encode_cursor(last_key) if last_key else None)
 
-
     def list_runs_after(
         self, *, limit: int, after: tuple[str, str] | None
     ) -> tuple[list[Run], tuple[str, str] | None]:

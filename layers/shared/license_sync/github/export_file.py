@@ -182,12 +182,12 @@ def _account(raw: Any, index: int, *, hostname: str, unknown: set[str]) -> Serve
         listed, listed_primary = _addresses(value, field=f"{where}.{key}", key=key, unknown=unknown)
         ordered += listed
         flagged_primary = flagged_primary or listed_primary
+    # GHES accounts may have no email (e.g. from an LDAP without mail attributes); such an
+    # account is still usage, and counts as its own person.
     primary = explicit_primary or flagged_primary or (ordered[0] if ordered else None)
-    if primary is None:
-        raise ExportFileError("has no email address", field=f"{where}.emails")
 
     extras: list[str] = []
-    seen = {primary.lower()}
+    seen = {primary.lower()} if primary else set()
     for address in ordered:
         if address.lower() not in seen:
             seen.add(address.lower())

@@ -127,6 +127,19 @@ class GhecClient:
             users=[user for page in pages for user in page.users],
         )
 
+    def get_consumed_license_totals(self) -> ConsumedLicenses:
+        """GHEC's totals alone: one request for a one-row page (`users` holds that row)."""
+        page, _ = self._http.get_json(
+            self._enterprise_url("consumed-licenses"),
+            _RAW_PAGE,
+            deadline=self._http.deadline(None),
+            params={"per_page": 1, "page": 1},
+            what="consumed-licenses",
+        )
+        return self._http.decode_json_value(
+            _blank_non_text_fields_to_default(page), _CONSUMED_LICENSES, what="consumed-licenses"
+        )
+
     def _consumed_license_pages(self, deadline: Deadline) -> Iterator[ConsumedLicenses]:
         url: httpx.URL | None = self._enterprise_url("consumed-licenses")
         params: dict[str, str | int] | None = {"per_page": CONSUMED_LICENSES_PER_PAGE, "page": 1}

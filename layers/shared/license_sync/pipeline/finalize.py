@@ -103,7 +103,8 @@ def finalize_sync(run_id: str, deps: FinalizeDeps) -> FinalizedRun | None:
                 progress[source.instance_id], source, registry, publisher, deps
             )
 
-    after_push = ghec.get_consumed_licenses(budget_seconds=GHEC_BUDGET_SECONDS)
+    # Reconciliation needs GHEC's count after the push, not its rows again.
+    after_push = ghec.get_consumed_license_totals()
     github_view = ghec.get_license_sync_status()
     now = deps.clock()
     for instance_id, instance_progress in list(progress.items()):

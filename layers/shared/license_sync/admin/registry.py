@@ -1,0 +1,212 @@
+"""The instance registry: register, list, show, change and remove GHES instances.
+
+A token goes to the token vault and only the secret's name is stored with the instance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+
+from license_sync.admin.deps import AdminDeps
+from license_sync.admin.errors import AlreadyRegistered, NotFound, StateConflict
+from license_sync.admin.schemas import (
+    ApiInstanceRegistration,
+    CollectionView,
+    ExportInstanceRegistration,
+    ExportUploadTicket,
+    ExportUploadView,
+    InstanceChanges,
+    InstanceView,
+    LastSyncView,
+)
+from license_sync.pipeline.exports import EXPORTS_PREFIX
+from license_sync.pipeline.records import (
+    Collection,
+    Instance,
+    InstanceSourceKind,
+    default_server_id,
+)
+
+EXPORT_CONTENT_TYPE = "application/json"
+
+
+def instance_id_for(hostname: str) -> str:
+    return hostname.lower()
+
+
+def register_instance(
+    request: ApiInstanceRegistration | ExportInstanceRegistration, deps: AdminDeps
+) -> Instance:
+    instance_id = instance_id_for(request.hostname)
+    token = request.token if isinstance(request, ApiInstanceRegistration) else None
+    instance = Instance(
+        instance_id=instance_id,
+        hostname=request.hostname,
+        url=(request.url or "").rstrip("/"),
+        site_admin=request.site_admin if isinstance(request, ApiInstanceRegistration) else "",
+        token_secret=deps.tokens.secret_name(instance_id) if token else "",
+        ca_bundle=request.ca_bundle if isinstance(request, ApiInstanceRegistration) else None,
+        source=request.source,
+        enabled=request.enabled,
+        server_id=request.server_id or default_server_id(request.hostname),
+        created_at=deps.clock(),
+    )
+    # The record is claimed first, so a second registration cannot overwrite the token.
+    if not deps.instances.create(instance):
+        raise AlreadyRegistered(instance_id)
+    if token is not None:
+        try:
+            deps.tokens.put(instance_id, token.get_secret_value())
+        except BaseException:
+            deps.instances.delete(instance_id)
+            raise
+    return instance
+
+
+def list_instances(deps: AdminDeps) -> list[Instance]:
+    return deps.instances.list_all()
+
+
+def get_instance(instance_id: str, deps: AdminDeps) -> Instance:
+    instance = deps.instances.get(instance_id)
+    if instance is None:
+        raise NotFound("instance", instance_id)
+    return instance
+
+
+def update_instance(instance_id: str, request: InstanceChanges, deps: AdminDeps) -> Instance:
+    current = get_instance(instance_id, deps)
+    sent = request.model_fields_set
+    changes: dict[str, str | bool | None] = {}
+    if "url" in sent:
+        changes["url"] = request.url.rstrip("/")
+    if "site_admin" in sent:
+        changes["site_admin"] = request.site_admin
+    if "ca_bundle" in sent:
+        changes["ca_bundle"] = request.ca_bundle or None
+    if "source" in sent:
+        changes["source"] = request.source.value
+    if "enabled" in sent:
+        changes["enabled"] = request.enabled
+    if "server_id" in sent:
+        changes["server_id"] = request.server_id
+    rotating = "token" in sent
+    if rotating:
+        changes["token_secret"] = deps.tokens.secret_name(instance_id)
+    _check_collectable(current, changes)
+
+    if rotating:
+        deps.tokens.put(instance_id, request.token.get_secret_value())
+    updated = deps.instances.update_registration(instance_id, changes)
+    if updated is None:
+        # Removed meanwhile: its new secret must not outlive it.
+        if rotating:
+            deps.tokens.delete(instance_id)
+        raise NotFound("instance", instance_id)
+    return updated
+
+
+def _check_collectable(current: Instance, changes: Mapping[str, str | bool | None]) -> None:
+    source = InstanceSourceKind(changes.get("source", current.source))
+    if source is not InstanceSourceKind.API:
+        return
+    missing = [
+        name
+        for name, value in (
+            ("url", changes.get("url", current.url)),
+            ("site_admin", changes.get("site_admin", current.site_admin)),
+            ("token", changes.get("token_secret", current.token_secret)),
+        )
+        if not value
+    ]
+    if missing:
+        raise StateConflict(
+            f"instance {current.instance_id!r} has no {', '.join(missing)}; an instance "
+            "collected over the API needs url, site_admin and token (send them with source)",
+            field=missing[0],
+        )
+
+
+def remove_instance(instance_id: str, deps: AdminDeps) -> None:
+    get_instance(instance_id, deps)
+    deps.instances.delete(instance_id)
+    deps.tokens.delete(instance_id)
+
+
+def request_export_upload(instance_id: str, deps: AdminDeps) -> ExportUploadTicket:
+    """A presigned PUT URL for the instance's next "Export license usage" file.
+
+    ingest_export picks the file up from `exports/INSTANCE_ID/` when it lands and records
+    the outcome (accepted, or failed with a reason) on the instance.
+    """
+    instance = get_instance(instance_id, deps)
+    if instance.source is not InstanceSourceKind.EXPORT:
+        raise StateConflict(
+            f"instance {instance_id!r} is collected over the API; set its source to "
+            "'export' (PATCH) before uploading export files",
+            field="source",
+        )
+    now = deps.clock()
+    key = f"{EXPORTS_PREFIX}{instance_id}/{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"
+    expires = deps.limits.upload_expires_seconds
+    url = deps.uploads.presign_put(key, content_type=EXPORT_CONTENT_TYPE, expires_seconds=expires)
+    return ExportUploadTicket(
+        instance_id=instance_id,
+        key=key,
+        upload_url=url,
+        headers={"Content-Type": EXPORT_CONTENT_TYPE},
+        expires_at=now + timedelta(seconds=expires),
+    )
+
+
+# --- Views ----------------------------------------------------------------------------------
+
+
+def _collection_view(collection: Collection | None) -> CollectionView | None:
+    if collection is None:
+        return None
+    return CollectionView(
+        collected_at=collection.collected_at,
+        accounts=collection.accounts,
+        source=collection.source,
+        complete=collection.complete,
+        version=collection.version,
+    )
+
+
+def instance_view(instance: Instance) -> InstanceView:
+    last_sync = instance.last_sync
+    last_export = instance.last_export
+    return InstanceView(
+        instance_id=instance.instance_id,
+        hostname=instance.hostname,
+        url=instance.url,
+        site_admin=instance.site_admin,
+        source=instance.source,
+        enabled=instance.enabled,
+        server_id=instance.server_id,
+        ca_bundle=instance.ca_bundle,
+        token_configured=bool(instance.token_secret),
+        created_at=instance.created_at,
+        last_sync=LastSyncView(
+            date=last_sync.date,
+            status=last_sync.status,
+            error=last_sync.error,
+            run_id=last_sync.run_id,
+        )
+        if last_sync
+        else None,
+        last_collection=_collection_view(instance.last_good_collection),
+        pending_export=_collection_view(instance.pending_export),
+        last_export=ExportUploadView(
+            key=last_export.key,
+            received_at=last_export.received_at,
+            status=last_export.status,
+            error=last_export.error,
+            accounts=last_export.accounts,
+            unknown_keys=list(last_export.unknown_keys),
+        )
+        if last_export
+        else None,
+    )
