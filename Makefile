@@ -76,9 +76,14 @@ bench: install ## Benchmarks at full sizes; figures go to BENCHMARKS.md
 bench-quick: install ## A small benchmark run for a quick check
 	$(VENV)/bin/python -m license_sync_local.bench --quick
 
+# pyenv's shims answer for every version but run only the selected one; put a real
+# python3.12 first on PATH when pyenv has it installed.
+LAMBDA_PYTHON_DIR := $(lastword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin))
+BUILD_PATH := $(if $(LAMBDA_PYTHON_DIR),$(LAMBDA_PYTHON_DIR):,)$(PATH)
+
 build: install ## sam build (needs $(LAMBDA_PYTHON) on PATH; no Docker)
-	@command -v $(LAMBDA_PYTHON) >/dev/null || { echo "sam build needs $(LAMBDA_PYTHON) on PATH (e.g. pyenv install 3.12); Docker is not used"; exit 1; }
-	$(SAM) build --template template.yaml
+	@PATH="$(BUILD_PATH)" $(LAMBDA_PYTHON) --version >/dev/null 2>&1 || { echo "sam build needs a working $(LAMBDA_PYTHON) on PATH (e.g. pyenv install 3.12); Docker is not used"; exit 1; }
+	PATH="$(BUILD_PATH)" $(SAM) build --template template.yaml
 
 deploy: build ## sam build, then sam deploy --guided
 	$(SAM) deploy --guided

@@ -82,7 +82,13 @@ class _InstanceBuilder:
         self._next_id += 1 + gap
         return user_id
 
-    def add_person(self, login: str, email: str | None, *, site_admin: bool = False) -> None:
+    def add_site_admin(self) -> None:
+        """The account license-sync signs in with: never suspended, never without email."""
+        self.users.append(
+            SimulatedUser(self._take_id(), "site-admin", SITE_ADMIN_EMAIL, site_admin=True)
+        )
+
+    def add_person(self, login: str, email: str | None) -> None:
         rng = self._rng
         if rng.random() < _NO_EMAIL_SHARE:
             email = None
@@ -93,7 +99,7 @@ class _InstanceBuilder:
                 login=login,
                 email=email,
                 suspended=rng.random() < _SUSPENDED_SHARE,
-                site_admin=site_admin or rng.random() < _EXTRA_SITE_ADMIN_SHARE,
+                site_admin=rng.random() < _EXTRA_SITE_ADMIN_SHARE,
                 dormant=rng.random() < _DORMANT_SHARE,
                 public_email=public_email,
             )
@@ -164,7 +170,7 @@ def generate_enterprise(
     )
     builders = [_InstanceBuilder(hostname, rng) for hostname in names]
     for builder in builders:
-        builder.add_person("site-admin", SITE_ADMIN_EMAIL, site_admin=True)
+        builder.add_site_admin()
         builder.add_organization()
 
     people = _place_people(builders, accounts_total - instances, overlap, rng)

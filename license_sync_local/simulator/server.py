@@ -89,28 +89,12 @@ class _Reply:
     drop_connection: bool = False
 
 
-def _json_reply(
-    status: int,
-    payload: Any,
-    *,
-    content_type: str = JSON_CONTENT_TYPE,
-    headers: dict[str, str] | None = None,
-) -> _Reply:
-    return _Reply(
-        status,
-        _to_json(payload),
-        content_type=content_type,
-        headers=headers or {},
-    )
-
-
 _ANY_JSON: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(Any)
+"""Encodes plain JSON data about twice as fast as `json.dumps` (pages of 100 users)."""
 
 
-def _to_json(payload: Any) -> bytes:
-    # pydantic's encoder is several times faster than `json` on the large pages a
-    # benchmark asks for.
-    return _ANY_JSON.dump_json(payload)
+def _json_reply(status: int, payload: Any, *, content_type: str = JSON_CONTENT_TYPE) -> _Reply:
+    return _Reply(status, _ANY_JSON.dump_json(payload), content_type=content_type)
 
 
 def _error(status: int, message: str, **extra: Any) -> _Reply:

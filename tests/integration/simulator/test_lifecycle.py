@@ -64,10 +64,14 @@ def test_stopping_ends_a_slow_answer(client: httpx.Client) -> None:
 
     caller = threading.Thread(target=call)
     caller.start()
-    connected = threading.Event()
-    while not connected.wait(0.01):
-        if any(thread.name.endswith("-connection") for thread in _simulator_threads()):
-            connected.set()
+    # Stop once the simulator holds the connection (or the caller gave up, failing below).
+    pause = threading.Event()
+    for _ in range(int(WAIT_SECONDS / 0.01)):
+        if not caller.is_alive() or any(
+            thread.name.endswith("-connection") for thread in _simulator_threads()
+        ):
+            break
+        pause.wait(0.01)
     simulator.stop()
     caller.join(WAIT_SECONDS)
 

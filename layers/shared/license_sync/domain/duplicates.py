@@ -4,20 +4,18 @@ These are reported for administrators to review (merge the accounts, fix an addr
 never merged by license-sync: merging them would make our count lower than GitHub's.
 
 Every check groups persons by a key in one pass (dictionaries, not pairwise comparison),
-so a sync of hundreds of thousands of persons stays linear.
+so a sync of hundreds of thousands of persons stays linear; the checks run one after the
+other and remember only person numbers, so their memory is freed between them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Generic, TypeVar
 
 from license_sync.domain.emails import loose_local_part, normalise_email, split_address
 from license_sync.models import ConsumedLicenseUser, ServerAccount
-
-_Item = TypeVar("_Item")
 
 
 class DuplicateKind(StrEnum):
@@ -59,129 +57,165 @@ class PersonRecord:
 
 def find_likely_duplicates(persons: Sequence[PersonRecord]) -> list[LikelyDuplicate]:
     """All findings over `persons`, in a deterministic order (kind, then emails, then ids)."""
-    by_loose_address: _Groups[str] = _Groups()
-    by_local_part: _Groups[str] = _Groups()
-    by_login: _Groups[ServerAccount] = _Groups()
-    for index, person in enumerate(persons):
-        for address in _addresses(person.row):
-            normalised = normalise_email(address)
-            if normalised is None:
-                continue
-            local, domain = split_address(normalised)
-            if not domain or not local:
-                continue  # not an email address (a SAML NameID can be a user name)
-            spelling = address.strip()
-            by_loose_address.add(f"{loose_local_part(local)}@{domain}", index, spelling)
-            by_local_part.add(local, index, spelling)
-        for account in person.accounts:
-            if account.login:
-                by_login.add(account.login.casefold(), index, account)
-
-    findings: list[LikelyDuplicate] = []
-    for loose_address, entries in by_loose_address.shared_keys():
-        person_count = len({index for index, _ in entries})
-        # Persons sharing the very same address are not a near-miss of this kind.
-        if person_count > 1 and len({normalise_email(a) for _, a in entries}) > 1:
-            findings.append(
-                _email_finding(
-                    DuplicateKind.SAME_ADDRESS_BUT_TAG_OR_DOTS,
-                    persons,
-                    entries,
-                    f"{person_count} persons have addresses that are equal once a +tag and "
-                    f"dots are dropped from the local part ({loose_address}); GitHub counts "
-                    "them as separate people, so they were not merged.",
-                )
-            )
-    for local, entries in by_local_part.shared_keys():
-        person_count = len({index for index, _ in entries})
-        domains = {split_address(normalise_email(a) or "")[1] for _, a in entries}
-        if person_count > 1 and len(domains) > 1:
-            findings.append(
-                _email_finding(
-                    DuplicateKind.SAME_LOCAL_PART_OTHER_DOMAIN,
-                    persons,
-                    entries,
-                    f"{person_count} persons use the local part {local!r} on {len(domains)} "
-                    "different domains; GitHub counts them as separate people, so they were "
-                    "not merged.",
-                )
-            )
-    for login, accounts in by_login.shared_keys():
-        finding = _same_login_finding(login, persons, accounts)
-        if finding is not None:
-            findings.append(finding)
+    findings = [
+        *_email_findings(
+            persons, DuplicateKind.SAME_ADDRESS_BUT_TAG_OR_DOTS, _loose_address, _tag_or_dots_reason
+        ),
+        *_email_findings(
+            persons, DuplicateKind.SAME_LOCAL_PART_OTHER_DOMAIN, _local_part, _other_domain_reason
+        ),
+        *_same_login_findings(persons),
+    ]
     kind_order = {kind: position for position, kind in enumerate(DuplicateKind)}
     findings.sort(key=lambda f: (kind_order[f.kind], f.emails, f.server_user_ids))
     return findings
 
 
-class _Groups(Generic[_Item]):
-    """Groups (person index, item) pairs by key, keeping only keys seen more than once.
+_KeyOf = Callable[[str, str], str]
+"""The grouping key of an address, from its normalised local part and domain."""
+_Reason = Callable[[str, int, set[str]], str | None]
+"""Why a group is a finding (key, number of persons, addresses), or None if it is not."""
 
-    Nearly every key belongs to one person, so the first pair of a key is kept bare and a
-    list is made only when a second pair arrives: far fewer objects for large syncs.
+
+def _loose_address(local: str, domain: str) -> str:
+    return f"{loose_local_part(local)}@{domain}"
+
+
+def _local_part(local: str, domain: str) -> str:
+    return local
+
+
+def _tag_or_dots_reason(key: str, person_count: int, addresses: set[str]) -> str | None:
+    # Persons sharing the very same address are not a near-miss of this kind.
+    if len({normalise_email(address) for address in addresses}) < 2:
+        return None
+    return (
+        f"{person_count} persons have addresses that are equal once a +tag and dots are "
+        f"dropped from the local part ({key}); GitHub counts them as separate people, so "
+        "they were not merged."
+    )
+
+
+def _other_domain_reason(key: str, person_count: int, addresses: set[str]) -> str | None:
+    domains = {split_address(normalise_email(address) or "")[1] for address in addresses}
+    if len(domains) < 2:
+        return None
+    return (
+        f"{person_count} persons use the local part {key!r} on {len(domains)} different "
+        "domains; GitHub counts them as separate people, so they were not merged."
+    )
+
+
+def _email_findings(
+    persons: Sequence[PersonRecord], kind: DuplicateKind, key_of: _KeyOf, reason_for: _Reason
+) -> list[LikelyDuplicate]:
+    groups = _PersonGroups()
+    for index, person in enumerate(persons):
+        for key, _ in _keyed_addresses(person.row, key_of):
+            groups.add(key, index)
+
+    findings = []
+    for key, person_indexes in groups.shared():
+        # The addresses are looked up again only for the few keys shared by persons.
+        addresses = {
+            spelling
+            for index in person_indexes
+            for other_key, spelling in _keyed_addresses(persons[index].row, key_of)
+            if other_key == key
+        }
+        reason = reason_for(key, len(person_indexes), addresses)
+        if reason is None:
+            continue
+        rows = [persons[index].row for index in person_indexes]
+        findings.append(
+            LikelyDuplicate(
+                kind=kind,
+                server_user_ids=tuple(
+                    sorted({i for row in rows for i in row.enterprise_server_user_ids})
+                ),
+                member_logins=tuple(
+                    sorted(row.github_com_login for row in rows if row.github_com_user)
+                ),
+                emails=tuple(sorted(addresses)),
+                reason=reason,
+            )
+        )
+    return findings
+
+
+def _keyed_addresses(row: ConsumedLicenseUser, key_of: _KeyOf) -> Iterator[tuple[str, str]]:
+    """(key, spelling) of every address a person is known by: server, verified, SAML."""
+    addresses = [*row.enterprise_server_emails, *row.github_com_verified_domain_emails]
+    if row.github_com_saml_name_id:
+        addresses.append(row.github_com_saml_name_id)
+    for address in addresses:
+        normalised = normalise_email(address)
+        if normalised is None:
+            continue
+        local, domain = split_address(normalised)
+        if local and domain:  # else not an email address (a SAML NameID can be a user name)
+            yield key_of(local, domain), address.strip()
+
+
+def _same_login_findings(persons: Sequence[PersonRecord]) -> list[LikelyDuplicate]:
+    groups = _PersonGroups()
+    for index, person in enumerate(persons):
+        for account in person.accounts:
+            if account.login:
+                groups.add(account.login.casefold(), index)
+
+    findings = []
+    for login, person_indexes in groups.shared():
+        accounts = [
+            account
+            for index in person_indexes
+            for account in persons[index].accounts
+            if account.login and account.login.casefold() == login
+        ]
+        hostnames = {account.hostname.casefold() for account in accounts}
+        if len(hostnames) < 2:
+            continue
+        rows = [persons[index].row for index in person_indexes]
+        findings.append(
+            LikelyDuplicate(
+                kind=DuplicateKind.SAME_LOGIN_OTHER_EMAIL,
+                server_user_ids=tuple(sorted(account.server_user_id for account in accounts)),
+                member_logins=tuple(
+                    sorted(row.github_com_login for row in rows if row.github_com_user)
+                ),
+                emails=tuple(sorted({a.email.strip() for a in accounts if a.email})),
+                reason=(
+                    f"The login {login!r} exists on {len(hostnames)} instances with different "
+                    "primary emails (or none); GitHub matches by email only, so these "
+                    f"accounts count as {len(person_indexes)} people."
+                ),
+            )
+        )
+    return findings
+
+
+class _PersonGroups:
+    """Person numbers by key, yielding only keys shared by two or more persons.
+
+    Nearly every key belongs to one person, so a key's first person is kept as a bare
+    number and a list is made only when a different person arrives.
     """
 
     def __init__(self) -> None:
-        self._first: dict[str, tuple[int, _Item]] = {}
-        self._shared: dict[str, list[tuple[int, _Item]]] = {}
+        self._first: dict[str, int] = {}
+        self._more: dict[str, list[int]] = {}
 
-    def add(self, key: str, person_index: int, item: _Item) -> None:
-        first = self._first.get(key)
-        if first is None:
-            self._first[key] = (person_index, item)
-            return
-        shared = self._shared.get(key)
-        if shared is None:
-            self._shared[key] = [first, (person_index, item)]
-        else:
-            shared.append((person_index, item))
+    def add(self, key: str, person_index: int) -> None:
+        first = self._first.setdefault(key, person_index)
+        if first == person_index:
+            return  # a new key, or the same person again
+        more = self._more.get(key)
+        if more is None:
+            self._more[key] = [first, person_index]
+        elif more[-1] != person_index:
+            more.append(person_index)
 
-    def shared_keys(self) -> Iterable[tuple[str, list[tuple[int, _Item]]]]:
-        return self._shared.items()
-
-
-def _addresses(row: ConsumedLicenseUser) -> Iterable[str]:
-    """Every address a person is known by: server emails, verified emails, SAML NameID."""
-    yield from row.enterprise_server_emails
-    yield from row.github_com_verified_domain_emails
-    if row.github_com_saml_name_id:
-        yield row.github_com_saml_name_id
-
-
-def _email_finding(
-    kind: DuplicateKind,
-    persons: Sequence[PersonRecord],
-    entries: list[tuple[int, str]],
-    reason: str,
-) -> LikelyDuplicate:
-    rows = [persons[index].row for index in sorted({index for index, _ in entries})]
-    return LikelyDuplicate(
-        kind=kind,
-        server_user_ids=tuple(sorted({i for row in rows for i in row.enterprise_server_user_ids})),
-        member_logins=tuple(sorted(row.github_com_login for row in rows if row.github_com_user)),
-        emails=tuple(sorted({address for _, address in entries})),
-        reason=reason,
-    )
-
-
-def _same_login_finding(
-    login: str, persons: Sequence[PersonRecord], entries: list[tuple[int, ServerAccount]]
-) -> LikelyDuplicate | None:
-    # Accounts of one person sharing a login are fine; only logins spread over persons count.
-    person_indexes = sorted({index for index, _ in entries})
-    hostnames = {account.hostname.casefold() for _, account in entries}
-    if len(person_indexes) < 2 or len(hostnames) < 2:
-        return None
-    rows = [persons[index].row for index in person_indexes]
-    return LikelyDuplicate(
-        kind=DuplicateKind.SAME_LOGIN_OTHER_EMAIL,
-        server_user_ids=tuple(sorted(account.server_user_id for _, account in entries)),
-        member_logins=tuple(sorted(row.github_com_login for row in rows if row.github_com_user)),
-        emails=tuple(sorted({a.email.strip() for _, a in entries if a.email})),
-        reason=(
-            f"The login {login!r} exists on {len(hostnames)} instances with different primary "
-            "emails (or none); GitHub matches by email only, so these accounts count as "
-            f"{len(person_indexes)} people."
-        ),
-    )
+    def shared(self) -> Iterator[tuple[str, list[int]]]:
+        """(key, distinct person numbers in ascending order) for the shared keys."""
+        for key, person_indexes in self._more.items():
+            yield key, sorted(set(person_indexes))
