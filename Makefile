@@ -17,10 +17,10 @@ LAMBDA_PYTHON ?= python3.12
 export AWS_DEFAULT_REGION ?= $(AWS_REGION)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install lock lint format typecheck validate test test-unit demo bench bench-quick build deploy clean
+.PHONY: help install lock lint format typecheck validate test test-unit openapi demo dashboard-screenshot bench bench-quick build deploy clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed $(SAM_ENV)/.installed node_modules/.installed ## Create .venv, the SAM tool env and DynamoDB Local (idempotent)
 
@@ -67,8 +67,25 @@ test: lint typecheck validate ## Everything CI runs: lint, types, template check
 test-unit: install ## Unit tests only (no network, no AWS)
 	$(VENV)/bin/pytest tests/unit
 
+openapi: install ## Regenerate openapi.json from the admin API's code (`make test` checks it)
+	$(PY) -c 'from functions.api.app import openapi_json; open("openapi.json", "w").write(openapi_json())'
+
 demo: install ## A full sync on the embedded default (simulator, DynamoDB Local, moto)
 	$(VENV)/bin/python -m license_sync_local.demo --out demo-out
+
+# Debian's chromium (installed here when missing; the pytest check skips without it).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+CHROMIUM_FLAGS := --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+	--disable-background-networking --disable-component-update --disable-sync
+
+dashboard-screenshot: demo ## make demo, then Chromium's screenshot of demo-out/dashboard.html
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+	@profile=$$(mktemp -d) && trap 'rm -rf "$$profile"' EXIT && \
+		chromium $(CHROMIUM_FLAGS) --user-data-dir="$$profile" --window-size=1400,3000 \
+		--screenshot="$(CURDIR)/demo-out/dashboard.png" "file://$(CURDIR)/demo-out/dashboard.html" \
+		2>/dev/null
+	@echo "demo-out/dashboard.png"
 
 bench: install ## Benchmarks at full sizes; figures go to BENCHMARKS.md
 	$(VENV)/bin/python -m license_sync_local.bench

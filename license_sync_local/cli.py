@@ -8,10 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from license_sync.errors import LicenseSyncError
+from license_sync_local import api_client, serve
+from license_sync_local.dashboard import write_stack_dashboard
 from license_sync_local.embedded import EmbeddedStack, emitted_metrics
 from license_sync_local.runner import (
     register_from_config,
     run_failed,
+    run_heartbeat,
     run_sync,
     stack_parameters,
     summarise,
@@ -30,7 +33,9 @@ def command_run(arguments: argparse.Namespace) -> int:
     with EmbeddedStack(parameters=stack_parameters(config)) as stack:
         register_from_config(stack, config, _print_progress)
         run = run_sync(stack, _print_progress, timeout_seconds=arguments.timeout)
+        run_heartbeat(stack, _print_progress)
         written = write_outputs(stack, run, arguments.out)
+        written["dashboard"] = write_stack_dashboard(stack, run, arguments.out)
         print(summarise(run, emitted_metrics(stack.lambda_output.getvalue())))
     print("Files:")
     for path in written.values():
@@ -49,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, required=True, help="folder for the reports")
     run.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
     run.set_defaults(handler=command_run)
+    serve.add_command(commands)
+    api_client.add_commands(commands)
     return parser
 
 

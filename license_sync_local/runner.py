@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from license_sync.aws.dynamodb import DynamoInstanceStore, DynamoRunStore
+from license_sync.errors import LicenseSyncError
 from license_sync.pipeline.records import (
     Instance,
     InstanceRunStatus,
@@ -17,6 +18,8 @@ from license_sync.pipeline.records import (
     Run,
     RunStatus,
 )
+from license_sync_local.cloudwatch import metric_summary
+from license_sync_local.dynamodb_local import REPO_ROOT
 from license_sync_local.embedded import EmbeddedStack, emitted_metrics
 from license_sync_local.sync_config import SyncConfig, resolve_secret
 
@@ -133,6 +136,19 @@ def run_sync(stack: EmbeddedStack, progress: Progress, *, timeout_seconds: float
     return run
 
 
+def run_heartbeat(stack: EmbeddedStack, progress: Progress) -> None:
+    """Invoke the heartbeat once, as its schedule would after the run (for its metrics)."""
+    event = json.loads((REPO_ROOT / "events" / "heartbeat.json").read_text())
+    try:
+        result = stack.invoke("HeartbeatFunction", event)
+    except LicenseSyncError as exc:
+        # In AWS this is a Lambda error (and its alarm); locally the run's outputs still matter.
+        progress(f"heartbeat failed: {exc}")
+        return
+    hours = result["hours_since_last_success"]
+    progress(f"heartbeat: {hours:.1f} h since the last successful sync")
+
+
 def write_outputs(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Path]:
     """Copy the run's reports out of the stack's bucket into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -195,11 +211,7 @@ def summarise(run: Run, metrics: list[dict[str, Any]]) -> str:
         ]
     if run.error:
         lines.append(f"  error: {run.error}")
-    run_metrics = [row for row in metrics if not row["dimensions"].get("Instance")]
-    if run_metrics:
-        lines.append("  metrics emitted:")
-        for row in run_metrics:
-            lines.append(f"    {row['name']:<28} {row['value']}")
+    lines += metric_summary(metrics)
     return "\n".join(lines)
 
 

@@ -27,12 +27,18 @@ _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z
 # GitHub's token prefixes (classic, OAuth, user-to-server, server-to-server, refresh, and
 # fine-grained), plus whatever follows an HTTP auth scheme (GHES tokens may have any shape).
 _GITHUB_TOKEN = re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{16,}|github_pat_[A-Za-z0-9_]{16,})")
-_AUTH_VALUE = re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{6,}")
+_AUTH_VALUE = re.compile(
+    r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]{6,}"
+    # Basic credentials are base64: a digit, "+", "/" or "=" tells them from a plain word.
+    r"|\b(basic)(\s+)(?=[A-Za-z0-9+/]*[0-9+/=])[A-Za-z0-9+/]{8,}={0,2}"
+)
 
 
 def redact_text(text: str, *, keep_emails: bool) -> str:
     text = _GITHUB_TOKEN.sub(REDACTED_TOKEN, text)
-    text = _AUTH_VALUE.sub(lambda match: f"{match[1]}{match[2]}{REDACTED_TOKEN}", text)
+    text = _AUTH_VALUE.sub(
+        lambda match: f"{match[1] or match[3]}{match[2] or match[4]}{REDACTED_TOKEN}", text
+    )
     return text if keep_emails else _EMAIL.sub(REDACTED_EMAIL, text)
 
 

@@ -12,7 +12,10 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 import boto3
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from botocore.config import Config
 
+from license_sync.admin.deps import AdminDeps, Idempotency
 from license_sync.aws.dynamodb import (
     AccountSharding,
     DynamoAccountStore,
@@ -21,7 +24,8 @@ from license_sync.aws.dynamodb import (
 )
 from license_sync.aws.queues import SqsWorkQueue
 from license_sync.aws.secrets import SecretsManagerTokens
-from license_sync.aws.storage import S3ExportFiles, S3ReportStore, S3UsagePublisher
+from license_sync.aws.storage import S3ExportFiles, S3ReportStore, S3UploadUrls, S3UsagePublisher
+from license_sync.aws.token_vault import SecretsManagerTokenVault
 from license_sync.config import PushTarget, Settings, settings_from_environment
 from license_sync.github.ghec import GhecClient, HttpUsageUploader
 from license_sync.github.ghes import GhesClient
@@ -198,6 +202,28 @@ def heartbeat_deps() -> HeartbeatDeps:
     return HeartbeatDeps(runs=_runs(settings), instances=_instances(settings), ghec=ghec)
 
 
+@cache
+def api_deps() -> AdminDeps:
+    settings = settings_from_environment()
+    # Presigned URLs must be SigV4 (the only signature newer regions accept).
+    s3 = boto3.client("s3", config=Config(signature_version="s3v4"))
+    return AdminDeps(
+        instances=_instances(settings),
+        tokens=SecretsManagerTokenVault(
+            boto3.client("secretsmanager"), prefix=settings.instance_secret_prefix
+        ),
+        runs=_runs(settings),
+        start=start_sync_deps(),
+        reports=S3ReportStore(s3, settings.reports_bucket),
+        uploads=S3UploadUrls(s3, settings.reports_bucket),
+        idempotency=Idempotency(
+            store=DynamoDBPersistenceLayer(
+                table_name=settings.idempotency_table, boto3_client=_dynamodb()
+            )
+        ),
+    )
+
+
 def reset_dependencies() -> None:
     """Forget every cached client and setting (a new environment, as at a cold start)."""
     for factory in (
@@ -208,6 +234,7 @@ def reset_dependencies() -> None:
         finalize_deps,
         ingest_export_deps,
         dead_letter_deps,
+        api_deps,
         heartbeat_deps,
     ):
         factory.cache_clear()

@@ -24,8 +24,9 @@ IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 
 @dataclass(frozen=True)
 class AdminLimits:
-    max_body_bytes: int = 128 * 1024
-    """Larger request bodies are refused (a CA bundle is at most 64 KiB)."""
+    max_body_bytes: int = 256 * 1024
+    """Larger request bodies are refused. The largest valid body is about 135 KB: a 64 Ki
+    character CA bundle whose every character is JSON-escaped, plus the other fields."""
     inline_csv_max_bytes: int = 4 * 1024 * 1024
     """A CSV report up to this size is the response body; a larger one is a download link
     (Lambda responses are limited to 6 MB)."""

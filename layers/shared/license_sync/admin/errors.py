@@ -12,10 +12,15 @@ from license_sync.pipeline.records import Run
 class AdminError(LicenseSyncError):
     """Base of the admin API's errors."""
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, reason: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        """The request field at fault, when one is."""
+        self.reason = reason or message
+        """What is wrong with `field`, shortly."""
 
 
 class NotFound(AdminError):
@@ -30,6 +35,7 @@ class AlreadyRegistered(AdminError):
         super().__init__(
             f"an instance {instance_id!r} is already registered; change it with PATCH",
             field="hostname",
+            reason="already registered",
         )
         self.instance_id = instance_id
 
@@ -57,20 +63,32 @@ class SyncStartInProgress(AdminError):
         super().__init__(
             "a request with this Idempotency-Key is still in progress; retry shortly",
             field="Idempotency-Key",
+            reason="still in progress",
         )
 
 
 class PayloadTooLarge(AdminError):
     def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"the body has {size} bytes; at most {limit} are accepted", field="body")
+        super().__init__(
+            f"the body has {size} bytes; at most {limit} are accepted",
+            field="body",
+            reason=f"larger than {limit} bytes",
+        )
         self.size = size
         self.limit = limit
+
+
+class MalformedBody(AdminError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the body cannot be read: {reason}", field="body", reason=reason)
 
 
 class UnsupportedMediaType(AdminError):
     def __init__(self, content_type: str) -> None:
         super().__init__(
-            f"bodies must be application/json, not {content_type[:100]!r}", field="Content-Type"
+            f"bodies must be application/json, not {content_type[:100]!r}",
+            field="Content-Type",
+            reason="must be application/json",
         )
         self.content_type = content_type
 

@@ -108,7 +108,7 @@ def update_instance(instance_id: str, request: InstanceChanges, deps: AdminDeps)
 
 
 def _check_collectable(current: Instance, changes: Mapping[str, str | bool | None]) -> None:
-    source = InstanceSourceKind(changes.get("source", current.source))
+    source = InstanceSourceKind(str(changes.get("source", current.source)))
     if source is not InstanceSourceKind.API:
         return
     missing = [
@@ -125,6 +125,7 @@ def _check_collectable(current: Instance, changes: Mapping[str, str | bool | Non
             f"instance {current.instance_id!r} has no {', '.join(missing)}; an instance "
             "collected over the API needs url, site_admin and token (send them with source)",
             field=missing[0],
+            reason="required when source is 'api'",
         )
 
 
@@ -146,6 +147,7 @@ def request_export_upload(instance_id: str, deps: AdminDeps) -> ExportUploadTick
             f"instance {instance_id!r} is collected over the API; set its source to "
             "'export' (PATCH) before uploading export files",
             field="source",
+            reason="must be 'export' to upload export files",
         )
     now = deps.clock()
     key = f"{EXPORTS_PREFIX}{instance_id}/{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"

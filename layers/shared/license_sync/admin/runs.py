@@ -43,32 +43,41 @@ class ManualSync:
     idempotency_key: str | None = None
 
 
-def start_manual_sync(request: ManualSync, deps: AdminDeps) -> Run:
-    """Start a run and return it; RunAlreadyActive (with that run) when one is going."""
+@dataclass(frozen=True)
+class StartedRun:
+    run: Run
+    """The new run, or (for a repeated Idempotency-Key) the one the first request started,
+    as it is now."""
+    fresh: bool
+    """True when this request started it (not a replay)."""
+
+
+def start_manual_sync(request: ManualSync, deps: AdminDeps) -> StartedRun:
+    """Start a run; RunAlreadyActive (with that run) when one is going."""
     if request.idempotency_key is None or deps.idempotency is None:
         started = start_sync(TriggerKind.API, deps.start, requested_by=request.requested_by)
-        run_id, created, run = started.run.run_id, started.created, started.run
-    else:
-        outcome = _start_once(deps.start, deps.idempotency)(
-            request={
-                "requested_by": request.requested_by,
-                "idempotency_key": request.idempotency_key,
-            }
-        )
-        run_id, created = str(outcome["run_id"]), bool(outcome["created"])
-        # A replay shows the run as it is now, not as it was when first started.
-        run = deps.runs.get(run_id) or _missing_run(run_id)
-    if not created:
+        if not started.created:
+            raise RunAlreadyActive(started.run)
+        return StartedRun(started.run, fresh=True)
+    executed: list[bool] = []
+    outcome = _start_once(deps.start, deps.idempotency, executed)(
+        request={"requested_by": request.requested_by, "idempotency_key": request.idempotency_key}
+    )
+    run_id = str(outcome["run_id"])
+    # A replay shows the run as it is now, not as it was when first started.
+    run = deps.runs.get(run_id)
+    if run is None:
+        raise NotFound("run", run_id)
+    if not outcome["created"]:
         raise RunAlreadyActive(run)
-    return run
+    return StartedRun(run, fresh=bool(executed))
 
 
-def _missing_run(run_id: str) -> Run:
-    raise NotFound("run", run_id)
-
-
-def _start_once(start: StartSyncDeps, idempotency: Idempotency) -> Callable[..., dict[str, Any]]:
+def _start_once(
+    start: StartSyncDeps, idempotency: Idempotency, executed: list[bool]
+) -> Callable[..., dict[str, Any]]:
     def start_manual(*, request: dict[str, str]) -> dict[str, Any]:
+        executed.append(True)
         started = start_sync(TriggerKind.API, start, requested_by=request["requested_by"])
         return {"run_id": started.run.run_id, "created": started.created}
 

@@ -16,6 +16,7 @@ from pydantic import (
     Discriminator,
     Field,
     SecretStr,
+    StrictBool,
     StringConstraints,
     Tag,
     field_validator,
@@ -38,14 +39,16 @@ CURSOR_PATTERN = r"^[0-9A-Za-z:.-]{1,40}~[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 SITE_ADMIN_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$"
 SERVER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
-TOKEN_PATTERN = r"^[\x21-\x7e]+$"
+TOKEN_PATTERN = r"^[\x21-\x7e]+$"  # noqa: S105 - a pattern, not a token
 URL_PATTERN = (
     r"^(https://[A-Za-z0-9][A-Za-z0-9.-]*"
     r"|http://(localhost|127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]))"
     r"(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?$"
 )
 """https:// with a host (no credentials, no query); http:// only for loopback hosts."""
-CA_BUNDLE_PATTERN = r"-----BEGIN CERTIFICATE-----"
+_PEM = r"[\t\n\r\x20-\x7e]*-----BEGIN CERTIFICATE-----[\t\n\r\x20-\x7e]*"
+CA_BUNDLE_PATTERN = f"^{_PEM}$"
+"""PEM text (printable ASCII and line breaks) with at least one certificate."""
 MAX_CA_BUNDLE_CHARS = 65536
 MAX_URL_CHARS = 2048
 
@@ -67,13 +70,20 @@ CaBundle = Annotated[
     StringConstraints(max_length=MAX_CA_BUNDLE_CHARS, pattern=CA_BUNDLE_PATTERN),
     Field(description="PEM of the CA that signs the instance's certificate (internal CAs)."),
 ]
+
+
+def _token_schema(schema: dict[str, Any]) -> None:
+    # SecretStr takes no `pattern`; check_token enforces the same rule.
+    schema["pattern"] = TOKEN_PATTERN
+    schema.pop("default", None)
+
+
 Token = Annotated[
     SecretStr,
     Field(
         min_length=1,
         max_length=255,
-        # SecretStr takes no `pattern`; check_token enforces the same rule.
-        json_schema_extra={"pattern": TOKEN_PATTERN},
+        json_schema_extra=_token_schema,
         description="The site admin's classic token with the site_admin scope. Stored in "
         "Secrets Manager; never returned.",
     ),
@@ -102,6 +112,11 @@ def _optional() -> Any:
     return Field(default=None, json_schema_extra=_drop_default)
 
 
+def _absent() -> Any:
+    """`_optional()` for a type whose own schema hook drops the default (Token)."""
+    return Field(default=None)
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -119,7 +134,7 @@ class ApiInstanceRegistration(_Request):
     token: Token
     ca_bundle: CaBundle = _optional()
     source: Literal[InstanceSourceKind.API] = InstanceSourceKind.API
-    enabled: bool = True
+    enabled: StrictBool = True
     server_id: ServerId = _optional()
 
     _token = field_validator("token")(check_token)
@@ -131,7 +146,7 @@ class ExportInstanceRegistration(_Request):
     hostname: str = Field(pattern=HOSTNAME_PATTERN)
     source: Literal[InstanceSourceKind.EXPORT]
     url: Url = _optional()
-    enabled: bool = True
+    enabled: StrictBool = True
     server_id: ServerId = _optional()
 
 
@@ -162,15 +177,17 @@ class InstanceChanges(_Request):
 
     url: Url = _optional()
     site_admin: SiteAdmin = _optional()
-    token: Token = _optional()
-    ca_bundle: CaBundle = _optional()
+    token: Token = _absent()
+    ca_bundle: Annotated[
+        str,
+        StringConstraints(max_length=MAX_CA_BUNDLE_CHARS, pattern=f"^({_PEM})?$"),
+        Field(description="PEM of the instance's CA; an empty string removes it."),
+    ] = _optional()
     source: InstanceSourceKind = _optional()
-    enabled: bool = _optional()
+    enabled: StrictBool = _optional()
     server_id: ServerId = _optional()
+
     _token = field_validator("token")(check_token)
-    _ca_bundle = field_validator("ca_bundle")(
-        lambda value: value if value == "" else check_ca_bundle(value)
-    )
 
 
 # --- Responses ----------------------------------------------------------------------------
@@ -353,9 +370,11 @@ class ErrorDetail(_View):
 
 class ErrorBody(_View):
     message: str
-    errors: list[ErrorDetail] = Field(default_factory=list)
+    errors: list[ErrorDetail]
+    """Each field at fault and why (empty when no single field is)."""
 
 
 class ActiveRunError(ErrorBody):
-    run: RunView
-    """The run that is active (POST /syncs answers 409 with it)."""
+    run: RunView | None
+    """The run that is active; null when the conflict is a request with the same
+    Idempotency-Key still being handled."""

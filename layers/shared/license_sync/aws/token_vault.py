@@ -50,8 +50,10 @@ class SecretsManagerTokenVault:
             return name
         except ClientError as exc:
             code = _error_code(exc)
+            if code not in {"ResourceExistsException", "InvalidRequestException"}:
+                raise self._failure("store", name, exc) from None
             # A secret removed with a recovery window still holds its name: bring it back.
-            restore = code == "InvalidRequestException" and self._scheduled_for_deletion(name)
+            restore = self._scheduled_for_deletion(name)
             if not restore and code != "ResourceExistsException":
                 raise self._failure("store", name, exc) from None
         try:

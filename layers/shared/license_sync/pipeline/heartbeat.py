@@ -13,19 +13,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from license_sync.models import LicenseSyncStatus
-from license_sync.pipeline.ports import GhecEnterprise, InstanceStore, RunStore
-from license_sync.pipeline.records import Run, RunStatus, utc_now
+from license_sync.pipeline.records import Instance, Run, RunStatus, utc_now
 
 RUNS_PAGE_SIZE = 25
 
 
+# The heartbeat needs one method of each store: it names just those (the DynamoDB stores
+# and GhecClient provide them), so it only reads and cannot depend on anything else.
+class RunHistory(Protocol):
+    def list_runs(self, *, limit: int, cursor: str | None) -> tuple[list[Run], str | None]: ...
+
+
+class InstanceRegistry(Protocol):
+    def list_all(self) -> list[Instance]: ...
+
+
+class SyncStatusSource(Protocol):
+    def get_license_sync_status(self) -> LicenseSyncStatus: ...
+
+
 @dataclass(frozen=True)
 class HeartbeatDeps:
-    runs: RunStore
-    instances: InstanceStore
-    ghec: Callable[[], GhecEnterprise]
+    runs: RunHistory
+    instances: InstanceRegistry
+    ghec: Callable[[], SyncStatusSource]
     clock: Callable[[], datetime] = utc_now
 
 
@@ -38,7 +52,7 @@ class SyncFreshness:
     last_success: Run | None
 
 
-def last_successful_run(runs: RunStore) -> Run | None:
+def last_successful_run(runs: RunHistory) -> Run | None:
     """The newest run that succeeded (runs are listed newest first)."""
     cursor: str | None = None
     while True:

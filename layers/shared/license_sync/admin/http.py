@@ -1,0 +1,199 @@
+"""The one mapping from exceptions to HTTP answers, and the checks made before routing.
+
+Every error body is `ErrorBody`: `{message, errors: [{field, reason}]}` (409 for an active
+run adds `run`). Validation errors keep pydantic's message and drop the offending value,
+so a rejected token is never echoed. Anything not listed is a 500 with a generic message
+(and a logged traceback): no client input leads there.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+
+from license_sync.admin.deps import AdminLimits
+from license_sync.admin.errors import (
+    AdminError,
+    AlreadyRegistered,
+    MalformedBody,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ReportNotReady,
+    RouteNotFound,
+    RunAlreadyActive,
+    StateConflict,
+    SyncStartInProgress,
+    UnsupportedMediaType,
+)
+from license_sync.admin.runs import run_view
+from license_sync.admin.schemas import REGISTRATION_TAGS, ActiveRunError, ErrorBody, ErrorDetail
+from license_sync.aws.token_vault import TokenVaultError
+
+STATUS_OF: tuple[tuple[type[Exception], HTTPStatus], ...] = (
+    (NotFound, HTTPStatus.NOT_FOUND),
+    (RouteNotFound, HTTPStatus.NOT_FOUND),
+    (MethodNotAllowed, HTTPStatus.METHOD_NOT_ALLOWED),
+    (AlreadyRegistered, HTTPStatus.CONFLICT),
+    (StateConflict, HTTPStatus.CONFLICT),
+    (RunAlreadyActive, HTTPStatus.CONFLICT),
+    (ReportNotReady, HTTPStatus.CONFLICT),
+    (SyncStartInProgress, HTTPStatus.CONFLICT),
+    (MalformedBody, HTTPStatus.BAD_REQUEST),
+    (PayloadTooLarge, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
+    (UnsupportedMediaType, HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
+    (RequestUnsupportedContentType, HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
+    (RequestValidationError, HTTPStatus.UNPROCESSABLE_ENTITY),
+    (TokenVaultError, HTTPStatus.SERVICE_UNAVAILABLE),
+)
+"""Exception type -> status, first match wins (subclasses before their bases)."""
+
+INTERNAL_ERROR_MESSAGE = "internal error; the request ID is in the logs"
+JSON_CONTENT_TYPE = "application/json"
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+@dataclass(frozen=True)
+class HttpError:
+    status: HTTPStatus
+    body: ErrorBody
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def json(self) -> str:
+        return self.body.model_dump_json()
+
+
+def status_of(exc: Exception) -> HTTPStatus:
+    for error_type, status in STATUS_OF:
+        if isinstance(exc, error_type):
+            return status
+    return HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+def http_error(exc: Exception) -> HttpError:
+    status = status_of(exc)
+    if isinstance(exc, RequestValidationError):
+        return _validation_error(exc)
+    if isinstance(exc, RequestUnsupportedContentType):
+        return HttpError(status, ErrorBody(message="bodies must be application/json", errors=[]))
+    if isinstance(exc, RunAlreadyActive):
+        return HttpError(
+            status, ActiveRunError(message=exc.message, errors=[], run=run_view(exc.run))
+        )
+    if isinstance(exc, SyncStartInProgress):
+        errors = [ErrorDetail(field="Idempotency-Key", reason=exc.reason)]
+        return HttpError(status, ActiveRunError(message=exc.message, errors=errors, run=None))
+    if isinstance(exc, MethodNotAllowed):
+        return HttpError(
+            status, ErrorBody(message=exc.message, errors=[]), {"Allow": ", ".join(exc.allowed)}
+        )
+    if isinstance(exc, AdminError):
+        errors = [ErrorDetail(field=exc.field, reason=exc.reason)] if exc.field else []
+        return HttpError(status, ErrorBody(message=exc.message, errors=errors))
+    if isinstance(exc, TokenVaultError):
+        return HttpError(status, ErrorBody(message=str(exc), errors=[]))
+    return HttpError(status, ErrorBody(message=INTERNAL_ERROR_MESSAGE, errors=[]))
+
+
+def _validation_error(exc: RequestValidationError) -> HttpError:
+    details = [_detail(error) for error in exc.errors()]
+    if any(error.get("type") == "json_invalid" for error in exc.errors()):
+        return HttpError(
+            HTTPStatus.BAD_REQUEST, ErrorBody(message="the body is not valid JSON", errors=details)
+        )
+    return HttpError(
+        HTTPStatus.UNPROCESSABLE_ENTITY,
+        ErrorBody(message="the request does not have the documented shape", errors=details),
+    )
+
+
+def _detail(error: Mapping[str, Any]) -> ErrorDetail:
+    # pydantic's `input` (and `ctx`, which can quote it) are left out on purpose.
+    location = [part for part in error.get("loc", ()) if part not in REGISTRATION_TAGS]
+    where = str(location[0]) if location else "request"
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location[1:])
+    if error.get("type") == "json_invalid":
+        return ErrorDetail(field="body", reason="not valid JSON")
+    reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    return ErrorDetail(field=path.lstrip(".") or where, reason=reason)
+
+
+# --- Before routing ---------------------------------------------------------------------------
+
+
+def body_bytes(body: str | None, *, base64_encoded: bool) -> bytes:
+    if not body:
+        return b""
+    if not base64_encoded:
+        return body.encode("utf-8", "surrogatepass")
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedBody("isBase64Encoded is set but the body is not base64") from None
+
+
+def check_request(
+    method: str,
+    headers: Mapping[str, str],
+    body: str | None,
+    *,
+    base64_encoded: bool,
+    limits: AdminLimits,
+) -> None:
+    """Refuse what no route accepts before any parsing: oversized, unreadable or non-JSON
+    bodies (bodies of other methods than POST, PUT and PATCH are ignored)."""
+    if method.upper() not in BODY_METHODS:
+        return
+    data = body_bytes(body, base64_encoded=base64_encoded)
+    if len(data) > limits.max_body_bytes:
+        raise PayloadTooLarge(len(data), limits.max_body_bytes)
+    if not data:
+        return
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedBody("not UTF-8 text") from None
+    content_type = next(
+        (value for name, value in headers.items() if name.lower() == "content-type"), ""
+    )
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type and media_type != JSON_CONTENT_TYPE:
+        raise UnsupportedMediaType(content_type)
+
+
+def early_refusal(event: Mapping[str, Any], limits: AdminLimits) -> HttpError | None:
+    """`check_request` on an API Gateway event: the answer when it is refused, else None."""
+    try:
+        check_request(
+            str(event.get("httpMethod", "")),
+            event.get("headers") or {},
+            event.get("body"),
+            base64_encoded=bool(event.get("isBase64Encoded")),
+            limits=limits,
+        )
+    except AdminError as exc:
+        return http_error(exc)
+    return None
+
+
+def allowed_methods(path: str, routes: Mapping[str, Sequence[str]]) -> list[str]:
+    """Methods that `routes` (OpenAPI path template -> methods) define for `path`."""
+    segments = path.rstrip("/").split("/") if path != "/" else [""]
+    for template, methods in routes.items():
+        parts = template.rstrip("/").split("/") if template != "/" else [""]
+        if len(parts) == len(segments) and all(
+            part == segment or (part.startswith("{") and part.endswith("}") and segment)
+            for part, segment in zip(parts, segments, strict=True)
+        ):
+            return sorted(method.upper() for method in methods)
+    return []

@@ -1,0 +1,519 @@
+"""A client for the admin API, and the CLI's `instances` and `sync` commands built on it.
+
+One code path for both targets: a deployed stack (`--api-url https://…/v1`, requests
+signed with SigV4 from the usual AWS credentials chain) and `license-sync serve` on
+loopback (`--api-url http://127.0.0.1:PORT`, unsigned). Tokens are read from an
+environment variable or stdin, never from the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import ipaddress
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+import httpx
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from license_sync.errors import LicenseSyncError
+
+API_URL_VARIABLE = "LICENSE_SYNC_API_URL"
+_EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.(?P<region>[a-z0-9-]+)\.amazonaws\.com")
+ACTIVE_RUN_STATUSES = frozenset({"collecting", "finalizing"})
+
+
+class ApiError(LicenseSyncError):
+    """The API answered with an error; `body` is its `{message, errors}` document."""
+
+    def __init__(self, status: int, body: Mapping[str, Any]) -> None:
+        details = "; ".join(
+            f"{error.get('field')}: {error.get('reason')}" for error in body.get("errors", [])
+        )
+        message = str(body.get("message", f"HTTP {status}"))
+        super().__init__(f"HTTP {status}: {message}" + (f" ({details})" if details else ""))
+        self.status = status
+        self.body = dict(body)
+
+
+class SigV4(httpx.Auth):
+    """Signs each request for API Gateway (`execute-api`) with botocore's SigV4Auth."""
+
+    requires_request_body = True
+
+    def __init__(self, credentials: Credentials, region: str) -> None:
+        self._credentials = credentials
+        self._region = region
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        headers = {"Content-Type": request.headers["Content-Type"]} if request.content else {}
+        signed = AWSRequest(
+            method=request.method, url=str(request.url), data=request.content, headers=headers
+        )
+        SigV4Auth(self._credentials.get_frozen_credentials(), "execute-api", self._region).add_auth(
+            signed
+        )
+        for name, value in signed.headers.items():
+            if name.lower() in {"authorization", "x-amz-date", "x-amz-security-token"}:
+                request.headers[name] = value
+        yield request
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def region_of(url: str, explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    match = _EXECUTE_API_HOST.match(urlsplit(url).hostname or "")
+    if match:
+        return match["region"]
+    region = boto3.session.Session().region_name
+    if not region:
+        raise LicenseSyncError("cannot tell the API's region: pass --region")
+    return region
+
+
+def signer_for(url: str, region: str | None) -> httpx.Auth | None:
+    """No signing for loopback (`license-sync serve`); SigV4 for anything else."""
+    if is_loopback_url(url):
+        return None
+    credentials = boto3.session.Session().get_credentials()
+    if credentials is None:
+        raise LicenseSyncError("no AWS credentials found to sign requests with (SigV4)")
+    return SigV4(credentials, region_of(url, region))
+
+
+@dataclass
+class AdminApiClient:
+    base_url: str
+    auth: httpx.Auth | None = None
+    timeout_seconds: float = 30.0
+    transport: httpx.BaseTransport | None = None
+
+    def __post_init__(self) -> None:
+        self._http = httpx.Client(
+            base_url=self.base_url.rstrip("/"),
+            auth=self.auth,
+            timeout=self.timeout_seconds,
+            transport=self.transport,
+            headers={"Accept": "application/json", "User-Agent": "license-sync-cli"},
+        )
+        # Presigned URLs carry their own signature: they get no auth and no base URL.
+        self._presigned = httpx.Client(timeout=self.timeout_seconds, transport=self.transport)
+
+    @classmethod
+    def for_url(cls, url: str, *, region: str | None = None) -> AdminApiClient:
+        return cls(base_url=url, auth=signer_for(url, region))
+
+    def close(self) -> None:
+        self._http.close()
+        self._presigned.close()
+
+    def __enter__(self) -> AdminApiClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str | int] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        response = self._http.request(
+            method,
+            path,
+            content=json.dumps(body).encode() if body is not None else None,
+            params=dict(params) if params else None,
+            headers={
+                **({"Content-Type": "application/json"} if body is not None else {}),
+                **(headers or {}),
+            },
+        )
+        if response.status_code >= 400:
+            try:
+                document = response.json()
+            except ValueError:
+                document = {"message": response.text[:500]}
+            raise ApiError(response.status_code, document if isinstance(document, dict) else {})
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.request(method, path, **kwargs).json()
+
+    # --- instances
+    def register_instance(self, registration: Mapping[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("POST", "/instances", body=registration)
+        return result
+
+    def list_instances(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._json("GET", "/instances")["instances"]
+        return result
+
+    def get_instance(self, instance_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", f"/instances/{instance_id}")
+        return result
+
+    def update_instance(self, instance_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("PATCH", f"/instances/{instance_id}", body=changes)
+        return result
+
+    def remove_instance(self, instance_id: str) -> None:
+        self.request("DELETE", f"/instances/{instance_id}")
+
+    def upload_export(self, instance_id: str, file: Path) -> dict[str, Any]:
+        ticket: dict[str, Any] = self._json("POST", f"/instances/{instance_id}/exports")
+        # The upload URL is presigned: it goes to S3 (or the local server) without our auth.
+        upload = self._presigned.put(
+            ticket["upload_url"], content=file.read_bytes(), headers=ticket["headers"]
+        )
+        upload.raise_for_status()
+        return ticket
+
+    # --- syncs
+    def start_sync(self, *, idempotency_key: str | None = None) -> tuple[int, dict[str, Any]]:
+        """(202, the new run) or (409, the active run)."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        try:
+            response = self.request("POST", "/syncs", headers=headers)
+        except ApiError as exc:
+            if exc.status == 409 and exc.body.get("run"):
+                return 409, dict(exc.body["run"])
+            raise
+        return response.status_code, response.json()
+
+    def get_sync(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", f"/syncs/{run_id}")
+        return result
+
+    def list_syncs(self, *, limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
+        params: dict[str, str | int] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        result: dict[str, Any] = self._json("GET", "/syncs", params=params)
+        return result
+
+    def report(self, run_id: str) -> dict[str, Any]:
+        """The whole consumed-licenses report (every page)."""
+        page, users, document = 1, [], {}
+        while True:
+            response = self.request(
+                "GET", f"/syncs/{run_id}/report", params={"page": page, "per_page": 100}
+            )
+            document = response.json()
+            users.extend(document["users"])
+            if 'rel="next"' not in response.headers.get("Link", ""):
+                return {**document, "users": users}
+            page += 1
+
+    def report_csv(self, run_id: str) -> bytes:
+        response = self.request("GET", f"/syncs/{run_id}/report", params={"format": "csv"})
+        if response.status_code == 303:
+            download = self._presigned.get(response.json()["url"])
+            download.raise_for_status()
+            return download.content
+        return response.content
+
+    def duplicates(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", f"/syncs/{run_id}/duplicates")
+        return result
+
+    def license_sync_status(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", "/license-sync-status")
+        return result
+
+
+# --- CLI ------------------------------------------------------------------------------------------
+
+
+def _client(arguments: argparse.Namespace) -> AdminApiClient:
+    url = arguments.api_url or os.environ.get(API_URL_VARIABLE)
+    if not url:
+        raise LicenseSyncError(f"pass --api-url or set {API_URL_VARIABLE}")
+    return AdminApiClient.for_url(url, region=arguments.region)
+
+
+def _print_json(document: Any) -> None:
+    print(json.dumps(document, indent=2))
+
+
+def _read_token(arguments: argparse.Namespace) -> str | None:
+    if arguments.token_env:
+        token = os.environ.get(arguments.token_env, "")
+        if not token:
+            raise LicenseSyncError(f"environment variable {arguments.token_env} is not set")
+        return token.strip()
+    if arguments.token_stdin:
+        return sys.stdin.readline().strip()
+    if arguments.source == "api" and sys.stdin.isatty():
+        return getpass.getpass("site admin token: ").strip()
+    return None
+
+
+def _instance_line(instance: Mapping[str, Any]) -> str:
+    last = instance.get("last_sync") or {}
+    sync = f"{last.get('status')} {last.get('date')}" if last else "never synced"
+    if last.get("error"):
+        sync += f" ({last['error']})"
+    export = instance.get("last_export") or {}
+    if export.get("status") == "failed":
+        sync += f"; last export failed: {export.get('error')}"
+    state = "enabled" if instance.get("enabled") else "disabled"
+    return f"{instance['instance_id']:<32} {instance['source']:<7} {state:<9} {sync}"
+
+
+def command_instances_add(arguments: argparse.Namespace) -> int:
+    registration: dict[str, Any] = {"hostname": arguments.hostname, "source": arguments.source}
+    if not arguments.enabled:
+        registration["enabled"] = False
+    if arguments.server_id:
+        registration["server_id"] = arguments.server_id
+    if arguments.url:
+        registration["url"] = arguments.url
+    if arguments.source == "api":
+        registration["site_admin"] = arguments.site_admin
+        token = _read_token(arguments)
+        if token is not None:
+            registration["token"] = token
+        if arguments.ca_bundle:
+            registration["ca_bundle"] = arguments.ca_bundle.read_text()
+    with _client(arguments) as client:
+        instance = client.register_instance(registration)
+    if arguments.json:
+        _print_json(instance)
+    else:
+        print(f"registered {instance['instance_id']} (server ID {instance['server_id']})")
+    return 0
+
+
+def command_instances_list(arguments: argparse.Namespace) -> int:
+    with _client(arguments) as client:
+        instances = client.list_instances()
+    if arguments.json:
+        _print_json(instances)
+        return 0
+    for instance in instances:
+        print(_instance_line(instance))
+    if not instances:
+        print("no instances registered")
+    return 0
+
+
+def command_instances_show(arguments: argparse.Namespace) -> int:
+    with _client(arguments) as client:
+        _print_json(client.get_instance(arguments.instance_id))
+    return 0
+
+
+def command_instances_remove(arguments: argparse.Namespace) -> int:
+    with _client(arguments) as client:
+        client.remove_instance(arguments.instance_id)
+    print(f"removed {arguments.instance_id} and its token")
+    return 0
+
+
+def command_instances_upload(arguments: argparse.Namespace) -> int:
+    with _client(arguments) as client:
+        ticket = client.upload_export(arguments.instance_id, arguments.file)
+        print(f"uploaded {arguments.file} as {ticket['key']}")
+        last_export = client.get_instance(arguments.instance_id).get("last_export") or {}
+    if last_export.get("key") == ticket["key"]:
+        detail = f": {last_export['error']}" if last_export.get("error") else ""
+        print(f"export {last_export['status']}{detail}")
+        return 1 if last_export["status"] == "failed" else 0
+    print("not ingested yet; see `license-sync instances show` for the outcome")
+    return 0
+
+
+def _run_lines(run: Mapping[str, Any]) -> list[str]:
+    lines = [f"run {run['run_id']}: {run['status']} ({run['trigger']}, {run['started_at']})"]
+    for progress in run.get("instances", []):
+        note = progress.get("error") or progress.get("push_error") or ""
+        lines.append(
+            f"  {progress['hostname']:<30} {progress['status']:<10}"
+            f" {progress['accounts']:>8}  {note}"
+        )
+    counts = run.get("counts")
+    if counts:
+        lines.append(f"  persons (licenses used): {counts['consumed_licenses']}")
+        lines.append(f"  duplicate accounts merged: {counts['duplicate_accounts_merged']}")
+        lines.append(f"  likely duplicates: {counts['likely_duplicates']}")
+        lines.append(
+            f"  seats purchased/available: {counts['seats_purchased']}/{counts['seats_available']}"
+        )
+    reconciliation = run.get("reconciliation")
+    if reconciliation:
+        lines.append(
+            f"  GHEC's own count: {reconciliation['ghec_total_seats_consumed']}"
+            f" (drift {reconciliation['drift']})"
+        )
+    if run.get("error"):
+        lines.append(f"  error: {run['error']}")
+    return lines
+
+
+def _wait(
+    client: AdminApiClient, run: dict[str, Any], *, timeout: float, poll: float
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while run["status"] in ACTIVE_RUN_STATUSES:
+        if time.monotonic() > deadline:
+            raise LicenseSyncError(f"run {run['run_id']} is still {run['status']}")
+        time.sleep(poll)
+        run = client.get_sync(run["run_id"])
+    return run
+
+
+def command_sync_start(arguments: argparse.Namespace) -> int:
+    with _client(arguments) as client:
+        status, run = client.start_sync(idempotency_key=arguments.idempotency_key)
+        if status == 409:
+            print(f"a run is already active: {run['run_id']} ({run['status']})", file=sys.stderr)
+        if arguments.wait:
+            run = _wait(client, run, timeout=arguments.timeout, poll=arguments.poll)
+    if arguments.json:
+        _print_json(run)
+    else:
+        print("\n".join(_run_lines(run)))
+    if status == 409:
+        return 3
+    return 0 if run["status"] in {"succeeded", *ACTIVE_RUN_STATUSES} else 1
+
+
+def command_sync_status(arguments: argparse.Namespace) -> int:
+    with _client(arguments) as client:
+        if arguments.run_id:
+            run = client.get_sync(arguments.run_id)
+            print(json.dumps(run, indent=2) if arguments.json else "\n".join(_run_lines(run)))
+            return 0
+        page = client.list_syncs(limit=arguments.limit)
+    if arguments.json:
+        _print_json(page)
+        return 0
+    for item in page["runs"]:
+        licenses = item["consumed_licenses"] if item["consumed_licenses"] is not None else "-"
+        print(f"{item['run_id']:<28} {item['status']:<11} {item['trigger']:<9} licenses {licenses}")
+    if not page["runs"]:
+        print("no runs yet")
+    return 0
+
+
+def command_sync_report(arguments: argparse.Namespace) -> int:
+    with _client(arguments) as client:
+        if arguments.format == "csv":
+            data = client.report_csv(arguments.run_id)
+        elif arguments.format == "duplicates":
+            data = (json.dumps(client.duplicates(arguments.run_id), indent=2) + "\n").encode()
+        else:
+            data = (json.dumps(client.report(arguments.run_id), indent=2) + "\n").encode()
+    if arguments.out:
+        arguments.out.write_bytes(data)
+        print(f"wrote {arguments.out}")
+    else:
+        sys.stdout.write(data.decode())
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api-url", help=f"the admin API's base URL (default: ${API_URL_VARIABLE})"
+    )
+    parser.add_argument("--region", help="AWS region for SigV4 (default: from the URL)")
+    parser.add_argument("--json", action="store_true", help="print the API's JSON")
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `instances` and `sync` on the `license-sync` parser."""
+    _add_instance_commands(commands)
+    _add_sync_commands(commands)
+
+
+def _add_instance_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    instances = commands.add_parser("instances", help="register and manage GHES instances")
+    instance_commands = instances.add_subparsers(dest="instances_command", required=True)
+
+    add = instance_commands.add_parser("add", help="register an instance")
+    _common(add)
+    add.add_argument("--hostname", required=True)
+    add.add_argument("--url", help="https://HOST (required for --source api)")
+    add.add_argument("--site-admin", default="", help="a site admin's login")
+    token = add.add_mutually_exclusive_group()
+    token.add_argument("--token-env", metavar="NAME", help="read the token from $NAME")
+    token.add_argument("--token-stdin", action="store_true", help="read the token from stdin")
+    add.add_argument("--ca-bundle", type=Path, help="PEM file of the instance's CA")
+    add.add_argument("--source", choices=["api", "export"], default="api")
+    add.add_argument("--server-id")
+    add.add_argument("--disabled", dest="enabled", action="store_false")
+    add.set_defaults(handler=command_instances_add)
+
+    listing = instance_commands.add_parser("list", help="list instances and their last sync")
+    _common(listing)
+    listing.set_defaults(handler=command_instances_list)
+
+    show = instance_commands.add_parser("show", help="show one instance")
+    _common(show)
+    show.add_argument("instance_id")
+    show.set_defaults(handler=command_instances_show)
+
+    remove = instance_commands.add_parser("remove", help="remove an instance and its token")
+    _common(remove)
+    remove.add_argument("instance_id")
+    remove.set_defaults(handler=command_instances_remove)
+
+    upload = instance_commands.add_parser(
+        "upload-export", help="upload an 'Export license usage' file for an instance"
+    )
+    _common(upload)
+    upload.add_argument("instance_id")
+    upload.add_argument("file", type=Path)
+    upload.set_defaults(handler=command_instances_upload)
+
+
+def _add_sync_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sync = commands.add_parser("sync", help="start syncs and read runs and reports")
+    sync_commands = sync.add_subparsers(dest="sync_command", required=True)
+
+    start = sync_commands.add_parser("start", help="start a sync now")
+    _common(start)
+    start.add_argument("--idempotency-key", help="retry-safe: the same key gives the same run")
+    start.add_argument("--wait", action="store_true", help="wait until the run has finished")
+    start.add_argument("--timeout", type=float, default=3600.0)
+    start.add_argument("--poll", type=float, default=2.0, help="seconds between status checks")
+    start.set_defaults(handler=command_sync_start)
+
+    status = sync_commands.add_parser("status", help="a run's status, or the latest runs")
+    _common(status)
+    status.add_argument("run_id", nargs="?")
+    status.add_argument("--limit", type=int, default=10)
+    status.set_defaults(handler=command_sync_status)
+
+    report = sync_commands.add_parser("report", help="a run's report")
+    _common(report)
+    report.add_argument("run_id")
+    report.add_argument("--format", choices=["json", "csv", "duplicates"], default="json")
+    report.add_argument("--out", type=Path, help="write to this file instead of stdout")
+    report.set_defaults(handler=command_sync_report)

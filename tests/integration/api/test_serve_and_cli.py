@@ -1,0 +1,164 @@
+"""`license-sync serve` on loopback and the CLI's instances/sync commands against it.
+
+The same client code a deployed stack gets (minus SigV4, which loopback skips): instances
+registered over HTTP, an export file PUT to the upload URL, a sync started and waited for,
+its status and reports read back.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from license_sync_local.cli import main
+from license_sync_local.dynamodb_local import REPO_ROOT
+from license_sync_local.serve import served
+from license_sync_local.simulator import (
+    DEMO_EXPECTED_SEATS_CONSUMED,
+    GitHubSimulator,
+    SimulatedGhes,
+    demo_enterprise,
+)
+from license_sync_local.sync_config import load_sync_config
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore:No application metrics to publish"),
+]
+
+AIRGAP = "ghes-air.acme.example"
+
+
+@dataclass
+class Served:
+    url: str
+    simulator: GitHubSimulator
+    instances: list[SimulatedGhes]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    instances, ghec = demo_enterprise()
+    config_path = tmp_path_factory.mktemp("serve") / "sync.toml"
+    with GitHubSimulator(ghes=instances, ghec=ghec) as simulator:
+        config_path.write_text(
+            "[ghec]\n"
+            f'api_url = "{simulator.ghec_api_url}"\n'
+            f'enterprise = "{ghec.enterprise}"\n'
+            f'token = "{ghec.token}"\n'
+            f'upload_url = "{simulator.upload_url}"\n'
+        )
+        with served(load_sync_config(config_path), port=0, progress=lambda _: None) as url:
+            yield Served(url, simulator, instances)
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(list(arguments))
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_the_cli_drives_a_whole_sync_through_the_served_api(
+    server: Served,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    api = ("--api-url", server.url)
+    # Given the demo instances registered through the CLI (tokens from the environment)
+    for instance in server.instances:
+        monkeypatch.setenv("GHES_TOKEN", instance.token)
+        code, out = _cli(
+            capsys,
+            "instances", "add", *api,
+            "--hostname", instance.hostname,
+            "--url", server.simulator.ghes_url(instance.hostname),
+            "--site-admin", instance.site_admin_login,
+            "--token-env", "GHES_TOKEN",
+        )  # fmt: skip
+        assert code == 0, out
+        assert instance.token not in out
+    # and an air-gapped instance whose first upload is broken and second one good
+    assert (
+        _cli(capsys, "instances", "add", *api, "--hostname", AIRGAP, "--source", "export")[0] == 0
+    )
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"host_name": "ghes-air.acme.example", "users": [{"emails": 3}')
+    code, out = _cli(capsys, "instances", "upload-export", *api, AIRGAP, str(broken))
+    assert code == 1
+    assert "export failed: " in out
+    good = tmp_path / "air.json"
+    good.write_text(
+        json.dumps(
+            {
+                "host_name": AIRGAP,
+                "version": "3.18.4",
+                "users": [{"id": 12, "emails": ["nadia@acme.example"]}],
+            }
+        )
+    )
+    code, out = _cli(capsys, "instances", "upload-export", *api, AIRGAP, str(good))
+    assert (code, "export accepted" in out) == (0, True), out
+
+    code, listed = _cli(capsys, "instances", "list", *api)
+    assert code == 0
+    assert all(instance.hostname in listed for instance in server.instances)
+
+    # When a sync is started and waited for
+    code, out = _cli(
+        capsys, "sync", "start", *api, "--wait", "--poll", "0.1", "--timeout", "120", "--json"
+    )
+
+    # Then it succeeded, and its status and reports read back through the API
+    assert code == 0, out
+    run = json.loads(out)
+    assert run["status"] == "succeeded"
+    assert run["counts"]["consumed_licenses"] == DEMO_EXPECTED_SEATS_CONSUMED + 1
+    code, status = _cli(capsys, "sync", "status", *api)
+    assert code == 0
+    assert run["run_id"] in status
+    report_file = tmp_path / "report.csv"
+    code, _ = _cli(
+        capsys, "sync", "report", *api, run["run_id"], "--format", "csv", "--out", str(report_file)
+    )
+    assert code == 0
+    rows = list(csv.reader(io.StringIO(report_file.read_text())))
+    assert len(rows) - 1 == DEMO_EXPECTED_SEATS_CONSUMED + 1
+    code, report = _cli(capsys, "sync", "report", *api, run["run_id"])
+    assert json.loads(report)["total_seats_consumed"] == DEMO_EXPECTED_SEATS_CONSUMED + 1
+
+    # And an instance is removed with its token
+    code, out = _cli(capsys, "instances", "remove", *api, AIRGAP.lower())
+    assert code == 0
+    assert _cli(capsys, "instances", "show", *api, AIRGAP.lower())[0] == 2
+
+
+def test_the_served_api_answers_errors_in_the_documented_shape(
+    server: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _cli(capsys, "sync", "status", "--api-url", server.url, "20260101T000000Z-deadbeef")
+
+    assert code == 2
+    assert "HTTP 404: no run '20260101T000000Z-deadbeef'" in out
+
+
+def test_a_served_upload_url_refuses_a_tampered_signature(server: Served) -> None:
+    response = httpx.put(
+        f"{server.url}/_local/s3/exports/x/y.json?expires=9999999999&signature=bad", content=b"{}"
+    )
+
+    assert response.status_code == 403
+
+
+def test_the_served_api_publishes_its_openapi_document(server: Served) -> None:
+    response = httpx.get(f"{server.url}/openapi.json")
+
+    assert response.json() == json.loads((REPO_ROOT / "openapi.json").read_text())

@@ -1,0 +1,112 @@
+"""The benchmark harness at a tiny size: it runs, and its figures are there and make sense.
+
+No figure here is a timing threshold: durations are only checked to have been measured.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from license_sync_local.bench.cli import main
+from license_sync_local.bench.figures import SizeFigures
+from license_sync_local.bench.markdown import (
+    ESTIMATE_END,
+    ESTIMATE_START,
+    SKELETON,
+    TARGETS_END,
+    TARGETS_START,
+)
+from license_sync_local.dynamodb_local import DynamoDBLocal
+
+pytestmark = pytest.mark.integration
+
+ACCOUNTS = 400
+INSTANCES = 2
+SHARDS = 16  # the template's AccountShards default
+
+
+def test_a_tiny_benchmark_produces_sane_figures(
+    dynamodb_local: DynamoDBLocal, tmp_path: Path
+) -> None:
+    # Given a BENCHMARKS.md with the harness's tables and no rows yet
+    benchmarks = tmp_path / "BENCHMARKS.md"
+    benchmarks.write_text("Hand-written prose the harness must keep.\n\n" + SKELETON)
+    figures_file = tmp_path / "figures.json"
+
+    # When the harness runs one tiny size whose reports answer 202 once
+    exit_code = main(
+        [
+            f"--sizes={ACCOUNTS}",
+            f"--instances={INSTANCES}",
+            "--report-ready-after=1",
+            f"--dynamodb-port={dynamodb_local.port}",
+            "--warm-up-items=0",
+            f"--benchmarks={benchmarks}",
+            "--record",
+            f"--json={figures_file}",
+        ]
+    )
+
+    # Then the run was correct, so its figures measure a working pipeline
+    assert exit_code == 0
+    recorded = json.loads(figures_file.read_text())
+    assert len(recorded["sizes"]) == 1
+    size = SizeFigures.model_validate(recorded["sizes"][0])
+    assert size.correct
+    assert size.accounts_collected == ACCOUNTS
+
+    # And every instance got its version, one 202 and then the report: three requests
+    assert [(item.requests, item.accepted_202) for item in size.ghes] == [(3, 1)] * INSTANCES
+    # And GHEC was read page by page and got one upload per instance
+    assert size.ghec_requests["POST /license-usage-uploads"] == INSTANCES
+    assert size.ghec_requests["GET /enterprises/acme/consumed-licenses"] >= 2
+
+    # And DynamoDB requests were counted on the client: every account written once, in
+    # batches of at most 25, spread over every shard of every instance
+    assert size.accounts_written == ACCOUNTS
+    assert ACCOUNTS / 25 <= size.dynamodb_calls["BatchWriteItem"] <= ACCOUNTS / 25 + INSTANCES
+    assert size.partition_keys == INSTANCES * SHARDS
+    assert 0 < size.largest_partition_share < 1
+    assert sum(size.dynamodb_http_requests.values()) >= sum(size.dynamodb_calls.values())
+    assert set(size.dynamodb_calls_by_function) == {
+        "StartSyncFunction",
+        "CollectUsageFunction",
+        "FinalizeSyncFunction",
+    }
+    assert "BatchWriteItem" not in size.dynamodb_calls_by_function["FinalizeSyncFunction"]
+
+    # And memory was read for each invocation, the peak never below the start
+    assert size.peak_is_exact
+    assert 0 < size.collect_rss_before_mib <= size.collect_peak_rss_mib
+    assert 0 < size.finalize_rss_before_mib <= size.finalize_peak_rss_mib
+
+    # And the unit costs the scale estimate uses were measured
+    assert size.account_item_bytes > 100 * ACCOUNTS
+    assert size.report_files["json"] > 0
+    assert size.report_files["csv"] > 0
+    assert size.custom_metrics > 0
+    assert size.collect_cpu_seconds > 0
+    assert size.finalize_cpu_seconds > 0
+
+    # And the stages and the floor were measured on the same data
+    assert size.collect_invocations == INSTANCES
+    assert size.wall_seconds > size.collect_seconds > 0
+    assert size.finalize_seconds > size.push_seconds > 0
+    assert size.floor_items == ACCOUNTS
+    assert size.floor_download_seconds > 0
+    assert size.floor_write_seconds > 0
+    assert size.pipeline_over_floor > 0
+
+    # And BENCHMARKS.md got one row per table and the targets, keeping the prose
+    text = benchmarks.read_text()
+    assert text.startswith("Hand-written prose the harness must keep.")
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "| 400 |" in line]
+    assert len(rows) == 4
+    targets = text[text.index(TARGETS_START) : text.index(TARGETS_END)]
+    assert "DynamoDB write requests" in targets
+    assert "pipeline/floor" in targets
+    estimate = text[text.index(ESTIMATE_START) : text.index(ESTIMATE_END)]
+    assert "| **one sync** |" in estimate

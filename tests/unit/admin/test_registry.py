@@ -1,0 +1,187 @@
+"""The instance registry use cases over in-memory fakes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from pydantic import SecretStr, TypeAdapter
+
+from license_sync.admin import registry
+from license_sync.admin.errors import AlreadyRegistered, NotFound, StateConflict
+from license_sync.admin.schemas import (
+    ApiInstanceRegistration,
+    ExportInstanceRegistration,
+    InstanceChanges,
+    InstanceRegistration,
+)
+from license_sync.pipeline.exports import instance_id_from_key
+from license_sync.pipeline.records import InstanceSourceKind, default_server_id
+from tests.unit.admin.fakes import NOW, VaultFailure, World, instance
+
+Registration = ApiInstanceRegistration | ExportInstanceRegistration
+REGISTRATION: TypeAdapter[Registration] = TypeAdapter(InstanceRegistration)
+
+
+def _registration(**fields: object) -> Registration:
+    body = {
+        "hostname": "GHES.Example.com",
+        "url": "https://ghes.example.com/",
+        "site_admin": "admin",
+        "token": "secret-token",
+        **fields,
+    }
+    return REGISTRATION.validate_python(body)
+
+
+def test_register_keeps_the_token_in_the_vault_and_only_its_name_on_the_instance() -> None:
+    world = World()
+
+    created = registry.register_instance(_registration(), world.deps)
+
+    assert created.instance_id == "ghes.example.com"
+    assert created.url == "https://ghes.example.com"
+    assert created.token_secret == "stack/instances/ghes.example.com"
+    assert created.server_id == default_server_id("GHES.Example.com")
+    assert world.vault.tokens == {"ghes.example.com": "secret-token"}
+    assert "secret-token" not in created.model_dump_json()
+    assert world.registry.get("ghes.example.com") == created
+
+
+def test_a_second_registration_of_the_host_changes_nothing() -> None:
+    world = World()
+    registry.register_instance(_registration(), world.deps)
+
+    with pytest.raises(AlreadyRegistered):
+        registry.register_instance(_registration(token="other"), world.deps)
+
+    assert world.vault.tokens == {"ghes.example.com": "secret-token"}
+
+
+def test_when_the_vault_fails_the_instance_is_not_left_behind() -> None:
+    world = World()
+    world.vault.fail = True
+
+    with pytest.raises(VaultFailure):
+        registry.register_instance(_registration(), world.deps)
+
+    assert world.registry.items == {}
+
+
+def test_an_export_instance_has_no_token() -> None:
+    world = World()
+    body = REGISTRATION.validate_python({"hostname": "air.example.com", "source": "export"})
+
+    created = registry.register_instance(body, world.deps)
+
+    assert created.source is InstanceSourceKind.EXPORT
+    assert created.token_secret == ""
+    assert world.vault.tokens == {}
+
+
+def test_update_changes_only_the_fields_sent_and_rotates_the_token() -> None:
+    world = World()
+    world.registry.put(instance(ca_bundle="-----BEGIN CERTIFICATE-----x", enabled=True))
+
+    updated = registry.update_instance(
+        "ghes.example.com",
+        InstanceChanges(token=SecretStr("rotated"), enabled=False),
+        world.deps,
+    )
+
+    assert updated.enabled is False
+    assert updated.ca_bundle == "-----BEGIN CERTIFICATE-----x"
+    assert updated.url == "https://ghes.example.com"
+    assert world.vault.tokens == {"ghes.example.com": "rotated"}
+
+
+def test_an_empty_ca_bundle_removes_it() -> None:
+    world = World()
+    world.registry.put(instance(ca_bundle="-----BEGIN CERTIFICATE-----x"))
+
+    updated = registry.update_instance(
+        "ghes.example.com", InstanceChanges.model_validate({"ca_bundle": ""}), world.deps
+    )
+
+    assert updated.ca_bundle is None
+
+
+def test_switching_to_the_api_needs_url_site_admin_and_token() -> None:
+    world = World()
+    world.registry.put(instance("air.example.com", source=InstanceSourceKind.EXPORT))
+
+    with pytest.raises(StateConflict) as raised:
+        registry.update_instance(
+            "air.example.com", InstanceChanges.model_validate({"source": "api"}), world.deps
+        )
+
+    assert raised.value.field == "url"
+    assert world.registry.items["air.example.com"].source is InstanceSourceKind.EXPORT
+    assert world.vault.tokens == {}
+
+
+def test_updating_an_unknown_instance_touches_no_secret() -> None:
+    world = World()
+
+    with pytest.raises(NotFound):
+        registry.update_instance(
+            "ghost.example.com", InstanceChanges(token=SecretStr("x")), world.deps
+        )
+
+    assert world.vault.tokens == {}
+
+
+def test_an_instance_removed_during_the_update_loses_its_new_secret() -> None:
+    world = World()
+    world.registry.put(instance())
+    world.registry.vanish_on_update = True
+
+    with pytest.raises(NotFound):
+        registry.update_instance(
+            "ghes.example.com", InstanceChanges(token=SecretStr("x")), world.deps
+        )
+
+    assert world.vault.tokens == {}
+
+
+def test_remove_deletes_the_instance_and_its_secret() -> None:
+    world = World()
+    world.registry.put(instance())
+    world.vault.tokens["ghes.example.com"] = "secret"
+
+    registry.remove_instance("ghes.example.com", world.deps)
+
+    assert world.registry.items == {}
+    assert world.vault.tokens == {}
+    with pytest.raises(NotFound):
+        registry.remove_instance("ghes.example.com", world.deps)
+
+
+def test_the_upload_ticket_names_a_key_ingest_export_maps_back_to_the_instance() -> None:
+    world = World()
+    world.registry.put(instance("air.example.com", source=InstanceSourceKind.EXPORT))
+
+    ticket = registry.request_export_upload("air.example.com", world.deps)
+
+    assert instance_id_from_key(ticket.key) == "air.example.com"
+    assert ticket.expires_at == NOW + timedelta(seconds=world.limits.upload_expires_seconds)
+    assert ticket.headers == {"Content-Type": "application/json"}
+    assert world.files.presigned == [("PUT", ticket.key, world.limits.upload_expires_seconds)]
+
+
+def test_an_api_instance_gets_no_upload_ticket() -> None:
+    world = World()
+    world.registry.put(instance())
+
+    with pytest.raises(StateConflict) as raised:
+        registry.request_export_upload("ghes.example.com", world.deps)
+
+    assert raised.value.field == "source"
+    assert world.files.presigned == []
+
+
+def test_the_view_says_whether_a_token_is_configured_and_never_holds_it() -> None:
+    view = registry.instance_view(instance())
+
+    assert view.token_configured is True
+    assert "token_secret" not in view.model_dump()
