@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--report-ready-after",
         type=int,
-        default=1,
+        default=0,
         help="202 answers each instance's report gives before the CSV",
     )
     args = parser.parse_args(argv)

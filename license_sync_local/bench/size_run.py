@@ -1,10 +1,11 @@
 """One benchmark size in a process of its own: `python -m license_sync_local.bench.size_run`.
 
-The process plays Lambda's part: it runs the embedded stack (moto in-process, DynamoDB Local
-at the endpoint it is given) and the real handlers, one invocation after the other, and
-measures each invocation. The GitHub simulator runs in a child process (`simulator_process`)
-so the simulated enterprise is not in this process's memory. The figures are written as
-JSON to `--out`.
+The process plays Lambda's part: it runs the embedded stack (moto in-process for SQS,
+Secrets Manager and CloudWatch, DynamoDB Local at the port it is given) and the real
+handlers, one invocation after the other, and measures each invocation. The GitHub
+simulator and an S3 stand-in run in a child process (`simulator_process`), so neither the
+simulated enterprise nor the report files are in this process's memory. The figures are
+written as JSON to `--out`.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class SizeSpec:
     overlap: float
     ghec_members: int
     seed: int
-    report_ready_after: int = 1
+    report_ready_after: int = 0
 
 
 # --- the simulator in its own process -----------------------------------------------------
@@ -441,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--overlap", type=float, required=True)
     parser.add_argument("--ghec-members", type=int, required=True)
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--report-ready-after", type=int, default=1)
+    parser.add_argument("--report-ready-after", type=int, default=0)
     parser.add_argument("--dynamodb-port", type=int, default=None)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -16,6 +15,7 @@ from license_sync.github.http import (
     SYSTEM_CLOCK,
     Clock,
     Deadline,
+    GitHubClientBase,
     GitHubHttp,
     HttpSettings,
     Jitter,
@@ -65,7 +65,7 @@ _CONSUMED_LICENSES = TypeAdapter(ConsumedLicenses)
 _SYNC_STATUS = TypeAdapter(LicenseSyncStatus)
 
 
-class GhecClient:
+class GhecClient(GitHubClientBase):
     """Reads one GHEC enterprise (`api_url` is `https://api.github.com` or a GHE.com API)."""
 
     def __init__(
@@ -98,20 +98,6 @@ class GhecClient:
 
     def __repr__(self) -> str:
         return f"GhecClient(api_url={str(self._api_root)!r}, enterprise={self.enterprise!r})"
-
-    def __enter__(self) -> GhecClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._http.close()
 
     def _enterprise_url(self, suffix: str) -> httpx.URL:
         return join_url(self._api_root, f"/enterprises/{self.enterprise}/{suffix}")
@@ -165,7 +151,7 @@ class GhecClient:
         return status
 
 
-class HttpUsageUploader:
+class HttpUsageUploader(GitHubClientBase):
     """Pushes one instance's usage to a configured URL (GitHub publishes no upload API).
 
     The upload replaces the instance's usage (it is keyed by server ID and hostname), so a
@@ -199,20 +185,6 @@ class HttpUsageUploader:
 
     def __repr__(self) -> str:
         return f"HttpUsageUploader(upload_url={str(self._url)!r})"
-
-    def __enter__(self) -> HttpUsageUploader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._http.close()
 
     def upload(self, usage: UsageUpload, *, budget_seconds: float | None = None) -> None:
         self._http.post_json(

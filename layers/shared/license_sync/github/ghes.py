@@ -14,7 +14,6 @@ import csv
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from types import TracebackType
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -25,6 +24,7 @@ from license_sync.github.http import (
     SYSTEM_CLOCK,
     Clock,
     Deadline,
+    GitHubClientBase,
     GitHubHttp,
     HttpSettings,
     Jitter,
@@ -170,7 +170,7 @@ class _Credentials:
         return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
-class GhesClient:
+class GhesClient(GitHubClientBase):
     """Reads one GHES instance.
 
     `url` is the web root (`https://ghes.example.com`); the REST API is under `/api/v3`.
@@ -217,20 +217,6 @@ class GhesClient:
 
     def __repr__(self) -> str:
         return f"GhesClient(hostname={self.hostname!r}, url={str(self._web_root)!r})"
-
-    def __enter__(self) -> GhesClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._http.close()
 
     # -- the site-admin report --
 

@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from types import TracebackType
+from typing import Any, Protocol, Self, TypeVar
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
@@ -681,3 +682,23 @@ def require_token(token: str, *, field: str) -> str:
     if any(character in token for character in "\r\n"):
         raise ConfigError("contains a line break", field=field)
     return token.strip()
+
+
+class GitHubClientBase:
+    """Closing and `with` support shared by the GitHub clients (each owns one GitHubHttp)."""
+
+    _http: GitHubHttp
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()

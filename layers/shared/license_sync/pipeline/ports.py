@@ -7,7 +7,7 @@ moto and the GitHub simulator, or plain fakes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
@@ -133,7 +133,3 @@ class GhecEnterprise(Protocol):
     def get_consumed_license_totals(self) -> ConsumedLicenses: ...
     def get_license_sync_status(self) -> LicenseSyncStatus: ...
 
-
-def accounts_of(collections: Iterable[str], store: AccountStore) -> Iterator[ServerAccount]:
-    for collection_id in collections:
-        yield from store.read(collection_id)
