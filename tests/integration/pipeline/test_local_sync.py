@@ -288,3 +288,20 @@ def test_instances_added_from_a_bad_config_name_the_field(
         ),
     ):
         pass
+
+
+def test_a_second_trigger_while_a_run_is_active_gets_that_run(
+    deployment: DeploymentFactory,
+) -> None:
+    instances, ghec = demo_enterprise()
+    with deployment(instances, ghec) as local:
+        first = local.stack.invoke("StartSyncFunction", {"trigger": "schedule"})
+        second = local.stack.invoke("StartSyncFunction", {"trigger": "api"})
+
+        assert first["created"] is True
+        assert second == {**first, "created": False}
+        queued = local.stack.sqs.get_queue_attributes(
+            QueueUrl=local.stack.queue_urls["CollectQueue"],
+            AttributeNames=["ApproximateNumberOfMessages"],
+        )["Attributes"]["ApproximateNumberOfMessages"]
+        assert queued == "3"

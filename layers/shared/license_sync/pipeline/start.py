@@ -53,9 +53,25 @@ def start_sync(trigger: TriggerKind, deps: StartSyncDeps, *, requested_by: str =
     active = deps.runs.create_exclusive(run, lock_until=now + deps.run_lock)
     if active.run_id != run.run_id:
         return StartedSync(run=active, created=False)
-    if not enabled:
-        # Nothing to collect, but GHEC's own view is still worth a report.
-        deps.queue.send_finalize(FinalizeRequest(run_id=run.run_id))
-    for instance in enabled:
-        deps.queue.send_collect(CollectRequest(run_id=run.run_id, instance_id=instance.instance_id))
+    try:
+        if not enabled:
+            # Nothing to collect, but GHEC's own view is still worth a report.
+            deps.queue.send_finalize(FinalizeRequest(run_id=run.run_id))
+        for instance in enabled:
+            deps.queue.send_collect(
+                CollectRequest(run_id=run.run_id, instance_id=instance.instance_id)
+            )
+    except Exception as exc:
+        # A run whose work never got queued would hold the lock until it expires; end it
+        # now so the trigger's retry (or the next one) can start a fresh run.
+        deps.runs.finish(
+            run.model_copy(
+                update={
+                    "status": RunStatus.FAILED,
+                    "finished_at": deps.clock(),
+                    "error": f"could not queue the run's work ({type(exc).__name__})",
+                }
+            )
+        )
+        raise
     return StartedSync(run=run, created=True)
