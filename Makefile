@@ -68,7 +68,7 @@ test-unit: install ## Unit tests only (no network, no AWS)
 	$(VENV)/bin/pytest tests/unit
 
 openapi: install ## Regenerate openapi.json from the admin API's code (`make test` checks it)
-	$(PY) -c 'from functions.api.app import openapi_json; open("openapi.json", "w").write(openapi_json())'
+	$(PY) -c 'from license_sync.admin.api import openapi_json; open("openapi.json", "w").write(openapi_json())'
 
 demo: install ## A full sync on the embedded default (simulator, DynamoDB Local, moto)
 	$(VENV)/bin/python -m license_sync_local.demo --out demo-out

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from functions.api.app import handle_api, openapi_json, route_methods
+from functions.api.app import handle_api
+from license_sync.admin.api import openapi_json, route_methods
 from license_sync.admin.deps import AdminDeps
 from license_sync.aws.storage import S3ReportStore
 from license_sync.observability import logger

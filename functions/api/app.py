@@ -1,34 +1,22 @@
 """api: the admin REST API (API Gateway, IAM auth) on Powertools' REST event handler.
 
-Routes live in `license_sync.admin.routes`; errors map to HTTP in `license_sync.admin.http`.
-The OpenAPI document is generated from these (`openapi_document()`, committed as
-openapi.json).
+Routes live in `license_sync.admin.routes`, the resolver and the OpenAPI document in
+`license_sync.admin.api`; errors map to HTTP once, in `license_sync.admin.http`.
 """
 
 from __future__ import annotations
 
-import json
-from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Tag
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from license_sync.admin.api import app, proxy_response
 from license_sync.admin.deps import AdminDeps
-from license_sync.admin.errors import MethodNotAllowed, RouteNotFound
-from license_sync.admin.http import HttpError, allowed_methods, early_refusal, http_error
-from license_sync.admin.routes import DEPS_KEY, JSON, router
+from license_sync.admin.http import early_refusal
+from license_sync.admin.routes import DEPS_KEY
 from license_sync.observability import logger, metrics, tracer
 from license_sync.runtime import api_deps
-
-API_TITLE = "license-sync admin API"
-API_VERSION = "1.0.0"
-
-app = APIGatewayRestResolver(enable_validation=True)
-app.include_router(router)
 
 
 @logger.inject_lambda_context(
@@ -49,107 +37,6 @@ def handle_api(
     refused = early_refusal(event, resolved.limits)
     if refused is not None:
         logger.info("request refused", status=int(refused.status), error=refused.body.message)
-        return _proxy_response(refused)
+        return proxy_response(refused)
     app.context[DEPS_KEY] = resolved
     return app.resolve(event, context)
-
-
-def error_response(exc: Exception) -> Response[str]:
-    """Every error's answer, through the one mapping in license_sync.admin.http."""
-    error = http_error(exc)
-    if error.status >= 500:
-        logger.exception("request failed", status=int(error.status))
-    else:
-        logger.info("request refused", status=int(error.status), error=error.body.message)
-    return Response(
-        status_code=error.status, content_type=JSON, body=error.json, headers=error.headers
-    )
-
-
-def not_found_response(_: NotFoundError) -> Response[str]:
-    """404 for an unknown path; 405 with `Allow` for a known path and another method."""
-    event = app.current_event
-    allowed = allowed_methods(event.path, route_methods())
-    # A method the path's template has means a path parameter no route accepts: 404.
-    if allowed and event.http_method.upper() not in allowed:
-        return error_response(MethodNotAllowed(event.http_method, event.path, allowed))
-    return error_response(RouteNotFound(event.path))
-
-
-app.exception_handler(Exception)(error_response)
-app.not_found(not_found_response)
-
-
-def _proxy_response(error: HttpError) -> dict[str, Any]:
-    """An error answered before routing, in the shape the resolver answers with."""
-    headers = {"Content-Type": [JSON], **{name: [value] for name, value in error.headers.items()}}
-    return {
-        "statusCode": int(error.status),
-        "multiValueHeaders": headers,
-        "body": error.json,
-        "isBase64Encoded": False,
-    }
-
-
-# --- OpenAPI ----------------------------------------------------------------------------------
-
-
-def openapi_document() -> dict[str, Any]:
-    """The API's OpenAPI document, as generated from the routes and schemas."""
-    document: dict[str, Any] = json.loads(
-        app.get_openapi_json_schema(
-            title=API_TITLE,
-            version=API_VERSION,
-            description=(
-                "Administer license-sync: register GHES instances, start syncs, read runs "
-                "and reports. Every request is signed with AWS SigV4 (IAM auth)."
-            ),
-            tags=[
-                Tag(name="instances", description="The GHES instance registry"),
-                Tag(name="syncs", description="Manual syncs and the run history"),
-                Tag(name="reports", description="Reports in GHEC's shapes"),
-            ],
-            security_schemes={
-                "sigv4": APIKey(
-                    name="Authorization",
-                    in_=APIKeyIn.header,
-                    description="AWS Signature Version 4 (API Gateway AWS_IAM authorization)",
-                    **{"x-amazon-apigateway-authtype": "awsSigv4"},
-                )
-            },
-            security=[{"sigv4": []}],
-        )
-    )
-    for operations in document["paths"].values():
-        for operation in operations.values():
-            for response in operation["responses"].values():
-                if response.get("content") == {}:
-                    del response["content"]  # no body
-    _drop_unused_schemas(document)
-    return document
-
-
-def openapi_json() -> str:
-    return json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n"
-
-
-def _drop_unused_schemas(document: dict[str, Any]) -> None:
-    # Powertools adds its own 422 schemas; every route documents ErrorBody instead.
-    schemas: dict[str, Any] = document.get("components", {}).get("schemas", {})
-    while True:
-        text = json.dumps({key: value for key, value in document.items() if key != "components"})
-        text += json.dumps(schemas)
-        unused = [name for name in schemas if f'"#/components/schemas/{name}"' not in text]
-        if not unused:
-            return
-        for name in unused:
-            del schemas[name]
-
-
-@cache
-def route_methods() -> dict[str, list[str]]:
-    """OpenAPI path template -> the methods it defines (for 405 answers)."""
-    paths = openapi_document()["paths"]
-    return {
-        path: sorted(method.upper() for method in operations) for path, operations in paths.items()
-    }

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events
 
-from functions.api.app import openapi_json, route_methods
+from license_sync.admin.api import openapi_json, route_methods
 from license_sync_local.dynamodb_local import REPO_ROOT, DynamoDBLocal
 from license_sync_local.embedded import EmbeddedStack
 from license_sync_local.serve import LocalApi

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from functions.api.app import openapi_document, openapi_json
+from license_sync.admin.api import openapi_document, openapi_json
 from license_sync_local.dynamodb_local import REPO_ROOT
 from license_sync_local.template import load_template
 
