@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import ipaddress
 import json
 import os
 import re
@@ -29,6 +28,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from license_sync.errors import LicenseSyncError
+from license_sync.github.http import is_loopback_host
 
 API_URL_VARIABLE = "LICENSE_SYNC_API_URL"
 _EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.(?P<region>[a-z0-9-]+)\.amazonaws\.com")
@@ -72,13 +72,7 @@ class SigV4(httpx.Auth):
 
 
 def is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def region_of(url: str, explicit: str | None) -> str:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from license_sync.errors import LicenseSyncError
 from license_sync_local import api_client, serve
+from license_sync_local.cloudwatch import emitted_metrics
 from license_sync_local.dashboard import write_stack_dashboard
-from license_sync_local.embedded import EmbeddedStack, emitted_metrics
+from license_sync_local.embedded import EmbeddedStack
 from license_sync_local.runner import (
     register_from_config,
     run_failed,

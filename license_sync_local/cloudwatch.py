@@ -259,30 +259,46 @@ class MetricPoint:
         )
 
 
-def emf_points(output: str) -> list[MetricPoint]:
-    """Each value of each metric in the EMF documents among the handlers' output."""
-    points = []
+def emitted_metrics(output: str) -> list[dict[str, Any]]:
+    """Each metric of each EMF document among the handlers' output, as one row.
+
+    `value` is as the document holds it (Powertools writes a list of values).
+    """
+    rows = []
     for line in output.splitlines():
         if not line.startswith("{") or '"_aws"' not in line:
             continue
         document = json.loads(line)
-        timestamp = int(document["_aws"]["Timestamp"])
         for directive in document["_aws"]["CloudWatchMetrics"]:
-            names = [name for group in directive["Dimensions"] for name in group]
-            dimensions = {name: str(document[name]) for name in names if name in document}
+            dimension_names = [name for group in directive["Dimensions"] for name in group]
+            dimensions = {name: document[name] for name in dimension_names if name in document}
             for metric in directive["Metrics"]:
-                raw = document[metric["Name"]]
-                for value in raw if isinstance(raw, list) else [raw]:
-                    points.append(
-                        MetricPoint(
-                            directive["Namespace"],
-                            metric["Name"],
-                            dimensions,
-                            float(value),
-                            timestamp,
-                        )
-                    )
-    return points
+                rows.append(
+                    {
+                        "namespace": directive["Namespace"],
+                        "name": metric["Name"],
+                        "unit": metric.get("Unit"),
+                        "value": document[metric["Name"]],
+                        "dimensions": dimensions,
+                        "timestamp_ms": int(document["_aws"]["Timestamp"]),
+                    }
+                )
+    return rows
+
+
+def emf_points(output: str) -> list[MetricPoint]:
+    """Each value of each metric in the EMF documents among the handlers' output."""
+    return [
+        MetricPoint(
+            row["namespace"],
+            row["name"],
+            {name: str(value) for name, value in row["dimensions"].items()},
+            float(value),
+            row["timestamp_ms"],
+        )
+        for row in emitted_metrics(output)
+        for value in (row["value"] if isinstance(row["value"], list) else [row["value"]])
+    ]
 
 
 def aggregate(values: Sequence[float], stat: str) -> float | None:

@@ -436,26 +436,3 @@ def _captured_lambda_output(sink: io.StringIO) -> Iterator[None]:
     finally:
         if previous is not None:
             handler.setStream(previous)  # type: ignore[attr-defined]
-
-
-def emitted_metrics(output: str) -> list[dict[str, Any]]:
-    """The EMF documents among the handlers' output, as (name, value, dimensions) rows."""
-    rows = []
-    for line in output.splitlines():
-        if not line.startswith("{") or '"_aws"' not in line:
-            continue
-        document = json.loads(line)
-        for directive in document["_aws"]["CloudWatchMetrics"]:
-            dimension_names = [name for group in directive["Dimensions"] for name in group]
-            dimensions = {name: document[name] for name in dimension_names if name in document}
-            for metric in directive["Metrics"]:
-                rows.append(
-                    {
-                        "namespace": directive["Namespace"],
-                        "name": metric["Name"],
-                        "unit": metric.get("Unit"),
-                        "value": document[metric["Name"]],
-                        "dimensions": dimensions,
-                    }
-                )
-    return rows

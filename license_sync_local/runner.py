@@ -18,9 +18,9 @@ from license_sync.pipeline.records import (
     Run,
     RunStatus,
 )
-from license_sync_local.cloudwatch import metric_summary
+from license_sync_local.cloudwatch import emitted_metrics, metric_summary
 from license_sync_local.dynamodb_local import REPO_ROOT
-from license_sync_local.embedded import EmbeddedStack, emitted_metrics
+from license_sync_local.embedded import EmbeddedStack
 from license_sync_local.sync_config import SyncConfig, resolve_secret
 
 Progress = Callable[[str], None]

@@ -6,34 +6,25 @@ file gets one error that names the field, e.g. `instances[1].url: ...`.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tomllib
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from license_sync.errors import ConfigError
+from license_sync.github.http import validate_base_url
 from license_sync.pipeline.records import default_server_id
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ValueError("must be an http(s) URL with a host")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ValueError("http:// is only accepted for loopback hosts; use https://")
+    # The clients' own rule (https, or http on loopback), reported through pydantic so the
+    # error names the field's place in the file.
+    try:
+        validate_base_url(value, field="url")
+    except ConfigError as exc:
+        raise ValueError(exc.reason) from None
     return value.rstrip("/")
 
 

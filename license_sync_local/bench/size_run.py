@@ -44,8 +44,9 @@ from license_sync_local.bench.measure import (
     Invocation,
     InvocationRecorder,
 )
+from license_sync_local.cloudwatch import emitted_metrics
 from license_sync_local.dynamodb_local import DynamoDBLocal
-from license_sync_local.embedded import EmbeddedStack, emitted_metrics
+from license_sync_local.embedded import EmbeddedStack
 from license_sync_local.runner import register_from_config, run_sync, stack_parameters
 from license_sync_local.sync_config import SyncConfig
 

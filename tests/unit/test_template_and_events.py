@@ -39,15 +39,6 @@ def test_every_setting_the_code_reads_is_set_in_the_template() -> None:
     assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} <= variables
 
 
-def test_every_function_has_a_log_group_with_retention() -> None:
-    groups = resources_of_type(TEMPLATE, "AWS::Logs::LogGroup")
-    named = {json.dumps(properties["LogGroupName"]): properties for properties in groups.values()}
-    for definition in FUNCTIONS:
-        key = json.dumps({"Fn::Sub": f"/aws/lambda/${{{definition.logical_id}}}"})
-        assert key in named, f"{definition.logical_id} has no log group"
-        assert "RetentionInDays" in named[key]
-
-
 def test_every_work_queue_has_a_dead_letter_queue() -> None:
     queues = resources_of_type(TEMPLATE, "AWS::SQS::Queue")
     sources = {queue for definition in FUNCTIONS for queue, _ in definition.sqs_sources}

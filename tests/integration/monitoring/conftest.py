@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from license_sync.pipeline.records import Run
-from license_sync_local.cloudwatch import MetricPoint, emf_points
-from license_sync_local.embedded import emitted_metrics
+from license_sync_local.cloudwatch import MetricPoint, emf_points, emitted_metrics
 from tests.integration.pipeline.conftest import (
     DeploymentFactory,
     LocalDeployment,

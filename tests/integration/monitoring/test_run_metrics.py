@@ -13,10 +13,9 @@ import pytest
 
 from license_sync.pipeline.records import RunStatus
 from license_sync.telemetry import INSTANCE_METRICS, RUN_METRICS
-from license_sync_local.cloudwatch import AlarmEvaluation, MetricPoint
+from license_sync_local.cloudwatch import AlarmEvaluation, MetricPoint, emitted_metrics
 from license_sync_local.dashboard import alarm_evaluations, stack_values
 from license_sync_local.dynamodb_local import REPO_ROOT
-from license_sync_local.embedded import emitted_metrics
 from license_sync_local.simulator import (
     DEMO_EXPECTED_SEATS_CONSUMED,
     SimulatedGhec,

@@ -10,7 +10,7 @@ import pytest
 from license_sync.models import ConsumedLicenseUser
 from license_sync.pipeline.records import InstanceRunStatus, RunStatus
 from license_sync.runtime import reset_dependencies
-from license_sync_local.embedded import emitted_metrics
+from license_sync_local.cloudwatch import emitted_metrics
 from license_sync_local.lambda_context import LocalLambdaContext
 from license_sync_local.simulator import (
     DEMO_EXPECTED_SEATS_CONSUMED,
