@@ -20,6 +20,7 @@ from license_sync.admin.schemas import (
     InstanceView,
     LastSyncView,
 )
+from license_sync.domain.hostnames import normalise_hostname
 from license_sync.pipeline.exports import EXPORTS_PREFIX
 from license_sync.pipeline.records import (
     Collection,
@@ -32,7 +33,7 @@ EXPORT_CONTENT_TYPE = "application/json"
 
 
 def instance_id_for(hostname: str) -> str:
-    return hostname.lower()
+    return normalise_hostname(hostname)
 
 
 def register_instance(

@@ -1,12 +1,14 @@
 """The licensing rules, without I/O: who consumes a seat, who is one person, the reports.
 
 Everything the pipeline needs is importable from here; each rule lives in one module:
-`emails` (address comparison), `seats` (who consumes a seat), `persons` (deduplication),
-`duplicates` (near-misses reported, never merged), `usage_csv` (GHEC's CSV report).
+`emails` (address comparison), `hostnames` (host-name comparison), `seats` (who consumes a
+seat), `persons` (deduplication), `duplicates` (near-misses reported, never merged),
+`usage_csv` (GHEC's CSV report).
 """
 
 from license_sync.domain.duplicates import DuplicateKind, LikelyDuplicate
 from license_sync.domain.emails import normalise_email
+from license_sync.domain.hostnames import normalise_hostname
 from license_sync.domain.persons import (
     PERSON_RULES,
     AccountFromUncollectedHostname,
@@ -30,6 +32,7 @@ __all__ = [
     "SeatExclusion",
     "consumes_seat",
     "normalise_email",
+    "normalise_hostname",
     "seat_exclusion",
     "write_license_usage_csv",
 ]

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from license_sync.domain.duplicates import LikelyDuplicate, PersonRecord, find_likely_duplicates
 from license_sync.domain.emails import normalise_email
+from license_sync.domain.hostnames import normalise_hostname
 from license_sync.domain.seats import SeatExclusion, seat_exclusion
 from license_sync.errors import LicenseSyncError
 from license_sync.models import ConsumedLicenses, ConsumedLicenseUser, ServerAccount
@@ -178,7 +179,7 @@ class PersonBuilder:
     def __init__(
         self, ghec_rows: Iterable[ConsumedLicenseUser], collected_hostnames: Collection[str]
     ) -> None:
-        self._collected = frozenset(_hostname_key(h) for h in collected_hostnames)
+        self._collected = frozenset(normalise_hostname(h) for h in collected_hostnames)
         self._accounts: dict[tuple[str, int], ServerAccount] = {}
         self._members: list[_GhecIdentity] = []
         self._ghec_server_rows: list[_GhecIdentity] = []
@@ -187,7 +188,7 @@ class PersonBuilder:
             kept = tuple(
                 entry
                 for entry in row.enterprise_server_user_ids
-                if _hostname_key(entry.rpartition(":")[0]) not in self._collected
+                if normalise_hostname(entry.rpartition(":")[0]) not in self._collected
             )
             if row.github_com_user:
                 self._members.append(_GhecIdentity(row, kept, ordinal))
@@ -225,7 +226,7 @@ class PersonBuilder:
 
     def add(self, account: ServerAccount) -> None:
         """Add one collected account; the same `hostname:id` again replaces the earlier one."""
-        hostname = _hostname_key(account.hostname)
+        hostname = normalise_hostname(account.hostname)
         if hostname not in self._collected:
             raise AccountFromUncollectedHostname(
                 hostname=account.hostname, collected_hostnames=self._collected
@@ -342,11 +343,6 @@ class PersonBuilder:
                 "never merged."
             ),
         )
-
-
-def _hostname_key(hostname: str) -> str:
-    # Host names are case-insensitive (DNS), and GHEC's entries are typed by people too.
-    return hostname.strip().casefold()
 
 
 def _login_order(login: str, ordinal: int) -> tuple[str, str, int]:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from license_sync.domain.hostnames import normalise_hostname
 from license_sync.errors import ExportFileError
 from license_sync.models import InstanceMetadata, ServerAccount, UsageSource
 
@@ -60,10 +61,6 @@ class ExportedUsage:
 
 def _normalise_key(key: str) -> str:
     return re.sub(r"[^a-z0-9]", "", key.lower())
-
-
-def _normalise_hostname(hostname: str) -> str:
-    return hostname.strip().rstrip(".").lower()
 
 
 def _pick_keys(
@@ -250,7 +247,7 @@ def parse_export_file(
     if (
         hostname is not None
         and expected_hostname is not None
-        and _normalise_hostname(hostname) != _normalise_hostname(expected_hostname)
+        and normalise_hostname(hostname) != normalise_hostname(expected_hostname)
     ):
         raise ExportFileError(
             f"the file is for {hostname}, not {expected_hostname}", field=hostname_key

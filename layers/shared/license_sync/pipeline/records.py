@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from license_sync.domain.hostnames import normalise_hostname
 from license_sync.models import UsageSource
 
 
@@ -28,7 +29,7 @@ def new_run_id(now: datetime) -> str:
 
 def default_server_id(hostname: str) -> str:
     """A stable server ID for an instance that did not say its own."""
-    return str(uuid.uuid5(uuid.NAMESPACE_DNS, hostname.lower()))
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, normalise_hostname(hostname)))
 
 
 class _Record(BaseModel):
