@@ -94,6 +94,7 @@ class GhecClient(GitHubClientBase):
             transport=transport,
             stats=self.stats,
             jitter=jitter,
+            tls_advice="check this machine's trust store and any TLS-inspecting proxy",
         )
 
     def __repr__(self) -> str:
@@ -181,6 +182,7 @@ class HttpUsageUploader(GitHubClientBase):
             transport=transport,
             stats=self.stats,
             jitter=jitter,
+            tls_advice="give the upload its CA bundle",
         )
 
     def __repr__(self) -> str:
