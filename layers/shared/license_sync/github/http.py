@@ -355,14 +355,15 @@ def _timeout_seconds(request: httpx.Request | None, which: str) -> str:
 def _connect_failure(exc: httpx.ConnectError, where: str, tls_advice: str) -> RequestFailure:
     for cause in _causes(exc):
         if isinstance(cause, ssl.SSLCertVerificationError):
-            detail = cause.verify_message or "the certificate is not trusted"
+            detail = getattr(cause, "verify_message", None) or "the certificate is not trusted"
             return RequestFailure(
                 f"certificate verify failed for {where} ({detail}); {tls_advice}",
                 retryable=False,
                 error=GitHubTlsError,
             )
         if isinstance(cause, ssl.SSLError):
-            detail = cause.reason or type(cause).__name__
+            # `reason` is set on errors raised by the ssl module itself, e.g. WRONG_VERSION_NUMBER.
+            detail = getattr(cause, "reason", None) or "no TLS answer"
             return RequestFailure(
                 f"the TLS handshake with {where} failed ({detail}); check that the URL's "
                 "port serves https",
