@@ -37,6 +37,7 @@ from typing import Any, Protocol, Self, TypeVar
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
+from license_sync.domain.hostnames import normalise_hostname
 from license_sync.errors import (
     ConfigError,
     GitHubBadCredentials,
@@ -177,7 +178,7 @@ class Deadline:
 
 
 def is_loopback_host(host: str) -> bool:
-    if host.lower() == "localhost":
+    if normalise_hostname(host) == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
