@@ -301,6 +301,32 @@ def test_upload_carries_ids_and_emails_primary_first_deduplicated() -> None:
     }
 
 
+def test_upload_dedupes_addresses_by_the_person_builders_rule() -> None:
+    # `lower()` keeps "STRASSE@" and "straße@" apart; the person builder's casefold does not
+    upload = build_usage_upload(
+        METADATA,
+        [
+            ServerAccount(
+                "ghes.example.com",
+                1,
+                "a",
+                "STRASSE@example.com",
+                extra_emails=("straße@example.com", "other@example.com"),
+            )
+        ],
+    )
+
+    assert upload.users[0].emails == ["STRASSE@example.com", "other@example.com"]
+
+
+def test_upload_takes_accounts_whose_hostname_is_spelt_otherwise() -> None:
+    upload = build_usage_upload(
+        METADATA, [ServerAccount("GHES.Example.com.", 1, "a", "a@example.com")]
+    )
+
+    assert [user.id for user in upload.users] == [1]
+
+
 def test_upload_never_carries_logins() -> None:
     upload = build_usage_upload(
         METADATA, [ServerAccount("ghes.example.com", 1, "secret-login", "a@example.com")]

@@ -71,6 +71,7 @@ def test_loopback_detection() -> None:
     assert is_loopback_host("127.0.0.1")
     assert is_loopback_host("::1")
     assert is_loopback_host("LOCALHOST")
+    assert is_loopback_host("localhost.")  # the fully qualified spelling is the same host
     assert not is_loopback_host("localhost.example.com")
     assert not is_loopback_host("192.168.1.1")
 
