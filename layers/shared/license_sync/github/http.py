@@ -213,7 +213,13 @@ def join_url(base: httpx.URL, path: str) -> httpx.URL:
 
 
 def same_origin(url: httpx.URL, base: httpx.URL) -> bool:
-    return (url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
+    """Same scheme, host (by the one host-name rule) and port, the default port written or not."""
+
+    def origin(of: httpx.URL) -> tuple[str, str, int | None]:
+        default = {"https": 443, "http": 80}.get(of.scheme)
+        return (of.scheme, normalise_hostname(of.host), of.port or default)
+
+    return origin(url) == origin(base)
 
 
 def build_tls_verify(ca_bundle: str | None) -> ssl.SSLContext | bool:
