@@ -930,7 +930,7 @@ class GitHubHttp:
                 attempts=attempts,
             )
         return GitHubError(
-            f"{where}: an answer GitHub does not document here {ctx}",
+            f"{where}: an answer we did not expect {ctx}",
             host=self.host,
             status=status,
             attempts=attempts,
@@ -963,8 +963,10 @@ class GitHubHttp:
                     raise self.too_large(response.request.url.path, cap)
             return bytes(collected)
         except httpx.DecodingError as exc:
+            path = response.request.url.path
             raise GitHubMalformedResponse(
-                f"{self.label}: the body of {response.request.url.path} could not be decoded",
+                f"the answer from {self.host} could not be decoded (broken Content-Encoding) "
+                f"{self.context(response.request.method, path, named_host=self.host)}",
                 host=self.host,
                 status=response.status_code,
             ) from exc
@@ -973,7 +975,8 @@ class GitHubHttp:
 
     def too_large(self, path: str, cap: int) -> GitHubMalformedResponse:
         return GitHubMalformedResponse(
-            f"{self.label}: the answer to {path} is larger than the {cap} bytes accepted",
+            f"the answer from {self.host} is larger than the {cap} bytes accepted "
+            f"{self.context('GET', path, named_host=self.host)}",
             host=self.host,
             status=None,
         )
@@ -982,24 +985,22 @@ class GitHubHttp:
         try:
             return adapter.validate_json(body)
         except ValidationError as exc:
-            raise GitHubMalformedResponse(
-                f"{self.label}: {what} did not have the documented shape: "
-                f"{describe_validation_error(exc)}",
-                host=self.host,
-                status=None,
-            ) from exc
+            raise self._misshapen(what, exc) from exc
 
     def decode_json_value(self, value: Any, adapter: TypeAdapter[T], *, what: str) -> T:
         """Like `decode_json`, for a body already parsed (and perhaps normalised)."""
         try:
             return adapter.validate_python(value)
         except ValidationError as exc:
-            raise GitHubMalformedResponse(
-                f"{self.label}: {what} did not have the documented shape: "
-                f"{describe_validation_error(exc)}",
-                host=self.host,
-                status=None,
-            ) from exc
+            raise self._misshapen(what, exc) from exc
+
+    def _misshapen(self, what: str, exc: ValidationError) -> GitHubMalformedResponse:
+        return GitHubMalformedResponse(
+            f"{what} from {self.host} did not have the documented shape: "
+            f"{describe_validation_error(exc)} ({self.service})",
+            host=self.host,
+            status=None,
+        )
 
     def next_page_url(
         self, headers: httpx.Headers, current: httpx.URL, visited: set[httpx.URL]
@@ -1017,20 +1018,23 @@ class GitHubHttp:
             next_url = current.join(target)
         except httpx.InvalidURL as exc:
             raise GitHubMalformedResponse(
-                f"{self.label}: the Link header of {current.path} is not a valid URL",
+                f"the Link header from {self.host} is not a valid URL "
+                f"{self.context('GET', current.path, named_host=self.host)}",
                 host=self.host,
                 status=None,
             ) from exc
         if not same_origin(next_url, current):
             raise GitHubMalformedResponse(
-                f"{self.label}: the next page of {current.path} points to another host "
-                f"({next_url.host}); not following it with our token",
+                f"the next page from {self.host} points to another host ({next_url.host}); "
+                "not following it with our credentials "
+                f"{self.context('GET', current.path, named_host=self.host)}",
                 host=self.host,
                 status=None,
             )
         if next_url in visited:
             raise GitHubMalformedResponse(
-                f"{self.label}: the next page of {current.path} is one already read",
+                f"the next page from {self.host} is one already read "
+                f"{self.context('GET', current.path, named_host=self.host)}",
                 host=self.host,
                 status=None,
             )
