@@ -285,6 +285,32 @@ def test_push_redirected_to_a_sign_in_page_fails_the_instance_not_the_run(
         assert "302" in status[failed[0].hostname]["error"]
 
 
+def test_instance_redirecting_to_another_origin_fails_at_once_with_the_reason(
+    deployment: DeploymentFactory,
+) -> None:
+    instances, ghec = demo_enterprise()
+    with deployment(instances, ghec) as local:
+        # Given one instance behind a proxy that sends every request to an outside sign-in page
+        local.simulator.add_fault(
+            Fault(
+                FaultKind.REDIRECT_TO_LOGIN,
+                target=LAB,
+                location="https://sso.acme.example/login",
+                times=-1,
+            )
+        )
+
+        run = local.run()
+
+        # Then only that instance failed, on its first attempt, saying where it was sent
+        assert run.status is RunStatus.PARTIAL
+        lab = run.instances[LAB]
+        assert lab.status is InstanceRunStatus.FAILED
+        assert "another origin (https://sso.acme.example/login)" in lab.error
+        assert len([r for r in local.simulator.requests if r.target == LAB]) == 1
+        assert all(run.instances[host].pushed for host in (EU, US))
+
+
 def test_emitted_metrics_describe_the_run(deployment: DeploymentFactory) -> None:
     instances, ghec = demo_enterprise()
     with deployment(instances, ghec) as local:
