@@ -191,6 +191,9 @@ def _on(account: ServerAccount, hostname: str) -> ServerAccount:
     )
 
 
+LOGIN_SPELLINGS: list[Variant] = [str, str.swapcase]
+
+
 def _is_one_identity(row: ConsumedLicenseUser) -> bool:
     """A member (by login) or a row of server accounts: seen again, it is the same row."""
     return bool(row.github_com_login if row.github_com_user else row.enterprise_server_user_ids)
@@ -209,7 +212,7 @@ def test_given_any_input_when_ghec_rows_are_delivered_twice_then_same_count(
         for row, spelling in (
             data.draw(
                 st.lists(
-                    st.tuples(st.sampled_from(repeatable), st.sampled_from([str, str.swapcase])),
+                    st.tuples(st.sampled_from(repeatable), st.sampled_from(LOGIN_SPELLINGS)),
                     max_size=4,
                 )
             )

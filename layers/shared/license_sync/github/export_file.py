@@ -185,11 +185,11 @@ def _account(raw: Any, index: int, *, hostname: str, unknown: set[str]) -> Serve
     primary = explicit_primary or flagged_primary or (ordered[0] if ordered else None)
 
     extras: list[str] = []
-    seen = {normalise_email(primary)} if primary else set()
+    seen: set[str | None] = {normalise_email(primary)} if primary else set()
     for address in ordered:
-        key = normalise_email(address)
-        if key not in seen:
-            seen.add(key)
+        normalised = normalise_email(address)
+        if normalised not in seen:
+            seen.add(normalised)
             extras.append(address)
 
     login = None
