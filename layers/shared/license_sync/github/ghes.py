@@ -307,6 +307,7 @@ class GhesClient(GitHubClientBase):
                 exc,
                 response.request.url,
                 method="GET",
+                request=response.request,
                 while_doing=f" after line {reader.line_num} of the all_users report",
             ) from exc
 
