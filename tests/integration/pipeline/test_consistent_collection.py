@@ -9,6 +9,7 @@ import pytest
 
 from license_sync.models import ConsumedLicenses
 from license_sync.pipeline.records import InstanceRunStatus, RunStatus
+from license_sync_local.lambda_context import LocalLambdaContext
 from license_sync_local.simulator import (
     SimulatedGhes,
     SimulatedUser,
@@ -17,6 +18,7 @@ from license_sync_local.simulator import (
     upload_for,
 )
 from license_sync_local.simulator.rules import seat_accounts
+from license_sync_local.template import FunctionDefinition
 from tests.integration.pipeline.conftest import DeploymentFactory, short_on_time
 
 pytestmark = pytest.mark.integration
@@ -86,6 +88,49 @@ def test_report_changing_between_continuations_restarts_the_collection(
         # And it got there by starting over, not by mixing the two reports
         assert progress.collection_id is not None
         assert progress.collection_id.endswith("/attempt-1")
+
+
+class LambdaTimedOut(Exception):
+    """Stands for Lambda ending an invocation at its timeout, whatever it was doing."""
+
+
+def test_accounts_written_by_an_invocation_that_died_are_not_counted(
+    deployment: DeploymentFactory,
+) -> None:
+    # Given a collect that dies after writing 500 accounts, before it could hand over
+    # (as at a Lambda timeout), and accounts among those 500 that leave before the retry
+    instances, ghec = generate_enterprise(seed=7, instances=1, accounts_total=1500)
+    (instance,) = instances
+    instance.report_revisions = [_changed(instance.users, seed=0)]
+    deaths: list[str] = []
+
+    def dies_once(definition: FunctionDefinition) -> LocalLambdaContext:
+        if definition.logical_id != "CollectUsageFunction" or deaths:
+            return LocalLambdaContext(function_name=definition.logical_id)
+        looks = iter([900.0])
+
+        def remaining_seconds() -> float:
+            for seconds in looks:
+                return seconds
+            deaths.append(definition.logical_id)
+            raise LambdaTimedOut
+
+        return LocalLambdaContext(
+            function_name=definition.logical_id, remaining_seconds=remaining_seconds
+        )
+
+    with deployment(instances, ghec, context_factory=dies_once) as local:
+        # When the sync runs and SQS delivers the message again
+        run = local.run()
+        report = local.report(run)
+
+        # Then only the accounts of the report read by the retry count
+        assert deaths == ["CollectUsageFunction"]
+        (progress,) = run.instances.values()
+        assert progress.status is InstanceRunStatus.COLLECTED
+        assert _seat_ids(report, instance.hostname) == _expected_seat_ids(instance)
+        assert run.summary is not None
+        assert run.summary.consumed_licenses == expected_usage(instances, ghec).seats_consumed
 
 
 def test_report_changing_at_every_continuation_fails_the_instance(

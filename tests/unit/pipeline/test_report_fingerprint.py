@@ -12,6 +12,7 @@ from license_sync.pipeline.records import CollectResume
 from license_sync.pipeline.report_fingerprint import (
     ReportChanged,
     ReportFingerprint,
+    check_collection,
     restart,
     skip_consumed,
 )
@@ -146,3 +147,24 @@ def test_a_report_that_keeps_changing_gives_up_after_the_last_restart() -> None:
     assert isinstance(
         restart(resume.model_copy(update={"attempt": 2}), changed, max_restarts=3), CollectResume
     )
+
+
+def _read_whole(accounts: list[ServerAccount]) -> ReportFingerprint:
+    fingerprint = ReportFingerprint(UsageSource.SITE_ADMIN_REPORT)
+    for account in accounts:
+        fingerprint.add(account)
+    return fingerprint
+
+
+def test_a_finished_collection_with_accounts_beyond_the_report_has_changed() -> None:
+    # An invocation died after writing 12 accounts of a report that has 10 by now.
+    changed = check_collection(12, _read_whole(REPORT))
+
+    assert changed is not None
+    assert "holds 12 accounts, the report 10" in changed.reason
+
+
+@pytest.mark.parametrize("stored", [10, 9])
+def test_a_finished_collection_within_the_report_is_consistent(stored: int) -> None:
+    # 9: the report listed one user ID twice, stored once.
+    assert check_collection(stored, _read_whole(REPORT)) is None

@@ -55,6 +55,7 @@ from license_sync.pipeline.records import (
 from license_sync.pipeline.report_fingerprint import (
     ReportChanged,
     ReportFingerprint,
+    check_collection,
     restart,
     skip_consumed,
 )
@@ -236,12 +237,16 @@ def _collect_from_instance(
                 remaining_seconds=remaining_seconds,
                 deps=deps,
             )
-        if isinstance(finished, ReportChanged):
-            restarted = restart(resume, finished, max_restarts=limits.max_report_restarts)
+        changed = finished if isinstance(finished, ReportChanged) else None
+        if finished is True:
+            # Every row is in; the collection must hold no account beyond them.
+            changed = check_collection(deps.accounts.count(collection_id), fingerprint)
+        if changed is not None:
+            restarted = restart(resume, changed, max_restarts=limits.max_report_restarts)
             if isinstance(restarted, str):
                 return deps.bookkeeping.fail(request, progress, restarted)
             return _continue(request, spent(restarted), 0, progress, deps)
-        if not finished:
+        if finished is False:
             # Carry what the next invocation must find again before it skips these rows.
             handover = spent(accounts_written=fingerprint.rows, rows_digest=fingerprint.digest)
             return _continue(request, handover, 0, progress, deps)

@@ -83,6 +83,23 @@ def skip_consumed(
     return None
 
 
+def check_collection(stored: int, fingerprint: ReportFingerprint) -> ReportChanged | None:
+    """Whether a finished attempt's collection holds more accounts than its report has.
+
+    Every row of the report was written or checked by this attempt, and items are keyed by
+    user ID, so more items than rows can only be accounts written by an invocation that died
+    after writing past the position it handed over (a Lambda timeout, a retried error), read
+    from a report that has lost them since. Fewer items than rows is not a change: a report
+    that lists a user ID twice stores it once.
+    """
+    if stored <= fingerprint.rows:
+        return None
+    return ReportChanged(
+        f"the collection holds {stored} accounts, the report {fingerprint.rows}: an "
+        "interrupted invocation wrote accounts the report no longer lists"
+    )
+
+
 def restart(
     resume: CollectResume, changed: ReportChanged, *, max_restarts: int
 ) -> CollectResume | str:
