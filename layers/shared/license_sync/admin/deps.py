@@ -27,6 +27,9 @@ class AdminLimits:
     max_body_bytes: int = 256 * 1024
     """Larger request bodies are refused. The largest valid body is about 135 KB: a 64 Ki
     character CA bundle whose every character is JSON-escaped, plus the other fields."""
+    max_json_depth: int = 32
+    """Bodies nested deeper are refused before parsing (valid ones nest 2 levels); Python's
+    JSON parser would otherwise run out of stack on a deep one."""
     inline_csv_max_bytes: int = 4 * 1024 * 1024
     """A CSV report up to this size is the response body; a larger one is a download link
     (Lambda responses are limited to 6 MB)."""
