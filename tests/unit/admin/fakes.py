@@ -66,7 +66,12 @@ class FakeRegistry:
         current = self.items.get(instance_id)
         if current is None:
             return None
-        updated = Instance.model_validate({**current.model_dump(), **changes})
+        # As DynamoDB's REMOVE: a None change leaves the field at its default.
+        fields = {**current.model_dump(), **changes}
+        removed = {name for name, value in changes.items() if value is None}
+        updated = Instance.model_validate(
+            {name: value for name, value in fields.items() if name not in removed}
+        )
         self.items[instance_id] = updated
         return updated
 
