@@ -270,6 +270,12 @@ def _read_token(arguments: argparse.Namespace) -> str | None:
     return None
 
 
+def _print_warnings(instance: Mapping[str, Any]) -> None:
+    """What the API accepted but flagged (e.g. a URL another instance has), on stderr."""
+    for warning in instance.get("warnings", []):
+        print(f"license-sync: warning: {warning}", file=sys.stderr)
+
+
 def _instance_line(instance: Mapping[str, Any]) -> str:
     last = instance.get("last_sync") or {}
     sync = f"{last.get('status')} {last.get('date')}" if last else "never synced"
@@ -299,6 +305,7 @@ def command_instances_add(arguments: argparse.Namespace) -> int:
             registration["ca_bundle"] = arguments.ca_bundle.read_text()
     with _client(arguments) as client:
         instance = client.register_instance(registration)
+    _print_warnings(instance)
     if arguments.json:
         _print_json(instance)
     else:
@@ -364,8 +371,7 @@ def command_instances_update(arguments: argparse.Namespace) -> int:
     changes = instance_changes(arguments)
     with _client(arguments) as client:
         instance = client.update_instance(arguments.instance_id, changes)
-    for warning in instance.get("warnings", []):
-        print(f"license-sync: warning: {warning}", file=sys.stderr)
+    _print_warnings(instance)
     if arguments.json:
         _print_json(instance)
         return 0

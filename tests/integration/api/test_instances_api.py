@@ -256,17 +256,17 @@ def test_a_changed_destination_without_a_token_is_422_and_keeps_everything(
 
 
 def test_a_changed_url_with_a_new_token_replaces_the_old_one(shared_api: Api) -> None:
+    # Given an instance with its token
     shared_api.register("moved.example.com", token="old-token")
 
-    response = shared_api.instance(
-        "moved.example.com",
-        "update_instance",
-        body={"url": "https://moved-here.example.com", "token": "new-token"},
-    )
+    # When the sample event moves it to a new URL with a new token
+    response = shared_api.instance("moved.example.com", "move_instance")
 
+    # Then both changed together
     assert response.status == 200
-    assert response.json()["url"] == "https://moved-here.example.com"
-    assert _secret(shared_api, "moved.example.com") == "new-token"
+    assert response.json()["url"] == "https://ghes-new.example.com"
+    assert _secret(shared_api, "moved.example.com") == "ghp_EXAMPLEmovedMOVEDmovedMOVED222222"
+    assert "ghp_EXAMPLEmoved" not in response.body
 
 
 def test_a_null_token_removes_the_secret_and_the_instance_awaits_a_new_one(
