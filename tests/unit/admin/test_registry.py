@@ -336,3 +336,66 @@ def test_the_view_says_whether_a_token_is_configured_and_never_holds_it() -> Non
 
     assert view.token_configured is True
     assert "token_secret" not in view.model_dump()
+
+
+def _move_landing(world: World) -> None:
+    """Another request's move whose token was put before this one's, and whose record
+    write lands just before this one's: the secret then holds this request's token."""
+    world.registry.before_update = lambda: world.registry.update_registration(
+        "ghes.example.com",
+        {
+            "url": "https://moved.example.net",
+            "token_secret": "stack/instances/ghes.example.com",
+            "registration_revision": "the-mover",
+        },
+    )
+
+
+def test_a_rotation_racing_a_move_keeps_no_token() -> None:
+    # Given an instance, and a move by another request landing during this rotation
+    world = World()
+    world.registry.put(instance(registration_revision="r0"))
+    world.vault.tokens["ghes.example.com"] = "old-token"
+    _move_landing(world)
+
+    # When the rotation is written
+    with pytest.raises(StateConflict) as raised:
+        registry.update_instance(
+            "ghes.example.com", InstanceChanges(token=SecretStr("a-token")), world.deps
+        )
+
+    # Then it is refused and no token is left: the secret held this rotation's token while
+    # the record held the other request's destination
+    assert "changed by another request" in raised.value.message
+    stored = world.registry.items["ghes.example.com"]
+    assert stored.url == "https://moved.example.net"
+    assert stored.token_secret == ""
+    assert world.vault.tokens == {}
+
+
+def test_a_change_without_a_token_racing_another_is_refused_and_keeps_the_token() -> None:
+    world = World()
+    world.registry.put(instance(registration_revision="r0"))
+    world.vault.tokens["ghes.example.com"] = "old-token"
+    world.registry.before_update = lambda: registry.update_instance(
+        "ghes.example.com", InstanceChanges(server_id="other"), world.deps
+    )
+
+    with pytest.raises(StateConflict):
+        registry.update_instance("ghes.example.com", InstanceChanges(enabled=False), world.deps)
+
+    stored = world.registry.items["ghes.example.com"]
+    assert (stored.server_id, stored.enabled) == ("other", True)
+    assert world.vault.tokens == {"ghes.example.com": "old-token"}
+
+
+def test_a_registration_racing_a_move_keeps_no_token() -> None:
+    # Given a move landing between the registration's claim and its token's put
+    world = World()
+    _move_landing(world)
+
+    with pytest.raises(StateConflict):
+        registry.register_instance(_registration(), world.deps)
+
+    assert world.registry.items["ghes.example.com"].token_secret == ""
+    assert world.vault.tokens == {}

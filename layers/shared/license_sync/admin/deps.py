@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,3 +63,5 @@ class AdminDeps:
     idempotency: Idempotency | None
     limits: AdminLimits = field(default_factory=AdminLimits)
     clock: Callable[[], datetime] = utc_now
+    new_revision: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
+    """A fresh `registration_revision`."""

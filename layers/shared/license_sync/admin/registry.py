@@ -23,6 +23,7 @@ from license_sync.admin.schemas import (
     LastSyncView,
 )
 from license_sync.domain.hostnames import normalise_hostname
+from license_sync.errors import RegistrationChanged
 from license_sync.pipeline.exports import EXPORTS_PREFIX
 from license_sync.pipeline.records import (
     Collection,
@@ -55,17 +56,20 @@ def register_instance(
         enabled=request.enabled,
         server_id=request.server_id or default_server_id(request.hostname),
         created_at=deps.clock(),
+        registration_revision=deps.new_revision(),
     )
     # The record is claimed first, so a second registration cannot overwrite the token.
     if not deps.instances.create(instance):
         raise AlreadyRegistered(instance_id)
-    if token is not None:
-        try:
-            deps.tokens.put(instance_id, token.get_secret_value())
-        except BaseException:
-            deps.instances.delete(instance_id)
-            raise
-    return instance
+    if token is None:
+        return instance
+    try:
+        deps.tokens.put(instance_id, token.get_secret_value())
+    except BaseException:
+        deps.instances.delete(instance_id)
+        raise
+    # A PATCH between the claim and the put may have set another destination.
+    return _write_with_token(instance, {"registration_revision": deps.new_revision()}, deps)
 
 
 def list_instances(deps: AdminDeps) -> list[Instance]:
@@ -108,19 +112,64 @@ def update_instance(instance_id: str, request: InstanceChanges, deps: AdminDeps)
         changes["token_secret"] = None
     _check_collectable(current, changes)
 
+    changes["registration_revision"] = deps.new_revision()
+
     if new_token is not None:
         deps.tokens.put(instance_id, new_token.get_secret_value())
-    # One conditional write: the new destination and the new (or no) secret name together.
-    updated = deps.instances.update_registration(instance_id, changes)
+        return _write_with_token(current, changes, deps)
+    # One write: the new destination and the new (or no) secret name together.
+    try:
+        updated = deps.instances.update_registration(
+            instance_id, changes, expected_revision=current.registration_revision
+        )
+    except RegistrationChanged:
+        raise _changed_meanwhile(instance_id, token_removed=False) from None
     if updated is None:
-        # Removed meanwhile: its new secret must not outlive it.
-        if new_token is not None:
-            deps.tokens.delete(instance_id)
         raise NotFound("instance", instance_id)
     if dropping:
         # After the write, so the record never names a missing secret; a retry deletes again.
         deps.tokens.delete(instance_id)
     return updated
+
+
+def _write_with_token(
+    read: Instance, changes: Mapping[str, str | bool | None], deps: AdminDeps
+) -> Instance:
+    """Write `changes` after a token was put, only over the registration as it was read.
+
+    The secret has one name per instance, so a request that lost a race may have put its
+    token under a destination the other request set: then no token is kept (fail closed).
+    """
+    instance_id = read.instance_id
+    try:
+        updated = deps.instances.update_registration(
+            instance_id, changes, expected_revision=read.registration_revision
+        )
+    except RegistrationChanged:
+        deps.instances.update_registration(
+            instance_id,
+            {"token_secret": None, "registration_revision": deps.new_revision()},
+        )
+        deps.tokens.delete(instance_id)
+        raise _changed_meanwhile(instance_id, token_removed=True) from None
+    if updated is None:
+        # Removed meanwhile: its new secret must not outlive it.
+        deps.tokens.delete(instance_id)
+        raise NotFound("instance", instance_id)
+    return updated
+
+
+def _changed_meanwhile(instance_id: str, *, token_removed: bool) -> StateConflict:
+    removed = (
+        "; its token was removed, as it may have been stored under the other request's destination"
+        if token_removed
+        else ""
+    )
+    return StateConflict(
+        f"instance {instance_id!r} was changed by another request meanwhile{removed}; "
+        "read it and send the change again",
+        reason="changed by another request",
+    )
 
 
 def _check_collectable(current: Instance, changes: Mapping[str, str | bool | None]) -> None:
