@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from license_sync.errors import RegistrationChanged
 from license_sync_local.runner import instance_store
 from tests.integration.api.conftest import Api
 
@@ -449,3 +450,36 @@ def test_unknown_routes_are_404_and_unknown_methods_405_with_allow(shared_api: A
     assert wrong_method.status == 405
     assert wrong_method.headers["Allow"] == "GET, POST"
     assert set(wrong_method.json()) == {"message", "errors"}
+
+
+def test_the_registry_writes_a_change_only_over_the_revision_it_read(shared_api: Api) -> None:
+    # Given a registered instance, read by two requests
+    shared_api.register("revision.example.com")
+    store = instance_store(shared_api.stack)
+    read = store.get("revision.example.com")
+    assert read is not None
+    assert read.registration_revision
+
+    # When the first writes, then the second over the same revision
+    first = store.update_registration(
+        "revision.example.com",
+        {"enabled": False, "registration_revision": "first"},
+        expected_revision=read.registration_revision,
+    )
+    with pytest.raises(RegistrationChanged):
+        store.update_registration(
+            "revision.example.com",
+            {"url": "https://second.example.com"},
+            expected_revision=read.registration_revision,
+        )
+
+    # Then only the first is stored; an absent instance is still None
+    assert first is not None
+    assert first.registration_revision == "first"
+    stored = store.get("revision.example.com")
+    assert stored is not None
+    assert (stored.enabled, stored.url) == (False, "https://revision.example.com")
+    assert (
+        store.update_registration("ghost.example.com", {"enabled": True}, expected_revision="x")
+        is None
+    )
