@@ -157,6 +157,7 @@ def write_outputs(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Pa
     names = {
         "json": "report.json",
         "csv": "report.csv",
+        "html": "report.html",
         "duplicates": "duplicates.json",
         "license_sync_status": "license-sync-status.json",
         "github_license_sync_status": "github-license-sync-status.json",
