@@ -286,6 +286,16 @@ def test_trend_not_growing_or_already_out_has_no_date() -> None:
     assert seat_trend([]).points == ()
 
 
+def test_trend_of_runs_minutes_apart_has_no_growth_rate() -> None:
+    runs = [finished_run("r0", NOW, 10), finished_run("r1", NOW + timedelta(minutes=3), 12)]
+
+    trend = seat_trend(runs)
+
+    assert trend.growth_per_week is None
+    assert trend.runs_out_on is None
+    assert "span less than a day" in trend.note
+
+
 def test_the_page_names_the_date_the_seats_run_out() -> None:
     earlier = [
         finished_run(f"r{week}", NOW - timedelta(weeks=4 - week), 1 + week) for week in range(4)

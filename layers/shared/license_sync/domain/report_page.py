@@ -45,6 +45,8 @@ TREND_RUNS = 52
 """Earlier runs drawn in the trend (a year of weekly runs)."""
 TREND_FIT_RUNS = 12
 """The growth rate is fitted over this many latest runs (a quarter of weekly runs)."""
+MIN_TREND_SPAN = timedelta(days=1)
+"""The fitted runs must span this much for a growth rate."""
 PAGE_SIZE = 50
 GHEC_MEMBERS = "GHEC members"
 """The "instance" of rows that are GHEC members rather than server accounts."""
@@ -133,8 +135,14 @@ def seat_trend(runs: Iterable[Run]) -> SeatTrend:
         return SeatTrend((), None, None, "No run has finished yet.")
     latest = points[-1]
     fitted = points[-TREND_FIT_RUNS:]
-    slope = _least_squares_slope(
-        [((p.at - fitted[0].at).total_seconds() / 86400, p.consumed) for p in fitted]
+    # Runs minutes apart (a test, a retry) say nothing about growth per week.
+    spans_a_day = fitted[-1].at - fitted[0].at >= MIN_TREND_SPAN
+    slope = (
+        _least_squares_slope(
+            [((p.at - fitted[0].at).total_seconds() / 86400, p.consumed) for p in fitted]
+        )
+        if spans_a_day
+        else None
     )
     growth = None if slope is None else slope * 7
     if latest.consumed >= latest.purchased:
@@ -144,9 +152,13 @@ def seat_trend(runs: Iterable[Run]) -> SeatTrend:
         )
         return SeatTrend(tuple(points), growth, None, note)
     if slope is None:
-        return SeatTrend(
-            tuple(points), None, None, "One run so far: the trend needs two dated runs."
+        note = (
+            "One run so far: the growth rate needs runs on different days."
+            if len(points) == 1
+            else f"The latest {len(fitted)} runs span less than a day: the growth rate needs "
+            "runs on different days."
         )
+        return SeatTrend(tuple(points), None, None, note)
     if slope <= 0:
         note = f"Not growing ({growth:+.1f} seats a week): the seats do not run out at this rate."
         return SeatTrend(tuple(points), growth, None, note)
@@ -644,7 +656,8 @@ th,td{border-bottom:1px solid #d8dee4;padding:4px 8px;text-align:left;vertical-a
 th{background:#f6f8fa;cursor:pointer;user-select:none;white-space:nowrap}
 th[aria-sort=ascending]::after{content:" ▲"}th[aria-sort=descending]::after{content:" ▼"}
 td.ok{color:#1a7f37;font-weight:600}td.bad{color:#cf222e;font-weight:600}
-td.warn{color:#9a6700}.cause{color:#cf222e;max-width:420px;overflow-wrap:anywhere}
+td.warn{color:#9a6700}#instances-table td:first-child{white-space:nowrap}
+.cause{color:#cf222e;max-width:420px;overflow-wrap:anywhere}
 .status-succeeded{color:#4ac26b}.status-partial{color:#d4a72c}.status-failed{color:#ff8182}
 code{font-size:12px}
 .controls{display:flex;gap:8px;align-items:center;margin-top:6px}
