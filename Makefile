@@ -100,9 +100,11 @@ report-screenshot: install ## Two demo runs (the second with a failing instance)
 
 bench: install ## Benchmarks at full sizes; figures go to BENCHMARKS.md
 	$(VENV)/bin/python -m license_sync_local.bench
+	$(VENV)/bin/python -m license_sync_local.bench.report_page --persons 100000 --record
 
 bench-quick: install ## A small benchmark run for a quick check
 	$(VENV)/bin/python -m license_sync_local.bench --quick
+	$(VENV)/bin/python -m license_sync_local.bench.report_page --persons 5000
 
 # pyenv's shims answer for every version but run only the selected one; put a real
 # python3.12 first on PATH when pyenv has it installed.
