@@ -39,6 +39,13 @@ def test_every_setting_the_code_reads_is_set_in_the_template() -> None:
     assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} <= variables
 
 
+def test_finalize_may_read_the_reports_bucket_for_the_previous_report() -> None:
+    # The report page's "what changed" reads the previous run's report.json.
+    finalize = TEMPLATE["Resources"]["FinalizeSyncFunction"]["Properties"]["Policies"]
+    readers = [policy["S3ReadPolicy"] for policy in finalize if "S3ReadPolicy" in policy]
+    assert readers == [{"BucketName": {"Ref": "ReportsBucket"}}]
+
+
 def test_every_work_queue_has_a_dead_letter_queue() -> None:
     queues = resources_of_type(TEMPLATE, "AWS::SQS::Queue")
     sources = {queue for definition in FUNCTIONS for queue, _ in definition.sqs_sources}
