@@ -18,6 +18,8 @@ from license_sync.models import LicenseSyncStatus, ServerAccount
 from license_sync.pipeline.records import Run, RunStatus, TriggerKind
 from license_sync.runtime import reset_dependencies
 from license_sync_local.browser import chromium, load
+from license_sync_local.dashboard import RunRecord, append_history
+from license_sync_local.runner import restore_earlier_runs
 from license_sync_local.simulator import demo_enterprise
 from tests.integration.pipeline.conftest import DeploymentFactory
 from tests.unit.domain.factories import build_report
@@ -172,3 +174,26 @@ def test_hostile_text_stays_text_in_chromium(tmp_path: Path) -> None:
         assert loaded.page.locator("img").count() == 0
         cell = loaded.page.locator("#dormant-list tbody tr td").nth(1)
         assert cell.text_content() == hostile
+
+
+def test_a_local_run_into_the_same_folder_builds_on_the_runs_recorded_there(
+    deployment: DeploymentFactory, tmp_path: Path
+) -> None:
+    # Given a folder holding an earlier local run's history and report.json
+    instances, ghec = demo_enterprise()
+    with deployment(instances, ghec) as local:
+        earlier = local.run()
+        local.report(earlier)
+        earlier_out = local.out_dir / earlier.run_id
+        append_history(tmp_path, RunRecord(earlier, [], []))
+        (tmp_path / "report.json").write_bytes((earlier_out / "report.json").read_bytes())
+    with deployment(instances, ghec) as fresh:
+        # When a fresh stack restores it and runs
+        assert restore_earlier_runs(fresh.stack, tmp_path) == 1
+        run = fresh.run()
+        fresh.report(run)
+
+        # Then the new page compares with the earlier run
+        page = (fresh.out_dir / run.run_id / "report.html").read_text()
+        assert f"Against run <code>{earlier.run_id}</code>" in page
+        assert "Nothing changed." in page

@@ -261,6 +261,11 @@ def test_previous_report_json_is_read_for_the_rows_only() -> None:
     ]
 
 
+def test_a_previous_report_of_another_shape_gives_nothing_to_compare_with() -> None:
+    assert parse_previous_report(b'{"users": [{"enterprise_server_user_ids": 3}]}') is None
+    assert parse_previous_report(b"not json") is None
+
+
 def test_trend_at_steady_growth_says_when_the_seats_run_out() -> None:
     runs = [
         finished_run(f"r{week}", NOW + timedelta(weeks=week), 50 + 10 * week) for week in range(4)

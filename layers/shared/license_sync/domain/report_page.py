@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from license_sync.domain.hostnames import normalise_hostname
 from license_sync.domain.persons import LicenseReport
@@ -38,6 +38,7 @@ from license_sync.pipeline.records import (
     Instance,
     InstanceProgress,
     InstanceRunStatus,
+    InstanceSourceKind,
     Run,
 )
 
@@ -71,9 +72,16 @@ class _PreviousReport(BaseModel):
     users: list[PreviousRow] = Field(default_factory=list)
 
 
-def parse_previous_report(body: bytes) -> list[PreviousRow]:
-    """The rows of an earlier report.json (GHEC's consumed-licenses shape)."""
-    return _PreviousReport.model_validate_json(body).users
+def parse_previous_report(body: bytes) -> list[PreviousRow] | None:
+    """The rows of an earlier report.json (GHEC's consumed-licenses shape).
+
+    None when the file is not that shape: the page then has nothing to compare with, and the
+    run is not failed for it (the comparison is a courtesy; the counts do not depend on it).
+    """
+    try:
+        return _PreviousReport.model_validate_json(body).users
+    except ValidationError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -465,7 +473,9 @@ def _instance_row(
     if progress.source is not None:
         source = _SOURCES[progress.source]
     elif instance is not None:
-        source = "export file" if instance.source.value == "export" else "site-admin report"
+        source = (
+            "export file" if instance.source is InstanceSourceKind.EXPORT else "site-admin report"
+        )
     else:
         source = ""
     if not progress.complete:

@@ -259,14 +259,15 @@ def _write_report_page(
     previous_body = (
         deps.reports.find(f"reports/{previous.run_id}/report.json") if previous else None
     )
+    previous_rows = parse_previous_report(previous_body) if previous_body else None
     page = ReportPageInput(
         run=run,
         report=report,
         instances=registry,
         github_view=github_view,
         earlier_runs=earlier,
-        previous_rows=parse_previous_report(previous_body) if previous_body else None,
-        previous_run_id=previous.run_id if previous_body and previous else None,
+        previous_rows=previous_rows,
+        previous_run_id=previous.run_id if previous_rows is not None and previous else None,
         generated_at=deps.clock(),
     )
     location = deps.reports.put(
