@@ -139,6 +139,26 @@ def test_report_rows_split_across_chunks_are_reassembled() -> None:
     assert read_report(make_client(github)) == [ServerAccount(HOST, 1, "mona", "mona@example.com")]
 
 
+def test_report_dormant_column_marks_dormant_accounts() -> None:
+    # Given a report with a dormant account, an active one and one with the column blank
+    body = (
+        "id,login,email,suspended?,dormant?\n"
+        "1,ivan,ivan@example.com,false,true\n"
+        "2,mona,mona@example.com,false,false\n"
+        "3,octo,octo@example.com,false,\n"
+    )
+    github = ScriptedGitHub().add(REPORT, csv_answer(body))
+
+    # When it is read, then only the first is dormant (and each still a user account)
+    accounts = read_report(make_client(github))
+
+    assert [(a.login, a.dormant) for a in accounts] == [
+        ("ivan", True),
+        ("mona", False),
+        ("octo", False),
+    ]
+
+
 def test_report_organizations_are_typed_by_role() -> None:
     body = "id,login,email,role,suspended?\n7,acme-org,,Organization,false\n"
     github = ScriptedGitHub().add(REPORT, csv_answer(body))

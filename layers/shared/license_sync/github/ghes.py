@@ -82,6 +82,7 @@ class ReportRow(BaseModel):
     login: str = Field(min_length=1)
     email: str | None
     suspended: bool = Field(alias="suspended?")
+    dormant: bool = Field(default=False, alias="dormant?")
     role: str | None = None
 
     @field_validator("email", "role", mode="before")
@@ -89,6 +90,14 @@ class ReportRow(BaseModel):
     def _blank_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
+        return value
+
+    @field_validator("dormant", mode="before")
+    @classmethod
+    def _blank_is_not_dormant(cls, value: object) -> object:
+        # Only the report for seats matters here; an unfilled `dormant?` says nothing.
+        if isinstance(value, str) and not value.strip():
+            return False
         return value
 
     @field_validator("login", mode="before")
@@ -107,6 +116,7 @@ class ReportRow(BaseModel):
             email=self.email.strip() if self.email else None,
             suspended=self.suspended,
             account_type=AccountType.ORGANIZATION if is_org else AccountType.USER,
+            dormant=self.dormant,
         )
 
 
