@@ -28,7 +28,7 @@ MAX_EXPORT_FILE_BYTES = 64 * 1024 * 1024
 
 The file is read whole and parsed with `json.loads`, which costs about 6 bytes of memory per
 byte of file on top of the file itself (measured by `make bench`, see BENCHMARKS.md): 64 MiB
-peaks near 620 MiB in ingest_export's 1,024 MB. At 128 MiB it would reach the limit.
+peaks at 580 MiB (the base included) in ingest_export's 1,024 MB; 128 MiB would pass it.
 """
 
 # Canonical name -> accepted spellings, compared after `_normalise_key`.
