@@ -189,12 +189,34 @@ def write_outputs(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Pa
         path = out_dir / name
         path.write_bytes(stack.get_object(key))
         written[kind] = path
+    written.update(copy_usage_uploads(stack, run, out_dir))
     run_path = out_dir / "run.json"
     run_path.write_text(run.model_dump_json(indent=2))
     written["run"] = run_path
     metrics_path = out_dir / "metrics.json"
     metrics_path.write_text(json.dumps(emitted_metrics(stack.lambda_output.getvalue()), indent=2))
     written["metrics"] = metrics_path
+    return written
+
+
+def copy_usage_uploads(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Path]:
+    """The `s3` push target's usage files, at the bucket's layout: `uploads/RUN_ID/HOST.json`.
+
+    They are what an administrator would take to GHEC's "Upload license usage" page; with the
+    `http` target the bucket holds none and nothing is copied.
+    """
+    prefix = f"uploads/{run.run_id}/"
+    written: dict[str, Path] = {}
+    pages = stack.s3.get_paginator("list_objects_v2").paginate(
+        Bucket=stack.bucket_name, Prefix=prefix
+    )
+    for page in pages:
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            path = out_dir.joinpath(*key.split("/"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(stack.get_object(key))
+            written[key] = path
     return written
 
 
