@@ -127,7 +127,7 @@ def test_report_lists_every_user_with_primary_email_and_flags(
     by_id = {account.user_id: account for account in accounts}
     assert by_id[1] == ServerAccount(HOST, 1, "mona", "mona@example.com")
     assert by_id[2].suspended
-    assert by_id[4] == ServerAccount(HOST, 4, "sleepy", "sleepy@example.com")
+    assert by_id[4] == ServerAccount(HOST, 4, "sleepy", "sleepy@example.com", dormant=True)
     assert len(accounts) == 3 + 250  # the simulator leaves organizations out of the report
     (request,) = sim.requests
     assert request.headers["authorization"].startswith("Basic ")
