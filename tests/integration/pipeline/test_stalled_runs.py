@@ -16,7 +16,7 @@ from license_sync.pipeline.records import (
     TriggerKind,
     utc_now,
 )
-from license_sync.pipeline.start import StartSyncDeps, start_sync
+from license_sync.pipeline.start import STALLED_INSTANCE_ERROR, StartSyncDeps, start_sync
 from license_sync_local.dynamodb_local import REPO_ROOT
 from license_sync_local.runner import instance_store, run_store
 from license_sync_local.simulator import demo_enterprise
@@ -92,6 +92,7 @@ def test_a_start_that_died_after_taking_the_lock_is_ended_by_the_heartbeat(
             f"the run stopped making progress: its lock expired at {expired_at}"
             " with 2 of 2 instances pending"
         )
+        assert {progress.error for progress in ended.instances.values()} == {STALLED_INSTANCE_ERROR}
         assert run_store(local.stack).lock() is None
         # And the next trigger starts cleanly
         assert local.run().status is RunStatus.SUCCEEDED

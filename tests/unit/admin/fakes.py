@@ -21,6 +21,7 @@ from license_sync.pipeline.records import (
     CollectRequest,
     FinalizeRequest,
     Instance,
+    InstanceProgress,
     InstanceSourceKind,
     Run,
     RunLock,
@@ -126,7 +127,14 @@ class FakeRuns:
         return None  # this store's lock never expires: no run is ever stalled
 
     # The rest of the pipeline's RunStore (start_sync does not call these).
-    def fail_active(self, run_id: str, *, error: str, finished_at: datetime) -> Run | None: ...
+    def fail_active(
+        self,
+        run_id: str,
+        *,
+        error: str,
+        finished_at: datetime,
+        unfinished: Mapping[str, InstanceProgress] | None = None,
+    ) -> Run | None: ...
     def record_collect_failure(self, *_: Any) -> None: ...
     def record_finalize_failure(self, *_: Any) -> None: ...
     def update_progress(self, *_: Any) -> None: ...

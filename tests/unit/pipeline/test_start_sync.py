@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,12 +11,19 @@ from license_sync.pipeline.records import (
     CollectRequest,
     FinalizeRequest,
     Instance,
+    InstanceProgress,
+    InstanceRunStatus,
     Run,
     RunLock,
     RunStatus,
     TriggerKind,
 )
-from license_sync.pipeline.start import StartSyncDeps, end_stalled_run, start_sync
+from license_sync.pipeline.start import (
+    STALLED_INSTANCE_ERROR,
+    StartSyncDeps,
+    end_stalled_run,
+    start_sync,
+)
 
 NOW = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 
@@ -68,12 +76,24 @@ class RunsInMemory:
         if self.held is not None and self.held.holder_run_id == run.run_id:
             self.held = None
 
-    def fail_active(self, run_id: str, *, error: str, finished_at: datetime) -> Run | None:
+    def fail_active(
+        self,
+        run_id: str,
+        *,
+        error: str,
+        finished_at: datetime,
+        unfinished: Mapping[str, InstanceProgress] | None = None,
+    ) -> Run | None:
         run = self.runs.get(run_id)
         if run is None or not run.status.is_active:
             return None
         failed = run.model_copy(
-            update={"status": RunStatus.FAILED, "error": error, "finished_at": finished_at}
+            update={
+                "status": RunStatus.FAILED,
+                "error": error,
+                "finished_at": finished_at,
+                "instances": {**run.instances, **(unfinished or {})},
+            }
         )
         self.finish(failed)
         return failed
@@ -176,6 +196,8 @@ def test_a_start_that_died_after_taking_the_lock_is_ended_when_the_lock_expires(
         "the run stopped making progress: its lock expired at 2026-11-30T06:00:00Z"
         " with 2 of 2 instances pending"
     )
+    assert {progress.status for progress in ended.instances.values()} == {InstanceRunStatus.FAILED}
+    assert {progress.error for progress in ended.instances.values()} == {STALLED_INSTANCE_ERROR}
     assert len(queue.sent) == 2
     assert runs.active == started.run
 

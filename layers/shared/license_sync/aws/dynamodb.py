@@ -446,22 +446,36 @@ class DynamoRunStore:
             if not _condition_failed(exc):
                 raise
 
-    def fail_active(self, run_id: str, *, error: str, finished_at: datetime) -> Run | None:
+    def fail_active(
+        self,
+        run_id: str,
+        *,
+        error: str,
+        finished_at: datetime,
+        unfinished: Mapping[str, InstanceProgress] | None = None,
+    ) -> Run | None:
+        names = {"#status": "status", "#error": "error"}
+        values: dict[str, AttributeValueTypeDef] = {
+            ":failed": {"S": RunStatus.FAILED.value},
+            ":error": {"S": error},
+            ":at": {"S": _DATETIME.dump_python(finished_at, mode="json")},
+            ":collecting": {"S": RunStatus.COLLECTING.value},
+            ":finalizing": {"S": RunStatus.FINALIZING.value},
+        }
+        assignments = ["#status = :failed", "#error = :error", "finished_at = :at"]
+        for index, (instance_id, progress) in enumerate(sorted((unfinished or {}).items())):
+            names[f"#i{index}"] = instance_id
+            values[f":p{index}"] = _to_value(progress)
+            assignments.append(f"instances.#i{index} = :p{index}")
         try:
             response = self._client.update_item(
                 TableName=self._table,
                 Key={"run_id": {"S": run_id}},
-                UpdateExpression="SET #status = :failed, #error = :error, finished_at = :at",
+                UpdateExpression=f"SET {', '.join(assignments)}",
                 # Only an active run: one that finished meanwhile keeps its own outcome.
                 ConditionExpression="#status IN (:collecting, :finalizing)",
-                ExpressionAttributeNames={"#status": "status", "#error": "error"},
-                ExpressionAttributeValues={
-                    ":failed": {"S": RunStatus.FAILED.value},
-                    ":error": {"S": error},
-                    ":at": {"S": _DATETIME.dump_python(finished_at, mode="json")},
-                    ":collecting": {"S": RunStatus.COLLECTING.value},
-                    ":finalizing": {"S": RunStatus.FINALIZING.value},
-                },
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:

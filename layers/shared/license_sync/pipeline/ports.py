@@ -7,7 +7,7 @@ moto and the GitHub simulator, or plain fakes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
@@ -79,9 +79,17 @@ class RunStore(Protocol):
         """Store the final record and release the lock held by this run."""
         ...
 
-    def fail_active(self, run_id: str, *, error: str, finished_at: datetime) -> Run | None:
+    def fail_active(
+        self,
+        run_id: str,
+        *,
+        error: str,
+        finished_at: datetime,
+        unfinished: Mapping[str, InstanceProgress] | None = None,
+    ) -> Run | None:
         """End a run that is still active as failed and release its lock.
 
+        `unfinished` replaces the progress of those instances (the ones it leaves pending).
         Returns the failed run; None when it had finished already (or does not exist).
         """
         ...

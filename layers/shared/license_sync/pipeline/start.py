@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -45,7 +45,14 @@ class RunLocks(Protocol):
 
     def lock(self) -> RunLock | None: ...
     def get(self, run_id: str) -> Run | None: ...
-    def fail_active(self, run_id: str, *, error: str, finished_at: datetime) -> Run | None: ...
+    def fail_active(
+        self,
+        run_id: str,
+        *,
+        error: str,
+        finished_at: datetime,
+        unfinished: Mapping[str, InstanceProgress] | None = None,
+    ) -> Run | None: ...
 
 
 def end_stalled_run(runs: RunLocks, now: datetime) -> Run | None:
@@ -62,7 +69,23 @@ def end_stalled_run(runs: RunLocks, now: datetime) -> Run | None:
     run = runs.get(lock.holder_run_id)
     if run is None or not run.status.is_active:
         return None
-    return runs.fail_active(run.run_id, error=stalled_reason(run, lock), finished_at=now)
+    reason = stalled_reason(run, lock)
+    # Each instance it left pending fails too, so the run's instances add up.
+    unfinished = {
+        instance_id: progress.model_copy(
+            update={
+                "status": InstanceRunStatus.FAILED,
+                "error": STALLED_INSTANCE_ERROR,
+                "finished_at": now,
+            }
+        )
+        for instance_id, progress in run.instances.items()
+        if progress.status is InstanceRunStatus.PENDING
+    }
+    return runs.fail_active(run.run_id, error=reason, finished_at=now, unfinished=unfinished)
+
+
+STALLED_INSTANCE_ERROR = "not collected: the run stopped making progress (see the run's error)"
 
 
 def stalled_reason(run: Run, lock: RunLock) -> str:
