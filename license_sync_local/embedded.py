@@ -81,7 +81,9 @@ class EmbeddedStack:
         self.queue_urls: dict[str, str] = {}
         self.table_names: dict[str, str] = {}
         self.secret_names: dict[str, str] = {}
+        self.bucket_names: dict[str, str] = {}
         self.bucket_name = ""
+        """The reports bucket (the functions' REPORTS_BUCKET): reports, usage files, exports."""
         self.environment: dict[str, str] = {}
         self.invocations: dict[str, int] = {}
         self.function_errors = 0
@@ -190,10 +192,11 @@ class EmbeddedStack:
             )["QueueUrl"]
             self.queue_urls[logical_id] = url
 
-        buckets = resources_of_type(self.template, "AWS::S3::Bucket")
-        for logical_id in buckets:
-            self.bucket_name = f"{self.stack_name}-{logical_id}".lower()
-            self.s3.create_bucket(Bucket=self.bucket_name)
+        for logical_id in resources_of_type(self.template, "AWS::S3::Bucket"):
+            name = f"{self.stack_name}-{logical_id}".lower()
+            self.s3.create_bucket(Bucket=name)
+            self.bucket_names[logical_id] = name
+        self.bucket_name = self._resolve(environment_variables(self.template)["REPORTS_BUCKET"])
 
         for logical_id, properties in resources_of_type(
             self.template, "AWS::SecretsManager::Secret"
@@ -251,8 +254,8 @@ class EmbeddedStack:
             return self.queue_urls[name]
         if name in self.secret_names:
             return self.secret_names[name]
-        if name in resources_of_type(self.template, "AWS::S3::Bucket"):
-            return self.bucket_name
+        if name in self.bucket_names:
+            return self.bucket_names[name]
         raise ValueError(f"the local run cannot resolve Ref {name}")
 
     def _condition(self, name: str) -> bool:

@@ -141,12 +141,15 @@ def estimate(size: SizeFigures) -> Estimate:
         )
     )
     total_bytes = accounts * item_bytes
-    read_units = total_bytes / DYNAMODB_READ_UNIT_BYTES / 2  # eventually consistent Query
+    finalize_units = total_bytes / DYNAMODB_READ_UNIT_BYTES / 2  # eventually consistent Query
+    count_units = total_bytes / DYNAMODB_READ_UNIT_BYTES  # collect's consistent COUNT Query
+    read_units = finalize_units + count_units
     lines.append(
         Line(
             "DynamoDB reads",
             f"finalize reads every item once: {total_bytes / 1e9:.2f} GB = "
-            f"{read_units:,.0f} RRU (eventually consistent)",
+            f"{finalize_units:,.0f} RRU (eventually consistent), and collect counts them once "
+            f"more: {count_units:,.0f} RRU (consistent)",
             None,
             read_units * DYNAMODB_READ_REQUEST_UNIT,
         )

@@ -50,17 +50,25 @@ _DEFAULT_PER_PAGE = 30
 class GhesInstance:
     """One simulated instance with the lookups its endpoints need.
 
-    The indexes are built once from `SimulatedGhes.users`; the user objects themselves are
-    shared, so changing a user's fields shows in the next answer (adding or removing users
+    The indexes are built from `SimulatedGhes.users` at start and again when a report
+    revision replaces them (`next_report_users`); the user objects themselves are shared, so
+    changing a user's fields shows in the next answer (adding or removing users by hand
     after the simulator started does not).
     """
 
     def __init__(self, config: SimulatedGhes) -> None:
         self.config = config
         self.hostname = config.hostname
-        self.users_in_sign_up_order = sorted(config.users, key=lambda user: user.id)
+        self.report_requests = 0
+        """Authorised report requests so far (drives `report_ready_after`)."""
+        self.reports_served = 0
+        """Reports answered with the CSV so far (drives `report_revisions`)."""
+        self._index(config.users)
+
+    def _index(self, users: list[SimulatedUser]) -> None:
+        self.users_in_sign_up_order = sorted(users, key=lambda user: user.id)
         self._ids = [user.id for user in self.users_in_sign_up_order]
-        self._by_login = {user.login.casefold(): user for user in config.users}
+        self._by_login = {user.login.casefold(): user for user in users}
         # SCIM-provisioned identities: every user except organizations and the setup user,
         # which an administrator creates by hand before SCIM exists.
         self._scim_identities = [
@@ -68,8 +76,21 @@ class GhesInstance:
             for user in self.users_in_sign_up_order
             if user.type == "User" and user.login.casefold() != SCIM_SETUP_LOGIN
         ]
-        self.report_requests = 0
-        """Authorised report requests so far (drives `report_ready_after`)."""
+
+    def next_report_users(self) -> list[SimulatedUser]:
+        """The accounts of the report about to be served, switching to its revision first.
+
+        The caller holds the simulator's lock; a report already streaming keeps the list it
+        started with.
+        """
+        self.reports_served += 1
+        revisions = self.config.report_revisions
+        if self.reports_served > 1 and revisions:
+            revision = revisions[min(self.reports_served - 2, len(revisions) - 1)]
+            if revision is not self.config.users:
+                self.config.users = revision
+                self._index(revision)
+        return self.users_in_sign_up_order
 
     # --- lookups -------------------------------------------------------------------------
 
@@ -214,14 +235,16 @@ class GhesInstance:
 
     # --- the site-admin report -----------------------------------------------------------
 
-    def report_chunks(self, *, now: datetime) -> Iterator[bytes]:
-        """The all-users report, a few thousand rows at a time (never the whole file in
-        memory: a benchmark instance has hundreds of thousands of accounts)."""
+    def report_chunks(
+        self, users_in_sign_up_order: list[SimulatedUser], *, now: datetime
+    ) -> Iterator[bytes]:
+        """The all-users report of these accounts, a few thousand rows at a time (never the
+        whole file in memory: a benchmark instance has hundreds of thousands of accounts)."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(REPORT_HEADER)
         rows_in_buffer = 0
-        for user in self.users_in_sign_up_order:
+        for user in users_in_sign_up_order:
             if user.type != "User":
                 continue  # organizations are not in the users report
             writer.writerow(_report_row(user, now))

@@ -52,6 +52,12 @@ class SimulatedGhes:
     scim_enabled: bool = True
     """SCIM provisioning is configured: the SCIM API answers (404 when False) and the
     `scim-admin` setup user consumes no seat."""
+    report_revisions: list[list[SimulatedUser]] = field(default_factory=list)
+    """The accounts the instance has by its later reports, as when accounts are added and
+    removed between two requests and GHES builds its report again: the k-th report served
+    after the first (counting 200 answers only) shows `report_revisions[k-1]`, and the last
+    revision stays after that. A revision replaces `users` (so the REST API and the oracle
+    see it too) at the moment its report is served."""
 
     def __post_init__(self) -> None:
         if not self.server_id:

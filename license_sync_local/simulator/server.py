@@ -385,11 +385,12 @@ class GitHubSimulator:
         with self._lock:
             instance.report_requests += 1
             still_generating = instance.report_requests <= config.report_ready_after
+            users = [] if still_generating else instance.next_report_users()
         if still_generating:
             return _Reply(202)
         return _Reply(
             200,
-            instance.report_chunks(now=datetime.now(UTC)),
+            instance.report_chunks(users, now=datetime.now(UTC)),
             content_type=CSV_CONTENT_TYPE,
         )
 

@@ -17,6 +17,7 @@ from license_sync.pipeline.records import Run
 from license_sync_local.demo import write_sync_config
 from license_sync_local.dynamodb_local import DynamoDBLocal
 from license_sync_local.embedded import ContextFactory, EmbeddedStack
+from license_sync_local.lambda_context import LocalLambdaContext
 from license_sync_local.runner import (
     register_from_config,
     run_store,
@@ -26,6 +27,7 @@ from license_sync_local.runner import (
 )
 from license_sync_local.simulator import GitHubSimulator, SimulatedGhec, SimulatedGhes
 from license_sync_local.sync_config import SyncConfig, load_sync_config
+from license_sync_local.template import FunctionDefinition
 
 
 @dataclass
@@ -56,6 +58,16 @@ class LocalDeployment:
 
 
 DeploymentFactory = Callable[..., AbstractContextManager[LocalDeployment]]
+
+
+def short_on_time(definition: FunctionDefinition) -> LocalLambdaContext:
+    """A Lambda context with plenty of time at its first look and 30 s at every later one:
+    less than the 60 s a collect keeps in reserve, so a collect hands over to a continuation
+    at its first look at the clock (every `CollectLimits.time_check_every` accounts)."""
+    looks = iter([900.0])
+    return LocalLambdaContext(
+        function_name=definition.logical_id, remaining_seconds=lambda: next(looks, 30.0)
+    )
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from license_sync.models import ConsumedLicenseUser
 from license_sync.pipeline.records import InstanceRunStatus, RunStatus
 from license_sync.runtime import reset_dependencies
 from license_sync_local.cloudwatch import emitted_metrics
-from license_sync_local.lambda_context import LocalLambdaContext
 from license_sync_local.simulator import (
     DEMO_EXPECTED_SEATS_CONSUMED,
     Fault,
@@ -23,8 +22,7 @@ from license_sync_local.simulator import (
     expected_usage,
     generate_enterprise,
 )
-from license_sync_local.template import FunctionDefinition
-from tests.integration.pipeline.conftest import DeploymentFactory
+from tests.integration.pipeline.conftest import DeploymentFactory, short_on_time
 
 pytestmark = pytest.mark.integration
 
@@ -155,13 +153,6 @@ def test_collect_continues_in_a_new_invocation_when_time_runs_short(
     # Given one instance of 1,500 accounts, and Lambdas that have plenty of time when they
     # start but only 30 s (less than the 60 s a collect keeps in reserve) at every later look
     instances, ghec = generate_enterprise(seed=7, instances=1, accounts_total=1500)
-
-    def short_on_time(definition: FunctionDefinition) -> LocalLambdaContext:
-        looks = iter([900.0])
-        return LocalLambdaContext(
-            function_name=definition.logical_id, remaining_seconds=lambda: next(looks, 30.0)
-        )
-
     with deployment(instances, ghec, context_factory=short_on_time) as local:
         # When the sync runs
         run = local.run()

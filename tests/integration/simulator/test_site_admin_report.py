@@ -12,6 +12,7 @@ from license_sync_local.simulator import (
     DEMO_HOSTNAMES,
     GitHubSimulator,
     SimulatedGhes,
+    SimulatedUser,
     generate_enterprise,
 )
 from tests.integration.simulator.conftest import GHES_AUTH, SITE_ADMIN
@@ -153,3 +154,26 @@ def test_report_generation_is_counted_per_instance(client: httpx.Client) -> None
 
     assert quick_status == 200
     assert slow_statuses == [202, 200]
+
+
+def test_report_revisions_change_the_accounts_between_two_reports(client: httpx.Client) -> None:
+    # Given an instance whose accounts change after its first report (one leaves, one joins)
+    alice = SimulatedUser(1, "alice", "alice@acme.example")
+    bob = SimulatedUser(2, "bob", "bob@acme.example")
+    carol = SimulatedUser(3, "carol", "carol@acme.example")
+    instance = SimulatedGhes(
+        "busy.example", [alice, bob], report_ready_after=1, report_revisions=[[alice, carol]]
+    )
+    with GitHubSimulator([instance]) as simulator:
+        # When its report is asked for three times (the first answer is a 202)
+        statuses_and_logins = [
+            (response.status_code, sorted(_rows(response)))
+            for response in (_report(client, simulator, "busy.example") for _ in range(3))
+        ]
+        listed = client.get(simulator.ghes_api_url("busy.example") + "/users", headers=GHES_AUTH)
+
+    # Then the first CSV shows the accounts it started with, every later one the revision,
+    # and the REST API and the oracle's input follow the revision too
+    assert statuses_and_logins == [(202, []), (200, ["alice", "bob"]), (200, ["alice", "carol"])]
+    assert [user["login"] for user in listed.json()] == ["alice", "carol"]
+    assert instance.users == [alice, carol]

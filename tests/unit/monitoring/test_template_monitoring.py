@@ -262,3 +262,45 @@ def test_tracing_never_captures_responses(template: dict[str, Any]) -> None:
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
+
+
+def _failure_queues(template: dict[str, Any]) -> set[str]:
+    """Every queue that holds what failed: redrive targets, EventBridge dead-letter queues,
+    Lambda dead-letter queues and on-failure destinations."""
+    queues = {
+        properties["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for properties in resources_of_type(template, "AWS::SQS::Queue").values()
+        if "RedrivePolicy" in properties
+    }
+    for function in resources_of_type(template, "AWS::Serverless::Function").values():
+        for event in function.get("Events", {}).values():
+            if "DeadLetterConfig" in event["Properties"]:
+                queues.add(event["Properties"]["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0])
+        if "DeadLetterQueue" in function:
+            queues.add(function["DeadLetterQueue"]["TargetArn"]["Fn::GetAtt"][0])
+        on_failure = (
+            function.get("EventInvokeConfig", {}).get("DestinationConfig", {}).get("OnFailure")
+        )
+        if on_failure:
+            queues.add(on_failure["Destination"]["Fn::GetAtt"][0])
+    return queues
+
+
+def test_every_failure_queue_alarms_and_is_drawn(template: dict[str, Any]) -> None:
+    queues = _failure_queues(template)
+    assert "IngestExportFailureQueue" in queues
+    alarmed = {
+        properties["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for properties in alarms(template).values()
+        if properties.get("Namespace") == "AWS/SQS"
+        and properties["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    }
+    assert queues - alarmed == set()
+    values = local_values(template, stack_name="s", region="us-east-1", account_id="1")
+    drawn = {
+        row.dimensions["QueueName"]
+        for widget in dashboard_body(template, values)["widgets"]
+        for row in widget_metrics(widget.get("properties", {}))
+        if row.namespace == "AWS/SQS"
+    }
+    assert {values[f"{queue}.QueueName"] for queue in queues} - drawn == set()

@@ -659,6 +659,22 @@ class DynamoAccountStore:
         yield writer
         writer.flush()
 
+    def count(self, collection_id: str) -> int:
+        # COUNT still reads the items (about a fifth of what writing them cost, once per
+        # collection); consistent, so that nothing just written is missed.
+        paginator = self._client.get_paginator("query")
+        return sum(
+            page["Count"]
+            for partition_key in self._sharding.partition_keys(collection_id)
+            for page in paginator.paginate(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": partition_key}},
+                Select="COUNT",
+                ConsistentRead=True,
+            )
+        )
+
     def read(self, collection_id: str) -> Iterator[ServerAccount]:
         paginator = self._client.get_paginator("query")
         for partition_key in self._sharding.partition_keys(collection_id):

@@ -4,6 +4,13 @@ A collect never idles and never outlives its Lambda: when the report is still be
 generated, a rate limit asks for a long wait, or the time left runs short, it re-queues a
 continuation with a delay and returns. Writes are keyed by account, so a redelivered or
 resumed message rewrites the same items instead of adding new ones.
+
+A continuation skips the accounts written before only when the report still starts with
+exactly them (`report_fingerprint`). When GHES built the report anew in between, the collect
+starts over from row 0 as a new attempt with a collection of its own, and only the attempt
+that finishes is recorded, so what finalize reads is always one report's accounts. The
+earlier attempt's items are left to the table's TTL: deleting them would cost as many writes
+as writing them, and nothing reads a collection the run did not record.
 """
 
 from __future__ import annotations
@@ -47,6 +54,13 @@ from license_sync.pipeline.records import (
     RunStatus,
     utc_now,
 )
+from license_sync.pipeline.report_fingerprint import (
+    ReportChanged,
+    ReportFingerprint,
+    check_collection,
+    restart,
+    skip_consumed,
+)
 
 # Errors that another attempt cannot fix: the instance fails for this run at once.
 # Anything else (unreachable, throttled AWS calls, bugs) raises so SQS retries it and,
@@ -76,6 +90,8 @@ class CollectLimits:
     not_ready_delay_seconds: int = 60
     max_not_ready_attempts: int = 120
     max_continuations: int = 200
+    max_report_restarts: int = 3
+    """New attempts from row 0 after the report changed between two continuations."""
     time_check_every: int = 500
     """Accounts between two looks at the remaining time."""
 
@@ -109,8 +125,9 @@ class CollectResult:
     progress: InstanceProgress | None = None
 
 
-def collection_id_for(run_id: str, instance_id: str) -> str:
-    return f"run/{run_id}/{instance_id}"
+def collection_id_for(run_id: str, instance_id: str, attempt: int = 0) -> str:
+    base = f"run/{run_id}/{instance_id}"
+    return base if attempt == 0 else f"{base}/attempt-{attempt}"
 
 
 def collect_instance_usage(
@@ -200,14 +217,14 @@ def _collect_from_instance(
         source = deps.connect(instance, deps.tokens.get_token(instance.token_secret))
     except PERMANENT_ERRORS as exc:
         return deps.bookkeeping.fail(request, progress, str(exc))
-    collection_id = collection_id_for(request.run_id, instance.instance_id)
+    collection_id = collection_id_for(request.run_id, instance.instance_id, resume.attempt)
 
-    def spent(**changes: int) -> CollectResume:
-        return resume.model_copy(
+    def spent(base: CollectResume = resume, **changes: int | str) -> CollectResume:
+        return base.model_copy(
             update={
-                "collect_seconds": resume.collect_seconds + deps.monotonic() - started,
-                "github_requests": resume.github_requests + source.stats.requests,
-                "rate_limit_wait_seconds": resume.rate_limit_wait_seconds
+                "collect_seconds": base.collect_seconds + deps.monotonic() - started,
+                "github_requests": base.github_requests + source.stats.requests,
+                "rate_limit_wait_seconds": base.rate_limit_wait_seconds
                 + source.stats.rate_limit_wait_seconds,
                 **changes,
             }
@@ -236,11 +253,28 @@ def _collect_from_instance(
                     )
                 delay = max(limits.not_ready_delay_seconds, int(report.retry_after_seconds))
                 return _continue(request, spent(not_ready_attempts=attempts), delay, progress, deps)
-            written, finished = _write_accounts(
-                report, collection_id, resume.accounts_written, remaining_seconds, deps
+            fingerprint = ReportFingerprint(usage_source)
+            finished = _write_accounts(
+                report,
+                fingerprint,
+                collection_id,
+                resume,
+                remaining_seconds=remaining_seconds,
+                deps=deps,
             )
-        if not finished:
-            return _continue(request, spent(accounts_written=written), 0, progress, deps)
+        changed = finished if isinstance(finished, ReportChanged) else None
+        if finished is True:
+            # Every row is in; the collection must hold no account beyond them.
+            changed = check_collection(deps.accounts.count(collection_id), fingerprint)
+        if changed is not None:
+            restarted = restart(resume, changed, max_restarts=limits.max_report_restarts)
+            if isinstance(restarted, str):
+                return deps.bookkeeping.fail(request, progress, restarted)
+            return _continue(request, spent(restarted), 0, progress, deps)
+        if finished is False:
+            # Carry what the next invocation must find again before it skips these rows.
+            handover = spent(accounts_written=fingerprint.rows, rows_digest=fingerprint.digest)
+            return _continue(request, handover, 0, progress, deps)
     except GitHubRateLimited as exc:
         return _continue(request, spent(), int(exc.retry_after_seconds) + 1, progress, deps)
     except PERMANENT_ERRORS as exc:
@@ -249,6 +283,7 @@ def _collect_from_instance(
         source.close()
 
     totals = spent()
+    written = fingerprint.rows
     complete = usage_source is not UsageSource.USERS_API
     collection = Collection(
         collection_id=collection_id,
@@ -279,28 +314,31 @@ def _collect_from_instance(
 
 def _write_accounts(
     report: Iterator[ServerAccount],
+    fingerprint: ReportFingerprint,
     collection_id: str,
-    already_written: int,
+    resume: CollectResume,
+    *,
     remaining_seconds: Callable[[], float],
     deps: CollectDeps,
-) -> tuple[int, bool]:
-    """Write the report's accounts after the first `already_written`.
+) -> bool | ReportChanged:
+    """Write the report's accounts after those earlier invocations of this attempt wrote.
 
-    Returns how many accounts are written in all and whether the report was finished.
+    Returns whether the report was finished (`fingerprint` then holds every account read so
+    far), or how the report changed since those invocations read it.
     """
+    changed = skip_consumed(report, fingerprint, resume)
+    if changed is not None:
+        return changed
     limits = deps.limits
-    position = 0
     with deps.accounts.writer(collection_id) as writer:
         for account in report:
-            position += 1
-            if position <= already_written:
-                continue  # written by an earlier invocation of this collect
+            fingerprint.add(account)
             writer.write(account)
-            if position % limits.time_check_every == 0 and (
+            if fingerprint.rows % limits.time_check_every == 0 and (
                 remaining_seconds() < limits.reserve_seconds
             ):
-                return position, False
-    return position, True
+                return False
+    return True
 
 
 def _continue(

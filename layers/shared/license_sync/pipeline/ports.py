@@ -112,6 +112,10 @@ class AccountStore(Protocol):
         """Every account of a collection, shard by shard, without loading them all at once."""
         ...
 
+    def count(self, collection_id: str) -> int:
+        """How many accounts a collection holds (items stored, whoever wrote them)."""
+        ...
+
 
 class WorkQueue(Protocol):
     def send_collect(self, request: CollectRequest, *, delay_seconds: int = 0) -> None: ...

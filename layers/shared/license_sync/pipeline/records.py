@@ -207,6 +207,11 @@ class CollectResume(_Record):
     """Where a continuation picks up: accounts already written, 202 answers seen so far."""
 
     accounts_written: int = 0
+    """Accounts of the report consumed (and written) by earlier invocations of this attempt."""
+    rows_digest: str = ""
+    """`ReportFingerprint` of those accounts: a continuation skips them only if it matches."""
+    attempt: int = 0
+    """Starts over from row 0 after the report changed; each attempt has its own collection."""
     not_ready_attempts: int = 0
     continuations: int = 0
     collect_seconds: float = 0.0
