@@ -3,7 +3,8 @@
 One code path for both targets: a deployed stack (`--api-url https://…/v1`, requests
 signed with SigV4 from the usual AWS credentials chain) and `license-sync serve` on
 loopback (`--api-url http://127.0.0.1:PORT`, unsigned). Tokens are read from an
-environment variable or stdin, never from the command line.
+environment variable, stdin or a prompt, never from the command line (it lands in shell
+history).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from license_sync.admin.schemas import DESTINATION_FIELDS
 from license_sync.errors import LicenseSyncError
 from license_sync.github.http import is_loopback_host
 
@@ -268,6 +270,12 @@ def _read_token(arguments: argparse.Namespace) -> str | None:
     return None
 
 
+def _print_warnings(instance: Mapping[str, Any]) -> None:
+    """What the API accepted but flagged (e.g. a URL another instance has), on stderr."""
+    for warning in instance.get("warnings", []):
+        print(f"license-sync: warning: {warning}", file=sys.stderr)
+
+
 def _instance_line(instance: Mapping[str, Any]) -> str:
     last = instance.get("last_sync") or {}
     sync = f"{last.get('status')} {last.get('date')}" if last else "never synced"
@@ -297,10 +305,79 @@ def command_instances_add(arguments: argparse.Namespace) -> int:
             registration["ca_bundle"] = arguments.ca_bundle.read_text()
     with _client(arguments) as client:
         instance = client.register_instance(registration)
+    _print_warnings(instance)
     if arguments.json:
         _print_json(instance)
     else:
         print(f"registered {instance['instance_id']} (server ID {instance['server_id']})")
+    return 0
+
+
+UPDATE_OPTIONS = {"url": "--url", "site_admin": "--site-admin", "ca_bundle": "--ca-bundle"}
+"""The `instances update` option that changes each PATCH field named in errors."""
+
+
+def _update_token(arguments: argparse.Namespace) -> tuple[bool, str | None]:
+    """(whether a token is sent, the token or None to drop the stored one)."""
+    if arguments.drop_token:
+        return True, None
+    if arguments.token_env or arguments.token_stdin:
+        return True, _read_token(arguments)
+    if arguments.token_prompt:
+        return True, getpass.getpass("site admin token: ").strip()
+    return False, None
+
+
+def instance_changes(arguments: argparse.Namespace) -> dict[str, Any]:
+    """The PATCH body of `instances update`, refused before sending when a destination
+    changes without a token (the API's rule: the stored token stays where it was given)."""
+    changes: dict[str, Any] = {}
+    if arguments.url is not None:
+        changes["url"] = arguments.url
+    if arguments.site_admin is not None:
+        changes["site_admin"] = arguments.site_admin
+    if arguments.ca_bundle is not None:
+        changes["ca_bundle"] = arguments.ca_bundle.read_text()
+    if arguments.no_ca_bundle:
+        changes["ca_bundle"] = ""
+    if arguments.source is not None:
+        changes["source"] = arguments.source
+    if arguments.enabled is not None:
+        changes["enabled"] = arguments.enabled
+    if arguments.server_id is not None:
+        changes["server_id"] = arguments.server_id
+    destination = [name for name in DESTINATION_FIELDS if name in changes]
+    sending, token = _update_token(arguments)
+    if destination and not sending:
+        if sys.stdin.isatty():
+            sending, token = True, getpass.getpass("site admin token: ").strip()
+        else:
+            options = ", ".join(UPDATE_OPTIONS[name] for name in destination)
+            raise LicenseSyncError(
+                f"changing {options} needs a new token (the stored one was given for the old "
+                "destination): add --token-env NAME, --token-stdin or --token-prompt, or "
+                "--drop-token to remove the stored token"
+            )
+    if sending:
+        if token == "":
+            raise LicenseSyncError("the token is empty")
+        changes["token"] = token
+    if not changes:
+        raise LicenseSyncError("nothing to change: pass at least one option (see --help)")
+    return changes
+
+
+def command_instances_update(arguments: argparse.Namespace) -> int:
+    changes = instance_changes(arguments)
+    with _client(arguments) as client:
+        instance = client.update_instance(arguments.instance_id, changes)
+    _print_warnings(instance)
+    if arguments.json:
+        _print_json(instance)
+        return 0
+    fields = ", ".join(sorted(changes))
+    token = "" if instance.get("token_configured") else "; no token is stored"
+    print(f"updated {instance['instance_id']} ({fields}){token}")
     return 0
 
 
@@ -467,6 +544,35 @@ def _add_instance_commands(commands: argparse._SubParsersAction[argparse.Argumen
     add.add_argument("--server-id")
     add.add_argument("--disabled", dest="enabled", action="store_false")
     add.set_defaults(handler=command_instances_add)
+
+    update = instance_commands.add_parser(
+        "update",
+        help="change an instance (a new --url, --site-admin or --ca-bundle needs a new token)",
+    )
+    _common(update)
+    update.add_argument("instance_id")
+    update.add_argument("--url", help="https://HOST")
+    update.add_argument("--site-admin", help="a site admin's login")
+    bundle = update.add_mutually_exclusive_group()
+    bundle.add_argument("--ca-bundle", type=Path, help="PEM file of the instance's CA")
+    bundle.add_argument("--no-ca-bundle", action="store_true", help="remove the CA bundle")
+    update.add_argument("--source", choices=["api", "export"])
+    update.add_argument("--server-id")
+    enabled = update.add_mutually_exclusive_group()
+    enabled.add_argument("--enable", dest="enabled", action="store_true", default=None)
+    enabled.add_argument("--disable", dest="enabled", action="store_false")
+    new_token = update.add_mutually_exclusive_group()
+    new_token.add_argument("--token-env", metavar="NAME", help="read the new token from $NAME")
+    new_token.add_argument(
+        "--token-stdin", action="store_true", help="read the new token from stdin"
+    )
+    new_token.add_argument("--token-prompt", action="store_true", help="ask for the new token")
+    new_token.add_argument(
+        "--drop-token",
+        action="store_true",
+        help="remove the stored token (the instance is not collected until one is sent)",
+    )
+    update.set_defaults(handler=command_instances_update)
 
     listing = instance_commands.add_parser("list", help="list instances and their last sync")
     _common(listing)

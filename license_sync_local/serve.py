@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import secrets
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -28,13 +29,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, quote, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from functions.api.app import handle_api
 from license_sync.admin.api import openapi_json, route_methods
-from license_sync.admin.deps import AdminDeps
+from license_sync.admin.deps import AdminDeps, AdminLimits
+from license_sync.admin.errors import AdminError, BodyTimeout, MalformedBody
+from license_sync.admin.http import declared_length, http_error
 from license_sync.aws.storage import S3ReportStore
 from license_sync.observability import logger
 from license_sync.runtime import api_deps
@@ -49,6 +52,10 @@ if TYPE_CHECKING:
 STAGE = "v1"
 LOCAL_CALLER_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/local-admin"
 LOCAL_OBJECTS_PREFIX = "/_local/s3/"
+MAX_OBJECT_BYTES = 256 * 1024 * 1024
+"""The largest PUT to a local upload URL (export files)."""
+READ_TIMEOUT_SECONDS = 30.0
+"""How long a connection may stay silent (a body shorter than its Content-Length)."""
 ApiHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -165,6 +172,27 @@ def _status_line(code: int) -> str:
         return f"{code} Unknown"
 
 
+def request_body(environ: WSGIEnvironment, limit: int, timeout_seconds: float) -> bytes:
+    """The request's body, read only once its Content-Length is known to be sane.
+
+    A length that is not a whole number is 400 and one above `limit` 413, both before any
+    byte is read; a body that stops short is 400 (the client closed) or 408 (the socket's
+    read timeout), never a request that waits forever.
+    """
+    length = declared_length(environ.get("CONTENT_LENGTH"), limit) or 0
+    if not length:
+        return b""
+    try:
+        body: bytes = environ["wsgi.input"].read(length)
+    except TimeoutError:
+        raise BodyTimeout(length, timeout_seconds) from None
+    if len(body) < length:
+        raise MalformedBody(
+            f"it ended after {len(body)} of the {length} bytes its Content-Length announced"
+        )
+    return body
+
+
 # --- Local stand-ins for presigned S3 URLs -----------------------------------------------------
 
 
@@ -234,17 +262,29 @@ class LocalApi:
     objects: LocalObjects | None = None
     on_upload: Callable[[str, int], None] | None = None
     """Called after a PUT stored an object (the bucket's notification)."""
+    max_body_bytes: int = AdminLimits().max_body_bytes
+    max_object_bytes: int = MAX_OBJECT_BYTES
+    read_timeout_seconds: float = READ_TIMEOUT_SECONDS
+    """The server's socket timeout (see `api_server`), for the 408's message."""
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ["REQUEST_METHOD"]).upper()
         # WSGI hands the path over as latin-1 text of its bytes.
         path = str(environ.get("PATH_INFO") or "/").encode("latin-1").decode("utf-8", "replace")
         query = parse_qs(str(environ.get("QUERY_STRING", "")), keep_blank_values=True)
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
+        is_object = path.startswith(LOCAL_OBJECTS_PREFIX) and self.objects is not None
+        limit = self.max_object_bytes if is_object else self.max_body_bytes
+        try:
+            body = request_body(environ, limit, self.read_timeout_seconds)
+        except AdminError as exc:
+            error = http_error(exc)
+            return self._answer(
+                start_response, int(error.status), error.json.encode(), "application/json"
+            )
+        length = len(body)
         if path == "/openapi.json" and method == "GET":
             return self._answer(start_response, 200, self.openapi().encode(), "application/json")
-        if path.startswith(LOCAL_OBJECTS_PREFIX) and self.objects is not None:
+        if is_object:
             return self._object(start_response, method, path, query, body)
         headers = {
             key[5:].replace("_", "-").title(): str(value)
@@ -347,12 +387,25 @@ def local_api(stack: ServedStack, objects: LocalObjects) -> LocalApi:
         openapi=openapi_json,
         objects=objects,
         on_upload=ingest,
+        max_body_bytes=deps.limits.max_body_bytes,
     )
 
 
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return
+
+
+class _ApiServer(WSGIServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went silent or away is not a bug worth a traceback.
+        failure = sys.exc_info()[1]
+        if isinstance(failure, TimeoutError | ConnectionError):
+            logger.warning(
+                "connection dropped", client=str(client_address), error=type(failure).__name__
+            )
+            return
+        super().handle_error(request, client_address)
 
 
 @contextmanager
@@ -375,10 +428,20 @@ def deliveries(stack: EmbeddedStack) -> Iterator[threading.Thread]:
 
 @contextmanager
 def api_server(app: LocalApi, *, port: int = 0, quiet: bool = True) -> Iterator[WSGIServer]:
-    """Serve `app` on 127.0.0.1:`port` (0 picks a free port) in a background thread."""
-    server = make_server(
-        "127.0.0.1", port, app, handler_class=_QuietHandler if quiet else WSGIRequestHandler
+    """Serve `app` on 127.0.0.1:`port` (0 picks a free port) in a background thread.
+
+    Each connection's socket times out after `app.read_timeout_seconds` of silence, so a
+    client that announces more than it sends holds its thread only that long.
+    """
+    handler = cast(
+        type[WSGIRequestHandler],
+        type(
+            "ApiRequestHandler",
+            (_QuietHandler if quiet else WSGIRequestHandler,),
+            {"timeout": app.read_timeout_seconds},
+        ),
     )
+    server = make_server("127.0.0.1", port, app, server_class=_ApiServer, handler_class=handler)
     thread = threading.Thread(target=server.serve_forever, name="license-sync-api", daemon=True)
     thread.start()
     try:

@@ -68,6 +68,14 @@ class ExportFileError(LicenseSyncError):
         self.field = field
 
 
+class RegistrationChanged(LicenseSyncError):
+    """An instance's registration was written by someone else since it was read."""
+
+    def __init__(self, instance_id: str) -> None:
+        super().__init__(f"instance {instance_id!r} was changed by another request meanwhile")
+        self.instance_id = instance_id
+
+
 class ConfigError(LicenseSyncError):
     """A setting is missing or invalid; `field` names it."""
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from license_sync_local.cli import main
 from license_sync_local.dynamodb_local import REPO_ROOT
-from license_sync_local.serve import served
+from license_sync_local.serve import LocalApi, api_server, base_url, served
 from license_sync_local.simulator import (
     DEMO_EXPECTED_SEATS_CONSUMED,
     GitHubSimulator,
@@ -162,3 +164,191 @@ def test_the_served_api_publishes_its_openapi_document(server: Served) -> None:
     response = httpx.get(f"{server.url}/openapi.json")
 
     assert response.json() == json.loads((REPO_ROOT / "openapi.json").read_text())
+
+
+# --- `instances update`: the token rule before sending, the API's refusals in one line ---------
+
+
+def _register_disabled(
+    capsys: pytest.CaptureFixture[str], api: tuple[str, str], hostname: str, url: str
+) -> None:
+    code, out = _cli(
+        capsys,
+        "instances", "add", *api,
+        "--hostname", hostname, "--url", url, "--site-admin", "admin",
+        "--token-env", "UPDATE_TOKEN", "--disabled",
+    )  # fmt: skip
+    assert code == 0, out
+
+
+def _shown(capsys: pytest.CaptureFixture[str], api: tuple[str, str], instance_id: str) -> Any:
+    code, out = _cli(capsys, "instances", "show", *api, instance_id)
+    assert code == 0, out
+    return json.loads(out)
+
+
+def test_update_refuses_a_new_destination_without_a_token_before_sending(
+    server: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an instance registered with its token
+    api = ("--api-url", server.url)
+    monkeypatch.setenv("UPDATE_TOKEN", "ghp_updateOriginal0001")
+    _register_disabled(capsys, api, "update-a.acme.example", "https://update-a.acme.example")
+
+    # When its URL is changed without a token
+    code, out = _cli(
+        capsys, "instances", "update", *api, "update-a.acme.example",
+        "--url", "https://collector.attacker.example",
+    )  # fmt: skip
+
+    # Then the CLI refuses in one line, and the instance is as it was
+    assert code == 2
+    assert out.count("\n") == 1
+    assert "--url needs a new token" in out
+    assert "--token-env" in out
+    shown = _shown(capsys, api, "update-a.acme.example")
+    assert shown["url"] == "https://update-a.acme.example"
+    assert shown["token_configured"] is True
+
+
+def test_update_sends_a_new_destination_with_its_token_or_drops_the_token(
+    server: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = ("--api-url", server.url)
+    monkeypatch.setenv("UPDATE_TOKEN", "ghp_updateOriginal0002")
+    _register_disabled(capsys, api, "update-b.acme.example", "https://update-b.acme.example")
+    monkeypatch.setenv("NEW_TOKEN", "ghp_updateRotated0002")
+
+    moved = _cli(
+        capsys, "instances", "update", *api, "update-b.acme.example",
+        "--url", "https://update-b2.acme.example", "--site-admin", "admin2",
+        "--token-env", "NEW_TOKEN",
+    )  # fmt: skip
+    after_move = _shown(capsys, api, "update-b.acme.example")
+    dropped = _cli(
+        capsys, "instances", "update", *api, "update-b.acme.example",
+        "--no-ca-bundle", "--drop-token",
+    )  # fmt: skip
+    after_drop = _shown(capsys, api, "update-b.acme.example")
+
+    assert moved == (0, "updated update-b.acme.example (site_admin, token, url)\n")
+    assert "ghp_updateRotated0002" not in moved[1]
+    assert (after_move["url"], after_move["site_admin"]) == (
+        "https://update-b2.acme.example",
+        "admin2",
+    )
+    assert after_move["token_configured"] is True
+    assert dropped == (
+        0,
+        "updated update-b.acme.example (ca_bundle, token); no token is stored\n",
+    )
+    assert after_drop["token_configured"] is False
+
+
+def test_update_shows_the_apis_refusals_and_warnings_in_one_line(
+    server: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = ("--api-url", server.url)
+    monkeypatch.setenv("UPDATE_TOKEN", "ghp_updateOriginal0003")
+    _register_disabled(capsys, api, "update-c.acme.example", "https://update-c.acme.example")
+    _register_disabled(capsys, api, "update-d.acme.example", "https://update-d.acme.example")
+    assert _cli(capsys, "instances", "add", *api, "--hostname", "Update-E.acme.example.",
+                "--source", "export")[0] == 0  # fmt: skip
+
+    plain_http = _cli(
+        capsys, "instances", "update", *api, "update-c.acme.example",
+        "--url", "http://update-c.acme.example", "--token-env", "UPDATE_TOKEN",
+    )  # fmt: skip
+    to_api = _cli(capsys, "instances", "update", *api, "update-e.acme.example", "--source", "api")
+    shared = _cli(
+        capsys, "instances", "update", *api, "update-c.acme.example",
+        "--url", "https://UPDATE-D.acme.example/", "--token-env", "UPDATE_TOKEN",
+    )  # fmt: skip
+
+    assert plain_http[0] == 2
+    assert plain_http[1].count("\n") == 1
+    assert "HTTP 422" in plain_http[1]
+    assert "must use https (plain http is accepted only for loopback hosts" in plain_http[1]
+    assert to_api[0] == 2
+    assert to_api[1].count("\n") == 1
+    assert "HTTP 409" in to_api[1]
+    assert shared[0] == 0
+    assert "license-sync: warning: " in shared[1]
+    assert "'update-d.acme.example'" in shared[1]
+
+
+# --- The served HTTP server: Content-Length and slow bodies -------------------------------------
+
+
+def _raw_exchange(url: str, request: bytes, *, half_close: bool = False) -> tuple[int, bytes]:
+    """Send `request` as is; the status and body of the answer (until the server closes)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=120) as connection:
+        connection.sendall(request)
+        if half_close:
+            connection.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+def _post(length: str, body: bytes = b"") -> bytes:
+    return (
+        f"POST /instances HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode() + body
+
+
+@pytest.mark.parametrize(
+    ("length", "status", "reason"),
+    [
+        (str(10**9), 413, "larger than 262144 bytes"),
+        ("9" * 40, 413, "larger than 262144 bytes"),
+        ("-5", 400, "its Content-Length '-5' is not a whole number of bytes"),
+        ("many", 400, "its Content-Length 'many' is not a whole number of bytes"),
+    ],
+)
+def test_the_served_api_judges_content_length_before_reading_the_body(
+    server: Served, length: str, status: int, reason: str
+) -> None:
+    # No body follows: an answer (rather than a wait) shows none was read.
+    answered, body = _raw_exchange(server.url, _post(length))
+
+    assert answered == status
+    assert json.loads(body)["errors"] == [{"field": "body", "reason": reason}]
+
+
+def test_a_body_shorter_than_its_content_length_is_refused_not_waited_for() -> None:
+    # Given a server whose sockets time out quickly
+    app = LocalApi(
+        handler=lambda event, context: {"statusCode": 200, "body": ""},
+        templates=(),
+        openapi=lambda: "{}",
+        read_timeout_seconds=0.2,
+    )
+    with api_server(app) as local:
+        url = base_url(local)
+        # When a client sends half of its body and waits, or closes
+        waited = _raw_exchange(url, _post("10", b'{"a": '))
+        closed = _raw_exchange(url, _post("10", b'{"a": '), half_close=True)
+
+    # Then it is answered 408 or 400, saying so
+    assert waited[0] == 408
+    assert json.loads(waited[1])["errors"] == [
+        {"field": "body", "reason": "shorter than its Content-Length"}
+    ]
+    assert closed[0] == 400
+    assert "ended after 6 of the 10 bytes" in json.loads(closed[1])["message"]
+
+
+def test_the_served_api_answers_a_deeply_nested_body_400(server: Served) -> None:
+    response = httpx.post(
+        f"{server.url}/instances",
+        content=b"[" * 100_000 + b"]" * 100_000,
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 400
+    assert "nests deeper than 32 levels" in response.json()["message"]

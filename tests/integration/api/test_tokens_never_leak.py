@@ -58,6 +58,16 @@ def test_no_token_in_responses_logs_or_tables(api_logging_events: Api) -> None:
         api.instance("leak.example.com", "update_instance", body={"token": ROTATED}),
         api.instance("leak.example.com", "update_instance", body={"token": ROTATED, "nope": 1}),
         api.instance("absent.example.com", "update_instance", body={"token": ROTATED}),
+        api.instance(
+            "leak.example.com",
+            "update_instance",
+            body={"url": "https://leak2.example.com", "token": ROTATED},
+        ),
+        api.instance(
+            "leak.example.com",
+            "update_instance",
+            body={"url": "http://leak3.example.com", "token": ROTATED},
+        ),  # 422 on the URL, with a token
         api.call("list_instances"),
         api.instance("leak.example.com"),
     ]
@@ -70,6 +80,8 @@ def test_no_token_in_responses_logs_or_tables(api_logging_events: Api) -> None:
         200,
         422,
         404,
+        200,
+        422,
         200,
         200,
     ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 
 from license_sync.admin.deps import AdminDeps, AdminLimits, Idempotency
 from license_sync.admin.ports import RunPosition
+from license_sync.errors import RegistrationChanged
 from license_sync.pipeline.records import (
     CollectRequest,
     FinalizeRequest,
@@ -44,6 +45,8 @@ class FakeRegistry:
     items: dict[str, Instance] = field(default_factory=dict)
     vanish_on_update: bool = False
     """Act as if the instance was removed between the read and the update."""
+    before_update: Callable[[], object] | None = None
+    """Another request's work, done once just before the next update is written."""
 
     def get(self, instance_id: str) -> Instance | None:
         return self.items.get(instance_id)
@@ -61,14 +64,28 @@ class FakeRegistry:
         return True
 
     def update_registration(
-        self, instance_id: str, changes: Mapping[str, str | bool | None]
+        self,
+        instance_id: str,
+        changes: Mapping[str, str | bool | None],
+        *,
+        expected_revision: str | None = None,
     ) -> Instance | None:
         if self.vanish_on_update:
             self.items.pop(instance_id, None)
+        if self.before_update is not None:
+            interloper, self.before_update = self.before_update, None
+            interloper()
         current = self.items.get(instance_id)
         if current is None:
             return None
-        updated = Instance.model_validate({**current.model_dump(), **changes})
+        if expected_revision is not None and current.registration_revision != expected_revision:
+            raise RegistrationChanged(instance_id)
+        # As DynamoDB's REMOVE: a None change leaves the field at its default.
+        fields = {**current.model_dump(), **changes}
+        removed = {name for name, value in changes.items() if value is None}
+        updated = Instance.model_validate(
+            {name: value for name, value in fields.items() if name not in removed}
+        )
         self.items[instance_id] = updated
         return updated
 

@@ -18,6 +18,7 @@ from license_sync.admin.http import (
     allowed_methods,
     check_request,
     http_error,
+    nests_deeper_than,
     status_of,
 )
 from license_sync.admin.schemas import InstanceRegistration
@@ -25,7 +26,8 @@ from license_sync.aws.token_vault import TokenVaultError
 from license_sync.pipeline.records import Run, RunStatus, TriggerKind
 
 TOKEN = "ghp_DoNotEchoThisTokenAnywhere000000"
-LIMITS = AdminLimits(max_body_bytes=100)
+LIMITS = AdminLimits(max_body_bytes=100_000)
+LIMITS_DEEP = AdminLimits(max_body_bytes=1_000_000)
 
 
 def _all_subclasses(cls: type[errors.AdminError]) -> set[type[errors.AdminError]]:
@@ -155,11 +157,26 @@ def test_malformed_json_is_400() -> None:
         ("POST", {"content-type": "application/json; charset=utf-8"}, "{}", False, None),
         ("POST", {}, "{}", False, None),
         ("POST", {"Content-Type": "text/plain"}, "{}", False, errors.UnsupportedMediaType),
-        ("PATCH", {"Content-Type": "application/json"}, "x" * 101, False, errors.PayloadTooLarge),
+        (
+            "PATCH",
+            {"Content-Type": "application/json"},
+            "x" * 100_001,
+            False,
+            errors.PayloadTooLarge,
+        ),
         ("POST", {}, base64.b64encode(b"\xff\xfe").decode(), True, errors.MalformedBody),
         ("POST", {}, "not base64!", True, errors.MalformedBody),
         ("GET", {"Content-Type": "text/plain"}, "x" * 500, False, None),
         ("POST", {"Content-Type": "text/plain"}, "", False, None),
+        ("POST", {}, "[" * 33 + "]" * 33, False, errors.MalformedBody),
+        ("POST", {}, "[" * 100_000, False, errors.MalformedBody),
+        ("POST", {}, "[" * 32 + "]" * 32, False, None),
+        ("POST", {}, '{"a": "' + "[" * 90 + '"}', False, None),
+        ("POST", {"Content-Length": "999999"}, "{}", False, errors.PayloadTooLarge),
+        ("POST", {"content-length": "9" * 40}, "{}", False, errors.PayloadTooLarge),
+        ("POST", {"Content-Length": "-1"}, "{}", False, errors.MalformedBody),
+        ("POST", {"Content-Length": "two"}, "{}", False, errors.MalformedBody),
+        ("POST", {"Content-Length": "2"}, "{}", False, None),
     ],
 )
 def test_check_request(
@@ -174,6 +191,17 @@ def test_check_request(
     else:
         with pytest.raises(refused):
             check_request(method, headers, body, base64_encoded=encoded, limits=LIMITS)
+
+
+def test_a_deep_body_is_refused_in_words_and_strings_do_not_count() -> None:
+    deep = '{"hostname": ' + "[" * 100_000 + "]" * 100_000 + "}"
+
+    with pytest.raises(errors.MalformedBody) as raised:
+        check_request("POST", {}, deep, base64_encoded=False, limits=LIMITS_DEEP)
+
+    assert raised.value.message == "the body cannot be read: it nests deeper than 32 levels"
+    assert not nests_deeper_than(b'["\\", "\\"[[[[", "[[[["]', 1)
+    assert nests_deeper_than(b'[["\\"]]', 1)
 
 
 ROUTES = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,9 @@ class AdminLimits:
     max_body_bytes: int = 256 * 1024
     """Larger request bodies are refused. The largest valid body is about 135 KB: a 64 Ki
     character CA bundle whose every character is JSON-escaped, plus the other fields."""
+    max_json_depth: int = 32
+    """Bodies nested deeper are refused before parsing (valid ones nest 2 levels); Python's
+    JSON parser would otherwise run out of stack on a deep one."""
     inline_csv_max_bytes: int = 4 * 1024 * 1024
     """A CSV report up to this size is the response body; a larger one is a download link
     (Lambda responses are limited to 6 MB)."""
@@ -59,3 +63,5 @@ class AdminDeps:
     idempotency: Idempotency | None
     limits: AdminLimits = field(default_factory=AdminLimits)
     clock: Callable[[], datetime] = utc_now
+    new_revision: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
+    """A fresh `registration_revision`."""

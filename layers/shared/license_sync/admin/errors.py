@@ -40,6 +40,22 @@ class AlreadyRegistered(AdminError):
         self.instance_id = instance_id
 
 
+class TokenRequired(AdminError):
+    """A change of where (or as whom) the stored token goes, without a new token."""
+
+    def __init__(self, instance_id: str, fields: Sequence[str]) -> None:
+        names = ", ".join(fields)
+        super().__init__(
+            f"changing {names} of instance {instance_id!r} needs a new token: the stored one "
+            'was given for the old destination; send "token" with the change (or "token": '
+            "null to remove the stored token)",
+            field="token",
+            reason=f"required when {names} changes",
+        )
+        self.instance_id = instance_id
+        self.fields = tuple(fields)
+
+
 class StateConflict(AdminError):
     """The request is well formed but the resource's current state does not allow it."""
 
@@ -68,9 +84,11 @@ class SyncStartInProgress(AdminError):
 
 
 class PayloadTooLarge(AdminError):
-    def __init__(self, size: int, limit: int) -> None:
+    def __init__(self, size: int | None, limit: int) -> None:
+        """`size` None: too large to say (a Content-Length of more digits than sense)."""
+        has = f"has {size} bytes" if size is not None else f"is larger than {limit} bytes"
         super().__init__(
-            f"the body has {size} bytes; at most {limit} are accepted",
+            f"the body {has}; at most {limit} are accepted",
             field="body",
             reason=f"larger than {limit} bytes",
         )
@@ -81,6 +99,19 @@ class PayloadTooLarge(AdminError):
 class MalformedBody(AdminError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"the body cannot be read: {reason}", field="body", reason=reason)
+
+
+class BodyTimeout(AdminError):
+    """The body did not arrive (a client announced more bytes than it sent)."""
+
+    def __init__(self, length: int, seconds: float) -> None:
+        super().__init__(
+            f"the body's {length} bytes (its Content-Length) did not arrive within "
+            f"{seconds:g} seconds",
+            field="body",
+            reason="shorter than its Content-Length",
+        )
+        self.length = length
 
 
 class UnsupportedMediaType(AdminError):

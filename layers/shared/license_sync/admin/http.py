@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -24,6 +25,7 @@ from license_sync.admin.deps import AdminLimits
 from license_sync.admin.errors import (
     AdminError,
     AlreadyRegistered,
+    BodyTimeout,
     MalformedBody,
     MethodNotAllowed,
     NotFound,
@@ -33,6 +35,7 @@ from license_sync.admin.errors import (
     RunAlreadyActive,
     StateConflict,
     SyncStartInProgress,
+    TokenRequired,
     UnsupportedMediaType,
 )
 from license_sync.admin.runs import run_view
@@ -49,7 +52,9 @@ STATUS_OF: tuple[tuple[type[Exception], HTTPStatus], ...] = (
     (ReportNotReady, HTTPStatus.CONFLICT),
     (SyncStartInProgress, HTTPStatus.CONFLICT),
     (MalformedBody, HTTPStatus.BAD_REQUEST),
+    (BodyTimeout, HTTPStatus.REQUEST_TIMEOUT),
     (PayloadTooLarge, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
+    (TokenRequired, HTTPStatus.UNPROCESSABLE_ENTITY),
     (UnsupportedMediaType, HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
     (RequestUnsupportedContentType, HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
     (RequestValidationError, HTTPStatus.UNPROCESSABLE_ENTITY),
@@ -142,6 +147,50 @@ def body_bytes(body: str | None, *, base64_encoded: bool) -> bytes:
         raise MalformedBody("isBase64Encoded is set but the body is not base64") from None
 
 
+_MAX_LENGTH_DIGITS = 18
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_A_BRACKET = re.compile(rb"[^\[\]{}]+")
+_OPENING = frozenset(b"[{")
+
+
+def declared_length(value: str | None, limit: int) -> int | None:
+    """A Content-Length header's byte count (None when absent), checked before any byte
+    of the body is read: not a whole number is 400, more than `limit` is 413."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()):
+        raise MalformedBody(f"its Content-Length {text[:40]!r} is not a whole number of bytes")
+    if len(text) > _MAX_LENGTH_DIGITS:
+        raise PayloadTooLarge(None, limit)
+    length = int(text)
+    if length > limit:
+        raise PayloadTooLarge(length, limit)
+    return length
+
+
+def nests_deeper_than(data: bytes, limit: int) -> bool:
+    """Whether JSON text nests arrays and objects more than `limit` levels deep.
+
+    Counted without parsing (strings left out), so a deep body cannot exhaust the
+    parser's stack; an invalid body is left for the parser to refuse.
+    """
+    brackets = _NOT_A_BRACKET.sub(b"", _JSON_STRING.sub(b"", data))
+    depth = 0
+    for byte in brackets:
+        if byte in _OPENING:
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    return next((value for key, value in headers.items() if key.lower() == name), None)
+
+
 def check_request(
     method: str,
     headers: Mapping[str, str],
@@ -150,10 +199,12 @@ def check_request(
     base64_encoded: bool,
     limits: AdminLimits,
 ) -> None:
-    """Refuse what no route accepts before any parsing: oversized, unreadable or non-JSON
-    bodies (bodies of other methods than POST, PUT and PATCH are ignored)."""
+    """Refuse what no route accepts before any parsing: oversized, unreadable, too deeply
+    nested or non-JSON bodies (bodies of other methods than POST, PUT and PATCH are
+    ignored)."""
     if method.upper() not in BODY_METHODS:
         return
+    declared_length(_header(headers, "content-length"), limits.max_body_bytes)
     data = body_bytes(body, base64_encoded=base64_encoded)
     if len(data) > limits.max_body_bytes:
         raise PayloadTooLarge(len(data), limits.max_body_bytes)
@@ -163,12 +214,12 @@ def check_request(
         data.decode("utf-8")
     except UnicodeDecodeError:
         raise MalformedBody("not UTF-8 text") from None
-    content_type = next(
-        (value for name, value in headers.items() if name.lower() == "content-type"), ""
-    )
+    content_type = _header(headers, "content-type") or ""
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type and media_type != JSON_CONTENT_TYPE:
         raise UnsupportedMediaType(content_type)
+    if nests_deeper_than(data, limits.max_json_depth):
+        raise MalformedBody(f"it nests deeper than {limits.max_json_depth} levels")
 
 
 def early_refusal(event: Mapping[str, Any], limits: AdminLimits) -> HttpError | None:

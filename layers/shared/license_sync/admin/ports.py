@@ -23,9 +23,17 @@ class InstanceRegistry(Protocol):
         ...
 
     def update_registration(
-        self, instance_id: str, changes: Mapping[str, str | bool | None]
+        self,
+        instance_id: str,
+        changes: Mapping[str, str | bool | None],
+        *,
+        expected_revision: str | None = None,
     ) -> Instance | None:
-        """Set (or, for None, remove) registration fields; None when not registered."""
+        """Set (or, for None, remove) registration fields; None when not registered.
+
+        With `expected_revision`, only over that `registration_revision`; RegistrationChanged
+        (license_sync.errors) when another write came first.
+        """
         ...
 
     def delete(self, instance_id: str) -> None: ...

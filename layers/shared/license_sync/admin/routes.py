@@ -25,6 +25,7 @@ from license_sync.admin.schemas import (
     INSTANCE_ID_PATTERN,
     RUN_ID_PATTERN,
     ActiveRunError,
+    ChangedInstanceView,
     DownloadLink,
     DuplicatesView,
     ErrorBody,
@@ -38,6 +39,7 @@ from license_sync.admin.schemas import (
 )
 from license_sync.models import ConsumedLicenses, LicenseSyncStatus
 from license_sync.observability import logger
+from license_sync.pipeline.records import Instance
 from license_sync.telemetry import record_run_started
 
 DEPS_KEY = "license_sync.admin.deps"
@@ -120,6 +122,18 @@ def _json_response(
     )
 
 
+def _changed_view(instance: Instance) -> ChangedInstanceView:
+    sharing = registry.instances_sharing_url(instance, _deps())
+    if sharing:
+        logger.warning(
+            "instance shares its URL with another instance",
+            instance_id=instance.instance_id,
+            url=instance.url,
+            shared_with=sharing,
+        )
+    return registry.changed_instance_view(instance, sharing)
+
+
 InstanceId = Annotated[
     str, Path(pattern=INSTANCE_ID_PATTERN, max_length=128, description="Lower-cased host name.")
 ]
@@ -132,21 +146,26 @@ RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, max_length=64)]
 @router.post(
     "/instances",
     summary="Register a GHES instance",
-    description="The token goes to Secrets Manager and is never returned.",
+    description=(
+        "The token goes to Secrets Manager and is never returned. The host name is stored "
+        "normalised (lower case, no surrounding white space, no trailing dot); a host name "
+        "already registered in any spelling is 409. A URL another instance has is accepted "
+        "with a warning in `warnings`."
+    ),
     operation_id="registerInstance",
     tags=["instances"],
     status_code=201,
     responses=_responses(
-        {201: _json(InstanceView, "The registered instance.", _INSTANCE_LINKS)},
+        {201: _json(ChangedInstanceView, "The registered instance.", _INSTANCE_LINKS)},
         *_BODY_ERRORS,
         409,
         503,
     ),
 )
-def register_instance(body: Annotated[InstanceRegistration, Body()]) -> InstanceView:
+def register_instance(body: Annotated[InstanceRegistration, Body()]) -> ChangedInstanceView:
     instance = registry.register_instance(body, _deps())
     logger.info("instance registered", instance_id=instance.instance_id, caller=_caller())
-    return registry.instance_view(instance)
+    return _changed_view(instance)
 
 
 @router.get(
@@ -176,10 +195,16 @@ def get_instance(instance_id: InstanceId) -> InstanceView:
 @router.patch(
     "/instances/<instance_id>",
     summary="Change an instance (token rotation included)",
+    description=(
+        "Absent fields stay. A change of `url`, `site_admin` or `ca_bundle` must bring "
+        '`token`: a new one, or `"token": null` to remove the stored one (422 otherwise), '
+        "so a stored token never goes to a destination it was not given for. Without a "
+        "token an instance is not collected (its sync fails, saying so) until one is sent."
+    ),
     operation_id="updateInstance",
     tags=["instances"],
     responses=_responses(
-        {200: _json(InstanceView, "The instance after the change.")},
+        {200: _json(ChangedInstanceView, "The instance after the change.")},
         *_BODY_ERRORS,
         404,
         409,
@@ -188,7 +213,7 @@ def get_instance(instance_id: InstanceId) -> InstanceView:
 )
 def update_instance(
     instance_id: InstanceId, body: Annotated[InstanceChanges, Body()]
-) -> InstanceView:
+) -> ChangedInstanceView:
     instance = registry.update_instance(instance_id, body, _deps())
     logger.info(
         "instance changed",
@@ -196,7 +221,7 @@ def update_instance(
         fields=sorted(body.model_fields_set),
         caller=_caller(),
     )
-    return registry.instance_view(instance)
+    return _changed_view(instance)
 
 
 @router.delete(

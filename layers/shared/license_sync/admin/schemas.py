@@ -7,22 +7,32 @@ requests (`SecretStr`, write-only in the OpenAPI document) and appears in no res
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
     Field,
+    GetJsonSchemaHandler,
     SecretStr,
     StrictBool,
     StringConstraints,
     Tag,
     field_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from license_sync.domain.duplicates import DuplicateKind
+from license_sync.domain.hostnames import normalise_hostname
+from license_sync.errors import ConfigError
+from license_sync.github.http import validate_base_url
 from license_sync.models import UsageSource
 from license_sync.pipeline.records import (
     InstanceRunStatus,
@@ -31,8 +41,9 @@ from license_sync.pipeline.records import (
     TriggerKind,
 )
 
-# Instance IDs are lower-cased host names; exports/INSTANCE_ID/ keys allow 128 characters.
-HOSTNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.-]{0,127}$"
+# Instance IDs are normalised host names; exports/INSTANCE_ID/ keys allow 128 characters.
+HOSTNAME_PATTERN = r"^[ \t\r\n]*[A-Za-z0-9][A-Za-z0-9.-]{0,127}[ \t\r\n]*$"
+"""A host name as people type it: any letter case, white space around it, a trailing dot."""
 INSTANCE_ID_PATTERN = r"^[a-z0-9][a-z0-9.-]{0,127}$"
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 CURSOR_PATTERN = r"^[0-9A-Za-z:.-]{1,40}~[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
@@ -52,22 +63,103 @@ CA_BUNDLE_PATTERN = f"^{_PEM}$"
 MAX_CA_BUNDLE_CHARS = 65536
 MAX_URL_CHARS = 2048
 
+
+def _shaped(pattern: str, sentence: str | Callable[[str], str]) -> AfterValidator:
+    """Check `pattern` (which the OpenAPI document shows) and explain a mismatch in words."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if compiled.fullmatch(value) is None:
+            raise ValueError(sentence if isinstance(sentence, str) else sentence(value))
+        return value
+
+    return AfterValidator(check)
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    """Shows `pattern` in the JSON schema (the check itself is `_shaped`, which words it)."""
+
+    pattern: str
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = self.pattern
+        return json_schema
+
+
+def _pattern(pattern: str) -> _Pattern:
+    return _Pattern(pattern)
+
+
+def _url_problem(value: str) -> str:
+    # The clients' rule says what is wrong in words; the pattern is the documented shape.
+    try:
+        validate_base_url(value, field="url")
+    except ConfigError as exc:
+        return exc.reason
+    return (
+        "must be https://HOST[:PORT][/PATH] with only letters, digits and . _ ~ % / - in the path"
+    )
+
+
+def _normalised_hostname(value: Any) -> Any:
+    return normalise_hostname(value) if isinstance(value, str) else value
+
+
+Hostname = Annotated[
+    str,
+    _shaped(
+        HOSTNAME_PATTERN,
+        "must be a host name of letters, digits, dots and hyphens (at most 128 characters) "
+        "starting with a letter or digit",
+    ),
+    AfterValidator(_normalised_hostname),
+    _pattern(HOSTNAME_PATTERN),
+    Field(
+        description="The instance's host name as GHEC shows it. It is stored normalised "
+        "(lower case, no surrounding white space, no trailing dot), which is the instance ID; "
+        "two spellings of one host name are one instance."
+    ),
+]
+"""Checked as typed (the documented pattern), then normalised by the one host-name rule."""
 Url = Annotated[
     str,
-    StringConstraints(max_length=MAX_URL_CHARS, pattern=URL_PATTERN),
+    StringConstraints(max_length=MAX_URL_CHARS),
+    _shaped(URL_PATTERN, _url_problem),
+    _pattern(URL_PATTERN),
     Field(description="https://HOST (http:// only for loopback hosts)"),
 ]
 SiteAdmin = Annotated[
-    str, StringConstraints(pattern=SITE_ADMIN_PATTERN), Field(description="A site admin's login.")
+    str,
+    _shaped(
+        SITE_ADMIN_PATTERN,
+        "must be a GitHub login: letters, digits, dots, hyphens and underscores, starting "
+        "with a letter or digit",
+    ),
+    _pattern(SITE_ADMIN_PATTERN),
+    Field(description="A site admin's login."),
 ]
 ServerId = Annotated[
     str,
-    StringConstraints(pattern=SERVER_ID_PATTERN),
+    _shaped(
+        SERVER_ID_PATTERN,
+        "must be a server ID (a UUID): letters, digits and hyphens, at most 64 characters",
+    ),
+    _pattern(SERVER_ID_PATTERN),
     Field(description="The instance's server ID (a UUID); derived from the host name if absent."),
 ]
+_CA_BUNDLE_SENTENCE = (
+    "must be PEM text (printable ASCII and line breaks) with at least one "
+    "-----BEGIN CERTIFICATE----- block"
+)
 CaBundle = Annotated[
     str,
-    StringConstraints(max_length=MAX_CA_BUNDLE_CHARS, pattern=CA_BUNDLE_PATTERN),
+    StringConstraints(max_length=MAX_CA_BUNDLE_CHARS),
+    _shaped(CA_BUNDLE_PATTERN, _CA_BUNDLE_SENTENCE),
+    _pattern(CA_BUNDLE_PATTERN),
     Field(description="PEM of the CA that signs the instance's certificate (internal CAs)."),
 ]
 
@@ -78,11 +170,12 @@ def _token_schema(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
+MAX_TOKEN_CHARS = 255
 Token = Annotated[
     SecretStr,
     Field(
         min_length=1,
-        max_length=255,
+        max_length=MAX_TOKEN_CHARS,
         json_schema_extra=_token_schema,
         description="The site admin's classic token with the site_admin scope. Stored in "
         "Secrets Manager; never returned.",
@@ -112,11 +205,6 @@ def _optional() -> Any:
     return Field(default=None, json_schema_extra=_drop_default)
 
 
-def _absent() -> Any:
-    """`_optional()` for a type whose own schema hook drops the default (Token)."""
-    return Field(default=None)
-
-
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -124,11 +212,7 @@ class _Request(BaseModel):
 class ApiInstanceRegistration(_Request):
     """An instance the sync reaches over the network."""
 
-    hostname: str = Field(
-        pattern=HOSTNAME_PATTERN,
-        description="The instance's host name as GHEC shows it; its lower-cased form is the "
-        "instance ID.",
-    )
+    hostname: Hostname
     url: Url
     site_admin: SiteAdmin
     token: Token
@@ -143,7 +227,7 @@ class ApiInstanceRegistration(_Request):
 class ExportInstanceRegistration(_Request):
     """An air-gapped instance: its usage arrives as uploaded "Export license usage" files."""
 
-    hostname: str = Field(pattern=HOSTNAME_PATTERN)
+    hostname: Hostname
     source: Literal[InstanceSourceKind.EXPORT]
     url: Url = _optional()
     enabled: StrictBool = True
@@ -167,27 +251,76 @@ InstanceRegistration = Annotated[
 ]
 
 
+DESTINATION_FIELDS = ("url", "site_admin", "ca_bundle")
+"""Where the stored token goes and as whom: changing any of them needs a new token."""
+
+
+def _token_change_schema(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+    schema["writeOnly"] = True
+    for branch in schema.get("anyOf", []):
+        if branch.get("type") == "string":
+            branch.update(minLength=1, maxLength=MAX_TOKEN_CHARS, pattern=TOKEN_PATTERN)
+
+
+def _changes_schema(schema: dict[str, Any]) -> None:
+    # The token rule, stated where clients (and schemathesis) read the shape.
+    schema["dependentRequired"] = {name: ["token"] for name in DESTINATION_FIELDS}
+
+
 class InstanceChanges(_Request):
-    """Fields to change; absent ones stay. Sending `token` rotates it; `ca_bundle: ""`
-    removes the CA bundle.
+    """Fields to change; absent ones stay. Sending `token` rotates it; `"token": null`
+    removes the stored token (the instance is then not collected until a token is sent).
+    `ca_bundle: ""` removes the CA bundle.
+
+    A change of `url`, `site_admin` or `ca_bundle` must come with `token` (a new one, or
+    null to drop the stored one): the stored token was given for the old destination.
 
     The host name (the instance's identity) cannot change: remove the instance and
     register it again.
     """
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_changes_schema)
+
     url: Url = _optional()
     site_admin: SiteAdmin = _optional()
-    token: Token = _absent()
+    token: Annotated[
+        SecretStr | None,
+        Field(
+            json_schema_extra=_token_change_schema,
+            description="A new token (rotation), or null to remove the stored one. Required "
+            "with url, site_admin and ca_bundle.",
+        ),
+    ] = None
     ca_bundle: Annotated[
         str,
-        StringConstraints(max_length=MAX_CA_BUNDLE_CHARS, pattern=f"^({_PEM})?$"),
+        StringConstraints(max_length=MAX_CA_BUNDLE_CHARS),
+        _shaped(f"^({_PEM})?$", _CA_BUNDLE_SENTENCE + ", or an empty string to remove it"),
+        _pattern(f"^({_PEM})?$"),
         Field(description="PEM of the instance's CA; an empty string removes it."),
     ] = _optional()
     source: InstanceSourceKind = _optional()
     enabled: StrictBool = _optional()
     server_id: ServerId = _optional()
 
-    _token = field_validator("token")(check_token)
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value()
+        if not 1 <= len(text) <= MAX_TOKEN_CHARS:
+            raise ValueError(f"must have 1 to {MAX_TOKEN_CHARS} characters")
+        return check_token(value)
+
+    @property
+    def token_sent(self) -> bool:
+        return "token" in self.model_fields_set
+
+    @property
+    def destination_changes(self) -> list[str]:
+        """The destination fields sent (a change of where, or as whom, the token goes)."""
+        return [name for name in DESTINATION_FIELDS if name in self.model_fields_set]
 
 
 # --- Responses ----------------------------------------------------------------------------
@@ -238,6 +371,13 @@ class InstanceView(_View):
     last_collection: CollectionView | None
     pending_export: CollectionView | None
     last_export: ExportUploadView | None
+
+
+class ChangedInstanceView(InstanceView):
+    """An instance as a registration or change left it, with what to look at."""
+
+    warnings: list[str]
+    """Accepted but probably a mistake (another instance has the same URL); empty if none."""
 
 
 class InstanceList(_View):

@@ -21,7 +21,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, TypeAdapter
 
-from license_sync.errors import LicenseSyncError
+from license_sync.errors import LicenseSyncError, RegistrationChanged
 from license_sync.models import AccountType, ServerAccount
 from license_sync.pipeline.records import (
     Collection,
@@ -48,7 +48,16 @@ RUN_LOCK_KEY = "LOCK#active-run"
 RUN_RECORD_TYPE = "run"
 RUNS_BY_START_INDEX = "by_started_at"
 REGISTRATION_FIELDS = frozenset(
-    {"url", "site_admin", "token_secret", "ca_bundle", "source", "enabled", "server_id"}
+    {
+        "url",
+        "site_admin",
+        "token_secret",
+        "ca_bundle",
+        "source",
+        "enabled",
+        "server_id",
+        "registration_revision",
+    }
 )
 """Instance fields an administrator sets; the others are written by runs and uploads."""
 
@@ -130,11 +139,17 @@ class DynamoInstanceStore:
         return True
 
     def update_registration(
-        self, instance_id: str, changes: Mapping[str, str | bool | None]
+        self,
+        instance_id: str,
+        changes: Mapping[str, str | bool | None],
+        *,
+        expected_revision: str | None = None,
     ) -> Instance | None:
         """Change registration fields only (None removes one), leaving what runs record.
 
-        Returns the instance as stored afterwards, or None when it is not registered.
+        Returns the instance as stored afterwards, or None when it is not registered. With
+        `expected_revision`, writes only over that `registration_revision` ("" for one never
+        set) and raises RegistrationChanged when another write came first.
         """
         unknown = set(changes) - REGISTRATION_FIELDS
         if unknown:
@@ -160,11 +175,19 @@ class DynamoInstanceStore:
             )
             if part
         )
+        condition = "attribute_exists(instance_id)"
+        if expected_revision is not None:
+            names["#revision"] = "registration_revision"
+            values[":revision"] = _serializer.serialize(expected_revision)
+            same = "#revision = :revision"
+            if not expected_revision:
+                same = f"(attribute_not_exists(#revision) OR {same})"
+            condition = f"{condition} AND {same}"
         request: dict[str, Any] = {
             "TableName": self._table,
             "Key": self._key(instance_id),
             "UpdateExpression": expression,
-            "ConditionExpression": "attribute_exists(instance_id)",
+            "ConditionExpression": condition,
             "ExpressionAttributeNames": names,
             "ReturnValues": "ALL_NEW",
         }
@@ -175,6 +198,8 @@ class DynamoInstanceStore:
         except ClientError as exc:
             if not _condition_failed(exc):
                 raise
+            if expected_revision is not None and self.get(instance_id) is not None:
+                raise RegistrationChanged(instance_id) from None
             return None
         return Instance.model_validate(_plain(_from_item(response["Attributes"])))
 

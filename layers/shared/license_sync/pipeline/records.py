@@ -95,6 +95,9 @@ class Instance(_Record):
     pending_export: Collection | None = None
     """An uploaded export not yet used by a run."""
     last_export: ExportUpload | None = None
+    registration_revision: str = ""
+    """New with every registration write; a change is written only over the revision it
+    read, so a token is never stored under a destination another request set meanwhile."""
 
 
 class RunStatus(StrEnum):
