@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from license_sync.domain.hostnames import normalise_hostname
 from license_sync.errors import ConfigError
 from license_sync.github.http import validate_base_url
 from license_sync.pipeline.records import default_server_id
@@ -57,6 +58,13 @@ class InstanceSection(_Section):
 
     _url = field_validator("url")(lambda value: None if value is None else _check_url(value))
 
+    @field_validator("hostname", mode="before")
+    @classmethod
+    def _strip_hostname(cls, value: object) -> object:
+        # Stray white space is no part of a host name; case and a trailing dot are kept as
+        # written and only ignored when host names are compared (`instance_id`).
+        return value.strip() if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _source_needs(self) -> InstanceSection:
         if self.source == "api":
@@ -73,7 +81,7 @@ class InstanceSection(_Section):
 
     @property
     def instance_id(self) -> str:
-        return self.hostname.lower()
+        return normalise_hostname(self.hostname)
 
 
 class SyncConfig(_Section):
@@ -85,7 +93,10 @@ class SyncConfig(_Section):
         seen: set[str] = set()
         for index, instance in enumerate(self.instances):
             if instance.instance_id in seen:
-                raise ValueError(f"instances[{index}].hostname {instance.hostname} appears twice")
+                raise ValueError(
+                    f"instances[{index}].hostname {instance.hostname} names an instance listed "
+                    "earlier (host names are compared ignoring case and a trailing dot)"
+                )
             seen.add(instance.instance_id)
         return self
 

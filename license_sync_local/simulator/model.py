@@ -96,6 +96,10 @@ class FaultKind(StrEnum):
     report a wrong header."""
     DROP_CONNECTION = "drop_connection"
     """Closes the socket without any response."""
+    REDIRECT_TO_LOGIN = "redirect_to_login"
+    """302 Found to a sign-in page, as a single sign-on proxy in front of an endpoint answers
+    a request it does not take as signed in. `Location` is `Fault.location`, or else the
+    simulator's own `/login?return_to=PATH`, a sign-in page that answers 200 with HTML."""
 
 
 @dataclass
@@ -118,6 +122,8 @@ class Fault:
     """Seconds, for the rate-limit kinds."""
     delay: float = 0.0
     """Seconds, for SLOW."""
+    location: str | None = None
+    """Where REDIRECT_TO_LOGIN points (e.g. another origin's sign-in page); None: `/login`."""
 
 
 DROPPED_STATUS = 0

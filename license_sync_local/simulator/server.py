@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 import pydantic
 
@@ -60,6 +60,9 @@ CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 _GHES_API_PREFIX = "/api/v3"
 _REPORT_PATH = "/stafftools/reports/all_users.csv"
 _UPLOAD_PATH = "/license-usage-uploads"
+_LOGIN_PATH = "/login"
+_LOGIN_PAGE = b"<html><body><form action='/session' method='post'>Sign in</form></body></html>"
+HTML_CONTENT_TYPE = "text/html; charset=utf-8"
 _DOCS_URL = "https://docs.github.com/rest"
 _RATE_LIMIT_WINDOW_SECONDS = 3600
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
@@ -326,6 +329,18 @@ class GitHubSimulator:
                 return _Reply(200, b'{"users": [{"id": 1, "log', content_type=JSON_CONTENT_TYPE)
             case FaultKind.DROP_CONNECTION:
                 return _Reply(0, drop_connection=True)
+            case FaultKind.REDIRECT_TO_LOGIN:
+                return_to = quote(request.prefix + request.path, safe="")
+                location = fault.location or f"{self.base_url}{_LOGIN_PATH}?return_to={return_to}"
+                body = (
+                    f'<html><body>You are being <a href="{location}">redirected</a>.</body></html>'
+                )
+                return _Reply(
+                    302,
+                    body.encode(),
+                    content_type=HTML_CONTENT_TYPE,
+                    headers={"Location": location},
+                )
             case FaultKind.SLOW:  # pragma: no cover - handled by the caller
                 raise AssertionError("SLOW answers normally")
 
@@ -361,6 +376,9 @@ class GitHubSimulator:
             self._requests.append(recorded)
 
     def _route(self, request: _Request) -> _Reply:
+        if not request.target and request.path == _LOGIN_PATH and request.method == "GET":
+            # The sign-in page REDIRECT_TO_LOGIN sends to: a page for people, not an API.
+            return _Reply(200, _LOGIN_PAGE, content_type=HTML_CONTENT_TYPE)
         if request.target == GHEC_TARGET:
             return self._route_ghec(request)
         instance = self._instances.get(request.target)

@@ -14,12 +14,26 @@ class LicenseSyncError(Exception):
 
 
 class GitHubError(LicenseSyncError):
-    """A GitHub endpoint could not give us what we asked for."""
+    """A GitHub endpoint could not give us what we asked for.
 
-    def __init__(self, message: str, *, host: str, status: int | None = None) -> None:
+    The message is one sentence an administrator can act on: what happened, naming the host
+    (and port, for network failures), then in brackets how many attempts were made and which
+    request it was. It never holds a token, a header value or a response body.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str,
+        status: int | None = None,
+        attempts: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.host = host
         self.status = status
+        self.attempts = attempts
+        """Requests sent for the call that failed, when the retry layer counted them."""
 
 
 class GitHubBadCredentials(GitHubError):
@@ -42,6 +56,28 @@ class GitHubBudgetExhausted(GitHubUnreachable):
     """The caller's time budget ran out before GitHub answered usefully (re-queue and retry)."""
 
 
+class GitHubRedirected(GitHubError):
+    """A redirect that was not followed: an upload (never re-sent), another origin (our
+    credentials stay with the origin they were given for), or too many hops."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str,
+        status: int | None = None,
+        location: str | None = None,
+        attempts: int | None = None,
+    ) -> None:
+        super().__init__(message, host=host, status=status, attempts=attempts)
+        self.location = location
+        """Where the redirect pointed (without its query), or None when it named nowhere."""
+
+
+class GitHubTlsError(GitHubError):
+    """TLS failed: the certificate was not trusted or the handshake broke (not retried)."""
+
+
 class GitHubMalformedResponse(GitHubError):
     """The body did not have the documented shape (or was larger than we accept)."""
 
@@ -50,9 +86,15 @@ class GitHubRateLimited(GitHubError):
     """A rate limit needs a longer wait than the caller's time budget allows."""
 
     def __init__(
-        self, message: str, *, host: str, status: int | None, retry_after_seconds: float
+        self,
+        message: str,
+        *,
+        host: str,
+        status: int | None,
+        retry_after_seconds: float,
+        attempts: int | None = None,
     ) -> None:
-        super().__init__(message, host=host, status=status)
+        super().__init__(message, host=host, status=status, attempts=attempts)
         self.retry_after_seconds = retry_after_seconds
 
 

@@ -7,15 +7,28 @@ fault's server-side delay, which the read timeout cuts short.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import socket
+import ssl
+import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from license_sync.errors import (
     GitHubBadCredentials,
     GitHubMalformedResponse,
     GitHubRateLimited,
+    GitHubRedirected,
+    GitHubTlsError,
     GitHubUnreachable,
 )
 from license_sync.github.ghec import GhecClient, HttpUsageUploader, build_usage_upload
@@ -422,3 +435,155 @@ def test_bad_ghec_token_is_bad_credentials(sim: GitHubSimulator, clock: FakeCloc
     with uploader, pytest.raises(GitHubBadCredentials):
         uploader.upload(upload)
     assert sim.uploads == []
+
+
+# --- redirects ----------------------------------------------------------------------------
+
+
+def test_upload_redirected_to_a_sign_in_page_is_not_delivered(
+    sim: GitHubSimulator, clock: FakeClock
+) -> None:
+    # Given an SSO proxy that answers the upload with a 302 to a sign-in page (which says 200)
+    sim.add_fault(Fault(FaultKind.REDIRECT_TO_LOGIN, target="ghec", path_contains="upload"))
+    upload = build_usage_upload(
+        InstanceMetadata(HOST, "srv-a", "3.19.0", UsageSource.SITE_ADMIN_REPORT),
+        [ServerAccount(HOST, 1, "mona", "mona@example.com")],
+    )
+
+    # When the usage is pushed, then the push fails, naming the status and the Location
+    with (
+        HttpUsageUploader(
+            upload_url=sim.upload_url, token=GHEC_TOKEN, clock=clock, jitter=ceiling_jitter
+        ) as uploader,
+        pytest.raises(GitHubRedirected) as raised,
+    ):
+        uploader.upload(upload)
+
+    assert "302 from 127.0.0.1" in str(raised.value)
+    assert f"{sim.base_url}/login" in str(raised.value)
+    assert "nothing was delivered" in str(raised.value)
+    assert sim.uploads == []
+    assert [request.path for request in sim.requests] == ["/license-usage-uploads"]
+
+
+def test_report_redirected_to_the_sign_in_page_is_followed_and_refused_as_html(
+    sim: GitHubSimulator, clock: FakeClock
+) -> None:
+    sim.add_fault(Fault(FaultKind.REDIRECT_TO_LOGIN, target=HOST, path_contains=REPORT))
+
+    with ghes_client(sim, clock) as client, pytest.raises(GitHubMalformedResponse, match="HTML"):
+        read_report(client)
+
+    assert [request.path for request in sim.requests] == [REPORT, "/login"]
+
+
+def test_ghes_redirect_to_another_origin_is_not_followed(
+    sim: GitHubSimulator, clock: FakeClock
+) -> None:
+    sim.add_fault(
+        Fault(FaultKind.REDIRECT_TO_LOGIN, target=HOST, location="https://sso.example.com/login")
+    )
+
+    with ghes_client(sim, clock) as client, pytest.raises(GitHubRedirected) as raised:
+        client.get_version()
+
+    assert "another origin (https://sso.example.com/login)" in str(raised.value)
+    assert len(sim.requests) == 1
+
+
+# --- real network failures ------------------------------------------------------------------
+
+
+def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def self_signed_https(tmp_path: Path) -> Iterator[int]:
+    """A TLS server on a loopback port with a self-signed certificate; yields the port."""
+    cert_path, key_path = _self_signed_certificate(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = listener.accept()
+            with contextlib.suppress(OSError), context.wrap_socket(connection, server_side=True):
+                pass  # the client gives up during the handshake
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    listener.close()
+    thread.join(timeout=10)
+
+
+def test_self_signed_certificate_is_a_tls_error_that_says_what_to_do(
+    self_signed_https: int, clock: FakeClock
+) -> None:
+    client = GhesClient(
+        hostname=HOST,
+        url=f"https://127.0.0.1:{self_signed_https}",
+        site_admin="site-admin",
+        token=GHES_TOKEN,
+        clock=clock,
+        jitter=ceiling_jitter,
+    )
+
+    with client, pytest.raises(GitHubTlsError) as raised:
+        client.get_version()
+
+    assert str(raised.value).startswith(
+        f"certificate verify failed for 127.0.0.1:{self_signed_https} (self-signed certificate)"
+        "; give the instance its CA bundle"
+    )
+    assert raised.value.attempts == 1  # trust does not improve by asking again
+
+
+def test_refused_connection_names_the_address_and_the_attempts(clock: FakeClock) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]  # closed again at once: nothing listens there
+    client = GhesClient(
+        hostname=HOST,
+        url=f"http://127.0.0.1:{port}",
+        site_admin="site-admin",
+        token=GHES_TOKEN,
+        settings=HttpSettings(max_attempts=3),
+        clock=clock,
+        jitter=ceiling_jitter,
+    )
+
+    with client, pytest.raises(GitHubUnreachable) as raised:
+        client.get_version()
+
+    assert str(raised.value) == (
+        f"connection refused by 127.0.0.1:{port} (3 attempts; GHES {HOST}, GET /api/v3/meta)"
+    )

@@ -246,6 +246,62 @@ def test_instance_failing_its_first_run_contributes_nothing(
         assert run.summary.consumed_licenses == without_lab.seats_consumed
 
 
+def test_push_redirected_to_a_sign_in_page_fails_the_instance_not_the_run(
+    deployment: DeploymentFactory,
+) -> None:
+    instances, ghec = demo_enterprise()
+    with deployment(instances, ghec) as local:
+        # Given an SSO proxy that sends the upload of one instance to a sign-in page (200)
+        local.simulator.add_fault(
+            Fault(FaultKind.REDIRECT_TO_LOGIN, target="ghec", path_contains="upload", times=1)
+        )
+
+        # When a sync runs
+        run = local.run()
+
+        # Then that push failed with its reason, the others went through, the run is partial
+        assert run.status is RunStatus.PARTIAL
+        failed = [p for p in run.instances.values() if not p.pushed]
+        assert len(failed) == 1
+        assert failed[0].status is InstanceRunStatus.COLLECTED
+        assert "302 from 127.0.0.1" in failed[0].push_error
+        assert f"{local.simulator.base_url}/login" in failed[0].push_error
+        pushed = {upload.hostname for upload in local.simulator.uploads}
+        assert pushed == {EU, US, LAB} - {failed[0].hostname}
+        status = {
+            item["hostname"]: item["last_sync"]
+            for item in local.outputs(run, "license-sync-status.json")["server_instances"]
+        }
+        assert status[failed[0].hostname]["status"] == "failed"
+        assert "302" in status[failed[0].hostname]["error"]
+
+
+def test_instance_redirecting_to_another_origin_fails_at_once_with_the_reason(
+    deployment: DeploymentFactory,
+) -> None:
+    instances, ghec = demo_enterprise()
+    with deployment(instances, ghec) as local:
+        # Given one instance behind a proxy that sends every request to an outside sign-in page
+        local.simulator.add_fault(
+            Fault(
+                FaultKind.REDIRECT_TO_LOGIN,
+                target=LAB,
+                location="https://sso.acme.example/login",
+                times=-1,
+            )
+        )
+
+        run = local.run()
+
+        # Then only that instance failed, on its first attempt, saying where it was sent
+        assert run.status is RunStatus.PARTIAL
+        lab = run.instances[LAB]
+        assert lab.status is InstanceRunStatus.FAILED
+        assert "another origin (https://sso.acme.example/login)" in lab.error
+        assert len([r for r in local.simulator.requests if r.target == LAB]) == 1
+        assert all(run.instances[host].pushed for host in (EU, US))
+
+
 def test_emitted_metrics_describe_the_run(deployment: DeploymentFactory) -> None:
     instances, ghec = demo_enterprise()
     with deployment(instances, ghec) as local:

@@ -144,6 +144,35 @@ def test_drop_connection_closes_without_an_answer(
     assert _meta(client, simulator).status_code == 200  # the next connection is served
 
 
+def test_redirect_to_login_sends_to_a_sign_in_page_that_answers_200(
+    simulator: GitHubSimulator, client: httpx.Client
+) -> None:
+    simulator.add_fault(Fault(FaultKind.REDIRECT_TO_LOGIN, target="ghec"))
+
+    response = client.post(simulator.upload_url, headers=GHEC_AUTH, json={})
+
+    assert response.status_code == 302
+    location = response.headers["location"]
+    assert location == f"{simulator.base_url}/login?return_to=%2Fghec%2Flicense-usage-uploads"
+    sign_in = client.get(location)
+    assert sign_in.status_code == 200
+    assert sign_in.headers["content-type"].startswith("text/html")
+    assert simulator.uploads == []  # a faulted request never reaches the handler
+
+
+def test_redirect_to_login_can_point_to_another_origin(
+    simulator: GitHubSimulator, client: httpx.Client
+) -> None:
+    simulator.add_fault(
+        Fault(FaultKind.REDIRECT_TO_LOGIN, location="https://sso.example.com/login")
+    )
+
+    response = _meta(client, simulator)
+
+    assert response.status_code == 302
+    assert response.headers["location"] == "https://sso.example.com/login"
+
+
 def test_a_fault_hits_as_many_requests_as_its_times(
     simulator: GitHubSimulator, client: httpx.Client
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -188,3 +189,40 @@ def _on(account: ServerAccount, hostname: str) -> ServerAccount:
         suspended=account.suspended,
         account_type=account.account_type,
     )
+
+
+LOGIN_SPELLINGS: list[Variant] = [str, str.swapcase]
+
+
+def _is_one_identity(row: ConsumedLicenseUser) -> bool:
+    """A member (by login) or a row of server accounts: seen again, it is the same row."""
+    return bool(row.github_com_login if row.github_com_user else row.enterprise_server_user_ids)
+
+
+@FAST
+@given(accounts=unique_accounts, rows=ghec_rows, data=st.data())
+def test_given_any_input_when_ghec_rows_are_delivered_twice_then_same_count(
+    accounts: list[ServerAccount], rows: list[ConsumedLicenseUser], data: st.DataObject
+) -> None:
+    # A row pushed onto the next page while the listing is read arrives again, later;
+    # GitHub compares logins without case, so the repeat may be spelled otherwise.
+    repeatable = [row for row in rows if _is_one_identity(row)]
+    repeats = [
+        row.model_copy(update={"github_com_login": spelling(row.github_com_login)})
+        for row, spelling in (
+            data.draw(
+                st.lists(
+                    st.tuples(st.sampled_from(repeatable), st.sampled_from(LOGIN_SPELLINGS)),
+                    max_size=4,
+                )
+            )
+            if repeatable
+            else []
+        )
+    ]
+
+    once = build_report(accounts, ghec_rows=rows)
+    twice = build_report(accounts, ghec_rows=rows + repeats)
+
+    assert twice.ghec_rows_repeated == once.ghec_rows_repeated + len(repeats)
+    assert replace(twice, ghec_rows_repeated=once.ghec_rows_repeated) == once

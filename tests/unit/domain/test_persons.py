@@ -493,6 +493,53 @@ def test_given_hostname_in_other_letter_case_when_added_then_same_instance() -> 
     assert report.total_seats_consumed == 1
 
 
+def test_given_hostname_with_trailing_dot_and_spaces_when_added_then_same_instance() -> None:
+    builder = PersonBuilder([], [f" {GHES_A.upper()}. "])
+    builder.add(account(1, "mona@example.com", hostname=f"{GHES_A}."))
+    builder.add(account(1, "mona@example.com"))
+
+    assert builder.build().accounts_seen == 1
+
+
+# --- GHEC rows delivered twice (page-number pagination while the enterprise changes) ----
+
+
+def test_given_member_row_delivered_twice_when_built_then_one_member() -> None:
+    mona = member("mona", server_user_ids=[f"{GHES_OLD}:4"], server_emails=["mona@example.com"])
+    again = mona.model_copy(update={"github_com_login": "Mona"})  # GitHub ignores the case
+
+    report = build_report([account(1, "mona@example.com")], ghec_rows=[mona, again])
+
+    assert report.total_seats_consumed == 1
+    assert report.ghec_members == 1
+    assert report.ghec_rows_repeated == 1
+    assert report.ambiguous_matches == ()
+    assert member_row(report, "mona").enterprise_server_user_ids == [
+        f"{GHES_A}:1",
+        f"{GHES_OLD}:4",
+    ]
+
+
+def test_given_server_row_delivered_twice_when_built_then_one_person() -> None:
+    earlier = server_row([f"{GHES_OLD}:4"], ["old@example.com"])
+
+    report = build_report([], ghec_rows=[earlier, earlier.model_copy()])
+
+    assert report.total_seats_consumed == 1
+    assert report.ghec_server_rows_kept == 1
+    assert report.ghec_rows_repeated == 1
+
+
+def test_given_two_alike_rows_without_server_entries_when_built_then_both_count() -> None:
+    # Two pending invitations can look the same; nothing says they are one license.
+    invitee = server_row([], [])
+
+    report = build_report([], ghec_rows=[invitee, invitee.model_copy()])
+
+    assert report.total_seats_consumed == 2
+    assert report.ghec_rows_repeated == 0
+
+
 def test_given_account_of_hostname_not_collected_when_added_then_rejected() -> None:
     builder = PersonBuilder([], [GHES_A])
 

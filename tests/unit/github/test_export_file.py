@@ -105,6 +105,23 @@ def test_a_separate_primary_email_comes_before_the_list() -> None:
     assert (account.email, account.extra_emails) == ("p@example.com", ("x@example.com",))
 
 
+def test_addresses_equal_under_the_email_rule_are_listed_once() -> None:
+    # casefold, not lower: "STRASSE" and "straße" are one address, as the person builder says
+    document = good_document(
+        users=[
+            {
+                "id": 4,
+                "primary_email": "straße@example.com",
+                "emails": ["STRASSE@example.com", " Strasse@Example.com", "x@example.com"],
+            }
+        ]
+    )
+
+    (account,) = parse_export_file(export(document)).accounts
+
+    assert (account.email, account.extra_emails) == ("straße@example.com", ("x@example.com",))
+
+
 def test_unknown_keys_are_listed_not_guessed() -> None:
     document = good_document(generated_at="2025-01-01", enterprise_name="ACME")
     document["users"][0]["name"] = "Mona Lisa"

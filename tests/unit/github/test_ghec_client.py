@@ -7,7 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from license_sync.domain.emails import normalise_email
 from license_sync.errors import ConfigError, GitHubBadCredentials, GitHubMalformedResponse
 from license_sync.github.ghec import GhecClient, HttpUsageUploader, build_usage_upload
 from license_sync.github.http import HttpSettings
@@ -299,6 +302,57 @@ def test_upload_carries_ids_and_emails_primary_first_deduplicated() -> None:
             {"id": 2, "emails": []},
         ],
     }
+
+
+def test_upload_dedupes_addresses_by_the_person_builders_rule() -> None:
+    # `lower()` keeps "STRASSE@" and "straße@" apart; the person builder's casefold does not
+    upload = build_usage_upload(
+        METADATA,
+        [
+            ServerAccount(
+                "ghes.example.com",
+                1,
+                "a",
+                "STRASSE@example.com",
+                extra_emails=("straße@example.com", "other@example.com"),
+            )
+        ],
+    )
+
+    assert upload.users[0].emails == ["STRASSE@example.com", "other@example.com"]
+
+
+_ADDRESSES = st.builds(
+    lambda local, spelling, pad: f"{pad}{spelling(local)}@example.com{pad}",
+    st.sampled_from(["strasse", "straße", "ann", "a.nn"]),
+    st.sampled_from([str, str.upper, str.title]),
+    st.sampled_from(["", " "]),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(primary=st.none() | _ADDRESSES, extras=st.lists(_ADDRESSES, max_size=6))
+def test_upload_holds_each_address_once_under_the_email_rule(
+    primary: str | None, extras: list[str]
+) -> None:
+    account = ServerAccount("ghes.example.com", 1, "a", primary, extra_emails=tuple(extras))
+
+    (user,) = build_usage_upload(METADATA, [account]).users
+
+    normalised = [normalise_email(address) for address in user.emails]
+    assert len(set(normalised)) == len(normalised)
+    given_addresses = [a for a in (primary, *extras) if a is not None]
+    assert set(normalised) == {normalise_email(a) for a in given_addresses}
+    if primary is not None:
+        assert user.emails[0] == primary.strip()
+
+
+def test_upload_takes_accounts_whose_hostname_is_spelt_otherwise() -> None:
+    upload = build_usage_upload(
+        METADATA, [ServerAccount("GHES.Example.com.", 1, "a", "a@example.com")]
+    )
+
+    assert [user.id for user in upload.users] == [1]
 
 
 def test_upload_never_carries_logins() -> None:

@@ -20,6 +20,7 @@ from license_sync.github.http import (
     parse_link_header,
     parse_retry_after,
     rate_limit_wait_seconds,
+    same_origin,
     validate_base_url,
 )
 from tests.unit.github.fakes import EPOCH_AT_START
@@ -71,6 +72,7 @@ def test_loopback_detection() -> None:
     assert is_loopback_host("127.0.0.1")
     assert is_loopback_host("::1")
     assert is_loopback_host("LOCALHOST")
+    assert is_loopback_host("localhost.")  # the fully qualified spelling is the same host
     assert not is_loopback_host("localhost.example.com")
     assert not is_loopback_host("192.168.1.1")
 
@@ -227,3 +229,17 @@ def test_settings_refuse_nonsense() -> None:
         HttpSettings(max_attempts=0)
 
     assert raised.value.field == "max_attempts"
+
+
+@pytest.mark.parametrize(
+    ("other", "same"),
+    [
+        ("https://GHES.example.com./api/v3", True),  # the one host-name rule
+        ("https://ghes.example.com:443/x", True),
+        ("https://ghes.example.com:8443/x", False),
+        ("http://ghes.example.com/x", False),
+        ("https://ghes.example.com.evil.example/x", False),
+    ],
+)
+def test_same_origin_compares_scheme_host_and_port(other: str, same: bool) -> None:
+    assert same_origin(httpx.URL(other), httpx.URL("https://ghes.example.com/meta")) is same

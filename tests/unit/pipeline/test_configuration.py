@@ -8,6 +8,7 @@ import pytest
 
 from license_sync.config import PushTarget, load_settings
 from license_sync.errors import ConfigError
+from license_sync.pipeline.records import default_server_id
 from license_sync_local.sync_config import load_sync_config, resolve_secret
 
 VALID_ENVIRONMENT = {
@@ -72,6 +73,35 @@ def test_sync_config_resolves_relative_paths_and_defaults(tmp_path: Path) -> Non
     assert instance.export_file == tmp_path / "exports" / "air.json"
     assert instance.instance_id == "air.example"
     assert instance.resolved_server_id == load_sync_config(path).instances[0].resolved_server_id
+
+
+def test_sync_config_host_names_follow_the_one_host_name_rule(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        GHEC + '[[instances]]\nhostname = " GHES.Example.com. "\nsource = "export"\n'
+        'export_file = "a.json"\n',
+    )
+
+    (instance,) = load_sync_config(path).instances
+
+    assert instance.hostname == "GHES.Example.com."
+    assert instance.instance_id == "ghes.example.com"
+    assert instance.resolved_server_id == default_server_id("ghes.example.com")
+
+
+def test_one_host_in_two_spellings_is_refused(tmp_path: Path) -> None:
+    export_instance = '[[instances]]\nhostname = "{}"\nsource = "export"\nexport_file = "a"\n'
+    path = _write(
+        tmp_path,
+        GHEC
+        + export_instance.format("ghes.example.com")
+        + export_instance.format("GHES.example.com."),
+    )
+
+    with pytest.raises(ConfigError, match="listed earlier") as raised:
+        load_sync_config(path)
+
+    assert raised.value.field == "config"
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from license_sync.domain.emails import loose_local_part, normalise_email, split_address
+from license_sync.domain.hostnames import normalise_hostname
 from license_sync.models import ConsumedLicenseUser, ServerAccount
 
 
@@ -172,7 +173,7 @@ def _same_login_findings(persons: Sequence[PersonRecord]) -> list[LikelyDuplicat
             for account in persons[index].accounts
             if account.login and account.login.casefold() == login
         ]
-        hostnames = {account.hostname.casefold() for account in accounts}
+        hostnames = {normalise_hostname(account.hostname) for account in accounts}
         if len(hostnames) < 2:
             continue
         rows = [persons[index].row for index in person_indexes]

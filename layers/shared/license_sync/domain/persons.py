@@ -46,6 +46,8 @@ PERSON_RULES: tuple[str, ...] = (
     "two members are never merged.",
     "A fresh collection of an instance replaces what GHEC holds for that hostname; what GHEC "
     "holds for other hostnames still counts, and joins fresh accounts with the same email.",
+    "A GHEC row delivered twice (the listing shifted between pages) counts once: a member by "
+    "its login ignoring case, any other row by its server accounts.",
     "Addresses that differ only by a +tag, dots, or the domain, and logins repeated across "
     "instances, are reported as likely duplicates and never merged.",
 )
@@ -94,11 +96,13 @@ class LicenseReport:
     accounts_excluded: Mapping[SeatExclusion, int]
     """Accounts that use no seat, per reason (every reason present, zero included)."""
     ghec_members: int
-    """GHEC rows with `github_com_user: true`."""
+    """GHEC rows with `github_com_user: true`, each login counted once."""
     ghec_server_rows_kept: int
     """GHEC non-member rows still counted (they hold entries of hostnames not collected)."""
     ghec_server_rows_superseded: int
     """GHEC non-member rows replaced by the fresh collection of their hostnames."""
+    ghec_rows_repeated: int
+    """GHEC rows left out because the listing delivered them twice (see `_without_repeats`)."""
     duplicates_merged: int
     """Identities that did not become a person of their own: seat-consuming accounts +
     GHEC members + kept GHEC non-member rows - persons."""
@@ -184,7 +188,8 @@ class PersonBuilder:
         self._members: list[_GhecIdentity] = []
         self._ghec_server_rows: list[_GhecIdentity] = []
         self._ghec_server_rows_superseded = 0
-        for ordinal, row in enumerate(ghec_rows):
+        distinct_rows, self._ghec_rows_repeated = _without_repeats(ghec_rows)
+        for ordinal, row in enumerate(distinct_rows):
             kept = tuple(
                 entry
                 for entry in row.enterprise_server_user_ids
@@ -295,6 +300,7 @@ class PersonBuilder:
             ghec_members=member_count,
             ghec_server_rows_kept=len(self._ghec_server_rows),
             ghec_server_rows_superseded=self._ghec_server_rows_superseded,
+            ghec_rows_repeated=self._ghec_rows_repeated,
             duplicates_merged=(
                 accounts_consuming_seat + member_count + len(self._ghec_server_rows) - persons
             ),
@@ -345,6 +351,39 @@ class PersonBuilder:
         )
 
 
+def _without_repeats(
+    rows: Iterable[ConsumedLicenseUser],
+) -> tuple[list[ConsumedLicenseUser], int]:
+    """GHEC's rows without repeats, and how many were left out.
+
+    consumed-licenses is paged by page number, so a row moves to the next page when the
+    enterprise gains a row on an earlier one while we read, and arrives twice. A member is
+    one GitHub account: the same login (ignoring case, as GitHub does) is one member, and
+    its first delivery is kept. A non-member row is its `hostname:id` entries (an account is
+    in one row only), so a row with the same entries again is the same row, identical or
+    read a moment later; the first is kept. Rows without any entry (a pending invitation, a
+    Visual Studio subscriber) are never merged: two such licenses can look alike.
+    """
+    member_logins: set[str] = set()
+    server_rows: set[tuple[str, ...]] = set()
+    distinct: list[ConsumedLicenseUser] = []
+    repeated = 0
+    for row in rows:
+        if row.github_com_user and row.github_com_login:
+            if row.github_com_login.casefold() in member_logins:
+                repeated += 1
+                continue
+            member_logins.add(row.github_com_login.casefold())
+        elif not row.github_com_user and row.enterprise_server_user_ids:
+            entries = tuple(sorted(row.enterprise_server_user_ids))
+            if entries in server_rows:
+                repeated += 1
+                continue
+            server_rows.add(entries)
+        distinct.append(row)
+    return distinct, repeated
+
+
 def _login_order(login: str, ordinal: int) -> tuple[str, str, int]:
     return (login.casefold(), login, ordinal)
 
@@ -352,7 +391,7 @@ def _login_order(login: str, ordinal: int) -> tuple[str, str, int]:
 def _server_user_id_order(entry: str) -> tuple[str, int, str]:
     """Sort `hostname:id` by hostname, then numerically by ID (so `:9` before `:10`)."""
     hostname, _, user_id = entry.rpartition(":")
-    return (hostname.casefold(), int(user_id) if user_id.isdigit() else -1, entry)
+    return (normalise_hostname(hostname), int(user_id) if user_id.isdigit() else -1, entry)
 
 
 def _row_order(row: ConsumedLicenseUser) -> tuple[bool, str, tuple[str, int, str], str]:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from license_sync.domain.emails import normalise_email
 from license_sync.domain.hostnames import normalise_hostname
 from license_sync.errors import ExportFileError
 from license_sync.models import InstanceMetadata, ServerAccount, UsageSource
@@ -184,10 +185,11 @@ def _account(raw: Any, index: int, *, hostname: str, unknown: set[str]) -> Serve
     primary = explicit_primary or flagged_primary or (ordered[0] if ordered else None)
 
     extras: list[str] = []
-    seen = {primary.lower()} if primary else set()
+    seen: set[str | None] = {normalise_email(primary)} if primary else set()
     for address in ordered:
-        if address.lower() not in seen:
-            seen.add(address.lower())
+        normalised = normalise_email(address)
+        if normalised not in seen:
+            seen.add(normalised)
             extras.append(address)
 
     login = None

@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 from pydantic import TypeAdapter
 
+from license_sync.domain.emails import normalise_email
+from license_sync.domain.hostnames import normalise_hostname
 from license_sync.errors import ConfigError
 from license_sync.github.http import (
     DEFAULT_HTTP_SETTINGS,
@@ -94,6 +96,7 @@ class GhecClient(GitHubClientBase):
             transport=transport,
             stats=self.stats,
             jitter=jitter,
+            tls_advice="check this machine's trust store and any TLS-inspecting proxy",
         )
 
     def __repr__(self) -> str:
@@ -181,6 +184,7 @@ class HttpUsageUploader(GitHubClientBase):
             transport=transport,
             stats=self.stats,
             jitter=jitter,
+            tls_advice="give the upload its CA bundle",
         )
 
     def __repr__(self) -> str:
@@ -201,23 +205,23 @@ def build_usage_upload(
 ) -> UsageUpload:
     """The upload document: each account's ID and emails, nothing else.
 
-    Emails are the primary first, then `extra_emails`, blanks dropped and duplicates (same
-    address ignoring case and surrounding space) removed; each is trimmed but otherwise kept
-    as the instance spelt it.
+    Emails are the primary first, then `extra_emails`, blanks dropped and duplicates (equal
+    under `normalise_email`, the rule the person builder uses) removed; each is trimmed but
+    otherwise kept as the instance spelt it.
     Which accounts count as seats is decided elsewhere: every account given is included.
     """
     emails_by_id: dict[int, list[str]] = {}
     seen_by_id: dict[int, set[str]] = {}
     for account in accounts:
-        if account.hostname != metadata.hostname:
+        if normalise_hostname(account.hostname) != normalise_hostname(metadata.hostname):
             raise ValueError(f"account {account.server_user_id} is not from {metadata.hostname}")
         emails = emails_by_id.setdefault(account.user_id, [])
         seen = seen_by_id.setdefault(account.user_id, set())
         for address in (account.email, *account.extra_emails):
             if address is None or not address.strip():
                 continue
-            key = address.strip().lower()
-            if key not in seen:
+            key = normalise_email(address)
+            if key is not None and key not in seen:
                 seen.add(key)
                 emails.append(address.strip())
     return UsageUpload(

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from license_sync.errors import ConfigError, GitHubMalformedResponse, GitHubUnreachable
+from license_sync.errors import ConfigError, GitHubMalformedResponse
 from license_sync.github.http import (
     DEFAULT_HTTP_SETTINGS,
+    HTTPX_ERRORS,
     SYSTEM_CLOCK,
     Clock,
     Deadline,
@@ -213,6 +214,7 @@ class GhesClient(GitHubClientBase):
             transport=transport,
             stats=self.stats,
             jitter=jitter,
+            tls_advice="give the instance its CA bundle",
         )
 
     def __repr__(self) -> str:
@@ -300,12 +302,13 @@ class GhesClient(GitHubClientBase):
                 host=self.hostname,
                 status=None,
             ) from exc
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            raise GitHubUnreachable(
-                f"{label}: the connection failed after line {reader.line_num} "
-                f"({type(exc).__name__})",
-                host=self.hostname,
-                status=None,
+        except HTTPX_ERRORS as exc:
+            raise self._http.failure_error(
+                exc,
+                response.request.url,
+                method="GET",
+                request=response.request,
+                while_doing=f" after line {reader.line_num} of the all_users report",
             ) from exc
 
     def _check_report_header(self, header: list[str], label: str) -> None:

@@ -3,11 +3,20 @@
 One `GitHubHttp` wraps one `httpx.Client` and owns every decision about a single request:
 which failures are retried (5xx, timeouts, dropped connections) and how long to back off
 (full-jitter exponential), when a rate limit is waited out (only when the wait fits in the
-caller's time budget), how large a body may be, and how a status becomes a typed error.
+caller's time budget), which redirects are followed, how large a body may be, and how a
+status or an httpx exception becomes a typed error (`request_failure` is the one place that
+maps httpx's exceptions; none leaves this module raw).
+
+Redirects are never followed by httpx itself. A GET follows a redirect only to the same
+origin (scheme, host, port), so the credentials never travel to another host, and at most
+`HttpSettings.max_redirects` times. Anything else sent (the usage upload's POST) never
+follows one: a 3xx means the document was not delivered, whatever the page it points to
+answers.
 
 Time is read and spent only through the injected `Clock`, so tests drive retries and
-rate-limit waits without sleeping. Error messages name the service, host, method, path and
-status; they never contain a token, a header value or a response body.
+rate-limit waits without sleeping. Error messages are sentences an administrator can act on,
+naming the host (and port, for network failures), the attempts and the request; they never
+contain a token, a header value or a response body.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import email.utils
 import ipaddress
 import random
 import re
+import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -27,6 +37,7 @@ from typing import Any, Protocol, Self, TypeVar
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
+from license_sync.domain.hostnames import normalise_hostname
 from license_sync.errors import (
     ConfigError,
     GitHubBadCredentials,
@@ -36,6 +47,8 @@ from license_sync.errors import (
     GitHubMalformedResponse,
     GitHubNotFound,
     GitHubRateLimited,
+    GitHubRedirected,
+    GitHubTlsError,
     GitHubUnreachable,
 )
 
@@ -48,6 +61,7 @@ _MIB = 1024 * 1024
 _ERROR_BODY_PEEK_BYTES = 64 * 1024
 # X-RateLimit-Reset has one-second resolution; waiting exactly until it can be a hair early.
 _RATE_LIMIT_RESET_MARGIN_SECONDS = 1.0
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 T = TypeVar("T")
 
@@ -72,6 +86,8 @@ class HttpSettings:
     """Rate-limit waits per request before giving up even if the budget would allow more."""
     secondary_rate_limit_wait_seconds: float = 60.0
     """GitHub's advice when a secondary rate limit names no wait: at least one minute."""
+    max_redirects: int = 3
+    """Same-origin redirects a GET follows (e.g. to a path's canonical form) before giving up."""
 
     def __post_init__(self) -> None:
         positive = {
@@ -90,6 +106,8 @@ class HttpSettings:
             raise ConfigError("must not be negative", field="backoff_base_seconds")
         if self.max_rate_limit_waits < 0:
             raise ConfigError("must not be negative", field="max_rate_limit_waits")
+        if self.max_redirects < 0:
+            raise ConfigError("must not be negative", field="max_redirects")
 
 
 DEFAULT_HTTP_SETTINGS = HttpSettings()
@@ -160,7 +178,7 @@ class Deadline:
 
 
 def is_loopback_host(host: str) -> bool:
-    if host.lower() == "localhost":
+    if normalise_hostname(host) == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -195,7 +213,13 @@ def join_url(base: httpx.URL, path: str) -> httpx.URL:
 
 
 def same_origin(url: httpx.URL, base: httpx.URL) -> bool:
-    return (url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
+    """Same scheme, host (by the one host-name rule) and port, the default port written or not."""
+
+    def origin(of: httpx.URL) -> tuple[str, str, int | None]:
+        default = {"https": 443, "http": 80}.get(of.scheme)
+        return (of.scheme, normalise_hostname(of.host), of.port or default)
+
+    return origin(url) == origin(base)
 
 
 def build_tls_verify(ca_bundle: str | None) -> ssl.SSLContext | bool:
@@ -292,19 +316,161 @@ def describe_validation_error(exc: ValidationError, *, limit: int = 3) -> str:
     return "; ".join(parts)
 
 
-def _describe_transport_error(exc: httpx.TransportError) -> str:
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timed out ({type(exc).__name__})"
-    return f"connection failed ({type(exc).__name__})"
+# --- httpx exceptions as typed errors -------------------------------------------------------
+
+
+def endpoint(url: httpx.URL) -> str:
+    """`host:port` of a URL, with the scheme's default port when none is written."""
+    port = url.port or (443 if url.scheme == "https" else 80)
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return f"{host}:{port}"
+
+
+def redacted_location(url: httpx.URL) -> str:
+    """A URL as shown in messages: without its query or fragment (they may hold tokens)."""
+    return str(url.copy_with(query=None, fragment=None))
+
+
+@dataclass(frozen=True)
+class RequestFailure:
+    """What an httpx exception means: a sentence, and whether another attempt may help."""
+
+    reason: str
+    """E.g. "connection refused by ghes.example.com:443"; never the exception's own text,
+    which can echo a header."""
+    retryable: bool
+    error: type[GitHubError]
+    """The error to raise when it is not retried (or the retries ran out, if retryable)."""
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it was raised from (httpx wraps httpcore, which wraps the OS error)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _timeout_seconds(request: httpx.Request | None, which: str) -> str:
+    timeouts = request.extensions.get("timeout", {}) if request is not None else {}
+    value = timeouts.get(which)
+    return f" after {value:g} s" if isinstance(value, int | float) else ""
+
+
+def _connect_failure(exc: httpx.ConnectError, where: str, tls_advice: str) -> RequestFailure:
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            detail = getattr(cause, "verify_message", None) or "the certificate is not trusted"
+            return RequestFailure(
+                f"certificate verify failed for {where} ({detail}); {tls_advice}",
+                retryable=False,
+                error=GitHubTlsError,
+            )
+        if isinstance(cause, ssl.SSLError):
+            # `reason` is set on errors raised by the ssl module itself, e.g. WRONG_VERSION_NUMBER.
+            detail = getattr(cause, "reason", None) or "no TLS answer"
+            return RequestFailure(
+                f"the TLS handshake with {where} failed ({detail}); check that the URL's "
+                "port serves https",
+                retryable=False,
+                error=GitHubTlsError,
+            )
+        if isinstance(cause, ConnectionRefusedError):
+            return RequestFailure(
+                f"connection refused by {where}", retryable=True, error=GitHubUnreachable
+            )
+        if isinstance(cause, socket.gaierror):
+            host = where.rpartition(":")[0]
+            return RequestFailure(
+                f"the host name {host} could not be resolved (DNS)",
+                retryable=True,
+                error=GitHubUnreachable,
+            )
+        if isinstance(cause, OSError) and cause.strerror:
+            return RequestFailure(
+                f"could not connect to {where} ({cause.strerror})",
+                retryable=True,
+                error=GitHubUnreachable,
+            )
+    return RequestFailure(f"could not connect to {where}", retryable=True, error=GitHubUnreachable)
+
+
+def request_failure(
+    exc: Exception,
+    url: httpx.URL,
+    *,
+    request: httpx.Request | None = None,
+    tls_advice: str = "check the CA bundle configured for it",
+) -> RequestFailure:
+    """The one mapping of httpx's exceptions (and `ssl`'s, through them) to typed errors."""
+    where = endpoint(url)
+    match exc:
+        case httpx.ConnectTimeout():
+            reason = f"timed out connecting to {where}{_timeout_seconds(request, 'connect')}"
+            return RequestFailure(reason, retryable=True, error=GitHubUnreachable)
+        case httpx.ReadTimeout():
+            reason = f"timed out reading from {where}{_timeout_seconds(request, 'read')}"
+            return RequestFailure(reason, retryable=True, error=GitHubUnreachable)
+        case httpx.WriteTimeout():
+            reason = f"timed out sending to {where}{_timeout_seconds(request, 'write')}"
+            return RequestFailure(reason, retryable=True, error=GitHubUnreachable)
+        case httpx.PoolTimeout():
+            reason = f"timed out waiting for a free connection to {where}"
+            return RequestFailure(reason, retryable=True, error=GitHubUnreachable)
+        case httpx.TimeoutException():
+            reason = f"timed out talking to {where}"
+            return RequestFailure(reason, retryable=True, error=GitHubUnreachable)
+        case httpx.ConnectError():
+            return _connect_failure(exc, where, tls_advice)
+        case httpx.ReadError():
+            reason = f"the connection to {where} was lost while reading the answer"
+            return RequestFailure(reason, retryable=True, error=GitHubUnreachable)
+        case httpx.WriteError():
+            reason = f"the connection to {where} was lost while sending the request"
+            return RequestFailure(reason, retryable=True, error=GitHubUnreachable)
+        case httpx.RemoteProtocolError():
+            reason = f"{where} closed the connection or answered with invalid HTTP"
+            return RequestFailure(reason, retryable=True, error=GitHubUnreachable)
+        case httpx.ProxyError():
+            reason = f"the proxy did not connect us to {where}"
+            return RequestFailure(reason, retryable=True, error=GitHubUnreachable)
+        case httpx.NetworkError():  # CloseError and any future kind of lost connection
+            reason = f"the connection to {where} failed"
+            return RequestFailure(reason, retryable=True, error=GitHubUnreachable)
+        case httpx.LocalProtocolError():
+            reason = f"could not form a valid HTTP request to {where}"
+            return RequestFailure(reason, retryable=False, error=GitHubError)
+        case httpx.UnsupportedProtocol():
+            reason = f"the URL for {where} does not use http or https ({url.scheme or 'none'})"
+            return RequestFailure(reason, retryable=False, error=GitHubError)
+        case httpx.TooManyRedirects():
+            reason = f"too many redirects from {where}"
+            return RequestFailure(reason, retryable=False, error=GitHubRedirected)
+        case httpx.DecodingError():
+            reason = f"the answer from {where} could not be decoded (broken Content-Encoding)"
+            return RequestFailure(reason, retryable=False, error=GitHubMalformedResponse)
+        case httpx.InvalidURL():
+            reason = f"the request URL for {where} is not valid"
+            return RequestFailure(reason, retryable=False, error=GitHubError)
+        case _:
+            reason = f"the request to {where} failed ({type(exc).__name__})"
+            return RequestFailure(reason, retryable=False, error=GitHubError)
+
+
+HTTPX_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx.InvalidURL)
+"""Every exception httpx raises for a request (`httpx.StreamError` is a programming error)."""
 
 
 # --- The retrying client --------------------------------------------------------------------
 
 
 class GitHubHttp:
-    """One GitHub endpoint: an httpx.Client plus retry, rate-limit and size policy.
+    """One GitHub endpoint: an httpx.Client plus retry, redirect, rate-limit and size policy.
 
     `service` and `host` only label messages and errors ("GHES ghes.example.com").
+    `tls_advice` ends the message of a certificate failure: what to configure.
     """
 
     def __init__(
@@ -319,12 +485,14 @@ class GitHubHttp:
         transport: httpx.BaseTransport | None,
         stats: RequestStats,
         jitter: Jitter = full_jitter,
+        tls_advice: str = "check the CA bundle configured for it",
     ) -> None:
         self.service = service
         self.host = host
         self.settings = settings
         self.clock = clock
         self.stats = stats
+        self.tls_advice = tls_advice
         self._jitter = jitter
         self._client = httpx.Client(
             headers=dict(headers),
@@ -333,9 +501,8 @@ class GitHubHttp:
             timeout=httpx.Timeout(
                 settings.read_timeout_seconds, connect=settings.connect_timeout_seconds
             ),
-            # GHES may redirect (e.g. to its canonical host); httpx drops Authorization when
-            # a redirect leaves the origin, so credentials are not forwarded elsewhere.
-            follow_redirects=True,
+            # `send` decides about every redirect itself (same origin only, GETs only).
+            follow_redirects=False,
         )
 
     def __repr__(self) -> str:
@@ -351,6 +518,34 @@ class GitHubHttp:
     def deadline(self, budget_seconds: float | None) -> Deadline:
         budget = self.settings.default_budget_seconds if budget_seconds is None else budget_seconds
         return Deadline.after(self.clock, budget)
+
+    def context(
+        self, method: str, path: str, *, attempts: int = 1, named_host: str | None = None
+    ) -> str:
+        """The bracketed end of a message: attempts, service (and host, unless named), request."""
+        service = self.service if named_host == self.host else self.label
+        tried = f"{attempts} attempts; " if attempts > 1 else ""
+        return f"({tried}{service}, {method} {path})"
+
+    def failure_error(
+        self,
+        exc: Exception,
+        url: httpx.URL,
+        *,
+        method: str,
+        request: httpx.Request | None = None,
+        attempts: int = 1,
+        while_doing: str = "",
+    ) -> GitHubError:
+        """The typed error for an httpx exception that ends a call (not retried)."""
+        failure = request_failure(exc, url, request=request, tls_advice=self.tls_advice)
+        return failure.error(
+            f"{failure.reason}{while_doing} "
+            f"{self.context(method, url.path, attempts=attempts, named_host=url.host)}",
+            host=self.host,
+            status=None,
+            attempts=attempts,
+        )
 
     # -- public operations --
 
@@ -374,7 +569,10 @@ class GitHubHttp:
         return self.decode_json(body, adapter, what=what), headers
 
     def post_json(self, url: httpx.URL, payload: Any, *, deadline: Deadline) -> int:
-        """POST a JSON document; returns the (2xx) status. The body of the answer is ignored."""
+        """POST a JSON document; returns the (2xx) status. The body of the answer is ignored.
+
+        A redirect is a failure (`GitHubRedirected`): the document was not delivered.
+        """
         return self.send(
             "POST", url, deadline=deadline, json_body=payload, consume=self._drain_to_status
         )
@@ -417,20 +615,139 @@ class GitHubHttp:
 
         `consume` runs inside the retry loop, so a connection dropped while the body is read
         is retried like one dropped before the answer. It must close the response unless it
-        hands it to the caller (as `stream` does).
+        hands it to the caller (as `stream` does). Every httpx exception leaves as a
+        `GitHubError`.
         """
         failures = 0
+        attempts = 0
         rate_limit_waits = 0
-        path = url.path
+        redirects = 0
         while True:
             remaining = deadline.remaining()
             if remaining <= 0:
                 raise GitHubBudgetExhausted(
-                    f"{self.label}: no time left in the budget for {method} {path}",
+                    f"no time left in the budget to ask {self.host} "
+                    f"{self.context(method, url.path, attempts=attempts, named_host=self.host)}",
                     host=self.host,
                     status=None,
+                    attempts=attempts,
                 )
-            request = self._client.build_request(
+            request = self._build_request(
+                method,
+                url,
+                remaining=remaining,
+                params=params,
+                json_body=json_body,
+                headers=headers,
+                attempts=attempts,
+            )
+            self.stats.requests += 1
+            attempts += 1
+            try:
+                response = self._client.send(request, stream=True)
+            except HTTPX_ERRORS as exc:
+                failures += 1
+                self._retry_or_raise(
+                    exc, request, failures, attempts, deadline, method=method, url=url
+                )
+                continue
+
+            status = response.status_code
+            if 200 <= status < 300:
+                try:
+                    return consume(response)
+                except HTTPX_ERRORS as exc:
+                    response.close()
+                    failures += 1
+                    self._retry_or_raise(
+                        exc,
+                        request,
+                        failures,
+                        attempts,
+                        deadline,
+                        method=method,
+                        url=url,
+                    )
+                    continue
+                except BaseException:
+                    response.close()
+                    raise
+
+            if status in _REDIRECT_STATUSES:
+                location = response.headers.get("location")
+                response.close()
+                url = self._redirect_target(
+                    method, url, status, location, redirects=redirects, attempts=attempts
+                )
+                redirects += 1
+                params = None  # the Location carries its own query
+                continue
+
+            peek = self._peek_error_body(response) if status in (403, 429) else b""
+            wait = rate_limit_wait_seconds(
+                response, peek, now_epoch=self.clock.time(), settings=self.settings
+            )
+            if wait is not None:
+                response.close()
+                rate_limit_waits += 1
+                self._wait_out_rate_limit(
+                    wait=wait,
+                    waits=rate_limit_waits,
+                    deadline=deadline,
+                    method=method,
+                    url=url,
+                    status=status,
+                    attempts=attempts,
+                )
+                continue
+
+            if status >= 500:
+                failures += 1
+                self._pause_after_server_error(
+                    response, failures, attempts, deadline, method=method, url=url
+                )
+                continue
+
+            response.close()
+            raise self.status_error(method, url.path, status, attempts=attempts)
+
+    def _pause_after_server_error(
+        self,
+        response: httpx.Response,
+        failures: int,
+        attempts: int,
+        deadline: Deadline,
+        *,
+        method: str,
+        url: httpx.URL,
+    ) -> None:
+        retry_after = parse_retry_after(
+            response.headers.get("retry-after"), now_epoch=self.clock.time()
+        )
+        response.close()
+        self._pause_before_retry(
+            failures,
+            attempts,
+            deadline,
+            reason=f"{response.status_code} from {self.host}: the server failed",
+            context=self.context(method, url.path, attempts=attempts, named_host=self.host),
+            status=response.status_code,
+            retry_after=retry_after,
+        )
+
+    def _build_request(
+        self,
+        method: str,
+        url: httpx.URL,
+        *,
+        remaining: float,
+        params: Mapping[str, str | int] | None,
+        json_body: Any,
+        headers: Mapping[str, str] | None,
+        attempts: int,
+    ) -> httpx.Request:
+        try:
+            return self._client.build_request(
                 method,
                 url,
                 params=params,
@@ -441,129 +758,183 @@ class GitHubHttp:
                     connect=min(self.settings.connect_timeout_seconds, remaining),
                 ),
             )
-            self.stats.requests += 1
-            try:
-                response = self._client.send(request, stream=True)
-            except httpx.TransportError as exc:
-                failures += 1
-                self._pause_before_retry(
-                    failures,
-                    deadline,
-                    attempted=f"{method} {path}",
-                    reason=_describe_transport_error(exc),
-                    status=None,
-                )
-                continue
+        except HTTPX_ERRORS as exc:  # e.g. a Location whose URL httpx cannot request
+            raise self.failure_error(exc, url, method=method, attempts=attempts) from exc
 
-            status = response.status_code
-            if 200 <= status < 300:
-                try:
-                    return consume(response)
-                except httpx.TransportError as exc:
-                    response.close()
-                    failures += 1
-                    self._pause_before_retry(
-                        failures,
-                        deadline,
-                        attempted=f"{method} {path}",
-                        reason=f"{_describe_transport_error(exc)} while reading the body",
-                        status=status,
-                    )
-                    continue
-                except BaseException:
-                    response.close()
-                    raise
-
-            peek = self._peek_error_body(response) if status in (403, 429) else b""
-            wait = rate_limit_wait_seconds(
-                response, peek, now_epoch=self.clock.time(), settings=self.settings
+    def _wait_out_rate_limit(
+        self,
+        *,
+        wait: float,
+        waits: int,
+        deadline: Deadline,
+        method: str,
+        url: httpx.URL,
+        status: int,
+        attempts: int,
+    ) -> None:
+        # Waiting all that is left would leave no time for the request itself.
+        over_budget = wait >= deadline.remaining()
+        if over_budget or waits > self.settings.max_rate_limit_waits:
+            why = "more than the time budget allows" if over_budget else f"after {waits - 1} waits"
+            ctx = self.context(method, url.path, attempts=attempts, named_host=self.host)
+            raise GitHubRateLimited(
+                f"{status} from {self.host}: rate limited; GitHub asks to wait "
+                f"{wait:.0f} s, {why} {ctx}",
+                host=self.host,
+                status=status,
+                retry_after_seconds=wait,
+                attempts=attempts,
             )
-            if wait is not None:
-                response.close()
-                rate_limit_waits += 1
-                # Waiting all that is left would leave no time for the request itself.
-                over_budget = wait >= deadline.remaining()
-                if over_budget or rate_limit_waits > self.settings.max_rate_limit_waits:
-                    why = (
-                        "more than the time budget allows"
-                        if over_budget
-                        else f"after {rate_limit_waits - 1} waits already"
-                    )
-                    raise GitHubRateLimited(
-                        f"{self.label}: rate limited ({status}) on {method} {path}; "
-                        f"GitHub asks to wait {wait:.0f} s, {why}",
-                        host=self.host,
-                        status=status,
-                        retry_after_seconds=wait,
-                    )
-                self.clock.sleep(wait)
-                self.stats.rate_limit_wait_seconds += wait
-                continue
+        self.clock.sleep(wait)
+        self.stats.rate_limit_wait_seconds += wait
 
-            if status >= 500:
-                retry_after = parse_retry_after(
-                    response.headers.get("retry-after"), now_epoch=self.clock.time()
-                )
-                response.close()
-                failures += 1
-                self._pause_before_retry(
-                    failures,
-                    deadline,
-                    attempted=f"{method} {path}",
-                    reason=f"answered {status}",
-                    status=status,
-                    retry_after=retry_after,
-                )
-                continue
+    def _redirect_target(
+        self,
+        method: str,
+        url: httpx.URL,
+        status: int,
+        location: str | None,
+        *,
+        redirects: int,
+        attempts: int,
+    ) -> httpx.URL:
+        """Where a GET goes next, or the `GitHubRedirected` that ends the call."""
+        ctx = self.context(method, url.path, attempts=attempts, named_host=self.host)
 
-            response.close()
-            raise self.status_error(method, path, status)
+        def refused(what: str, shown: str | None) -> GitHubRedirected:
+            return GitHubRedirected(
+                f"{status} from {self.host} {what} {ctx}",
+                host=self.host,
+                status=status,
+                location=shown,
+                attempts=attempts,
+            )
+
+        if not location or not location.strip():
+            raise refused("without a Location to go to", None)
+        try:
+            target = url.join(location.strip())
+        except httpx.InvalidURL as exc:
+            raise refused("to a Location that is not a valid URL", None) from exc
+        shown = redacted_location(target)
+        if method != "GET":
+            raise refused(
+                f"redirecting to {shown}; a {method} is never re-sent to a redirect, so "
+                "nothing was delivered (check the configured URL: it should accept the "
+                "request itself, not forward to a sign-in page)",
+                shown,
+            )
+        if not same_origin(target, url):
+            raise refused(
+                f"redirecting to another origin ({shown}); not followed, our credentials "
+                f"are only for {endpoint(url)} (configure the URL it points to, if it is the "
+                "same service)",
+                shown,
+            )
+        if target.scheme == "http" and not is_loopback_host(target.host):
+            raise refused(f"redirecting to plain http ({shown}); https is required", shown)
+        if redirects >= self.settings.max_redirects:
+            raise refused(
+                f"redirecting more than {self.settings.max_redirects} times (last to {shown})",
+                shown,
+            )
+        return target
+
+    def _retry_or_raise(
+        self,
+        exc: Exception,
+        request: httpx.Request,
+        failures: int,
+        attempts: int,
+        deadline: Deadline,
+        *,
+        method: str,
+        url: httpx.URL,
+        while_doing: str = "",
+    ) -> None:
+        failure = request_failure(exc, url, request=request, tls_advice=self.tls_advice)
+        if not failure.retryable:
+            raise self.failure_error(
+                exc,
+                url,
+                method=method,
+                request=request,
+                attempts=attempts,
+                while_doing=while_doing,
+            ) from exc
+        try:
+            self._pause_before_retry(
+                failures,
+                attempts,
+                deadline,
+                reason=failure.reason + while_doing,
+                context=self.context(method, url.path, attempts=attempts, named_host=url.host),
+                status=None,
+            )
+        except GitHubError as error:
+            raise error from exc
 
     def _pause_before_retry(
         self,
         failures: int,
+        attempts: int,
         deadline: Deadline,
         *,
-        attempted: str,
         reason: str,
+        context: str,
         status: int | None,
         retry_after: float | None = None,
     ) -> None:
         if failures >= self.settings.max_attempts:
             raise GitHubUnreachable(
-                f"{self.label}: {attempted} failed {failures} times; last: {reason}",
-                host=self.host,
-                status=status,
+                f"{reason} {context}", host=self.host, status=status, attempts=attempts
             )
         delay = self._jitter(backoff_ceiling(self.settings, failures))
         if retry_after is not None:
             delay = max(delay, retry_after)
         if delay >= deadline.remaining():
             raise GitHubBudgetExhausted(
-                f"{self.label}: {attempted} {reason}; no time left in the budget to retry",
+                f"{reason}; no time left in the budget to retry {context}",
                 host=self.host,
                 status=status,
+                attempts=attempts,
             )
         self.clock.sleep(delay)
         self.stats.retries += 1
 
-    def status_error(self, method: str, path: str, status: int) -> GitHubError:
-        where = f"{self.label}: {method} {path} answered {status}"
+    def status_error(
+        self, method: str, path: str, status: int, *, attempts: int = 1
+    ) -> GitHubError:
+        ctx = self.context(method, path, attempts=attempts, named_host=self.host)
+        where = f"{status} from {self.host}"
         if status == 401:
             return GitHubBadCredentials(
-                f"{where}: the credentials were rejected", host=self.host, status=status
+                f"{where}: the credentials were rejected {ctx}",
+                host=self.host,
+                status=status,
+                attempts=attempts,
             )
         if status == 403:
             return GitHubForbidden(
-                f"{where}: the token lacks a scope or role for this", host=self.host, status=status
+                f"{where}: the token lacks a scope or role for this {ctx}",
+                host=self.host,
+                status=status,
+                attempts=attempts,
             )
         if status == 404:
             return GitHubNotFound(
-                f"{where}: not found (check the URL, the enterprise slug and the token's access)",
+                f"{where}: not found; check the URL, the enterprise slug and the token's "
+                f"access {ctx}",
                 host=self.host,
                 status=status,
+                attempts=attempts,
             )
-        return GitHubError(f"{where}: unexpected status", host=self.host, status=status)
+        return GitHubError(
+            f"{where}: an answer we did not expect {ctx}",
+            host=self.host,
+            status=status,
+            attempts=attempts,
+        )
 
     # -- bodies --
 
@@ -592,8 +963,10 @@ class GitHubHttp:
                     raise self.too_large(response.request.url.path, cap)
             return bytes(collected)
         except httpx.DecodingError as exc:
+            path = response.request.url.path
             raise GitHubMalformedResponse(
-                f"{self.label}: the body of {response.request.url.path} could not be decoded",
+                f"the answer from {self.host} could not be decoded (broken Content-Encoding) "
+                f"{self.context(response.request.method, path, named_host=self.host)}",
                 host=self.host,
                 status=response.status_code,
             ) from exc
@@ -602,7 +975,8 @@ class GitHubHttp:
 
     def too_large(self, path: str, cap: int) -> GitHubMalformedResponse:
         return GitHubMalformedResponse(
-            f"{self.label}: the answer to {path} is larger than the {cap} bytes accepted",
+            f"the answer from {self.host} is larger than the {cap} bytes accepted "
+            f"{self.context('GET', path, named_host=self.host)}",
             host=self.host,
             status=None,
         )
@@ -611,24 +985,22 @@ class GitHubHttp:
         try:
             return adapter.validate_json(body)
         except ValidationError as exc:
-            raise GitHubMalformedResponse(
-                f"{self.label}: {what} did not have the documented shape: "
-                f"{describe_validation_error(exc)}",
-                host=self.host,
-                status=None,
-            ) from exc
+            raise self._misshapen(what, exc) from exc
 
     def decode_json_value(self, value: Any, adapter: TypeAdapter[T], *, what: str) -> T:
         """Like `decode_json`, for a body already parsed (and perhaps normalised)."""
         try:
             return adapter.validate_python(value)
         except ValidationError as exc:
-            raise GitHubMalformedResponse(
-                f"{self.label}: {what} did not have the documented shape: "
-                f"{describe_validation_error(exc)}",
-                host=self.host,
-                status=None,
-            ) from exc
+            raise self._misshapen(what, exc) from exc
+
+    def _misshapen(self, what: str, exc: ValidationError) -> GitHubMalformedResponse:
+        return GitHubMalformedResponse(
+            f"{what} from {self.host} did not have the documented shape: "
+            f"{describe_validation_error(exc)} ({self.service})",
+            host=self.host,
+            status=None,
+        )
 
     def next_page_url(
         self, headers: httpx.Headers, current: httpx.URL, visited: set[httpx.URL]
@@ -646,20 +1018,23 @@ class GitHubHttp:
             next_url = current.join(target)
         except httpx.InvalidURL as exc:
             raise GitHubMalformedResponse(
-                f"{self.label}: the Link header of {current.path} is not a valid URL",
+                f"the Link header from {self.host} is not a valid URL "
+                f"{self.context('GET', current.path, named_host=self.host)}",
                 host=self.host,
                 status=None,
             ) from exc
         if not same_origin(next_url, current):
             raise GitHubMalformedResponse(
-                f"{self.label}: the next page of {current.path} points to another host "
-                f"({next_url.host}); not following it with our token",
+                f"the next page from {self.host} points to another host ({next_url.host}); "
+                "not following it with our credentials "
+                f"{self.context('GET', current.path, named_host=self.host)}",
                 host=self.host,
                 status=None,
             )
         if next_url in visited:
             raise GitHubMalformedResponse(
-                f"{self.label}: the next page of {current.path} is one already read",
+                f"the next page from {self.host} is one already read "
+                f"{self.context('GET', current.path, named_host=self.host)}",
                 host=self.host,
                 status=None,
             )

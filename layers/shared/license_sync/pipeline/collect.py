@@ -30,6 +30,8 @@ from license_sync.errors import (
     GitHubMalformedResponse,
     GitHubNotFound,
     GitHubRateLimited,
+    GitHubRedirected,
+    GitHubTlsError,
 )
 from license_sync.github.ghes import ReportNotReady
 from license_sync.models import ServerAccount, UsageSource
@@ -70,6 +72,8 @@ PERMANENT_ERRORS = (
     GitHubForbidden,
     GitHubNotFound,
     GitHubMalformedResponse,
+    GitHubRedirected,
+    GitHubTlsError,
     ConfigError,
 )
 
