@@ -20,12 +20,12 @@ LAMBDA_PYTHON ?= python3.12
 export AWS_DEFAULT_REGION ?= $(AWS_REGION)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help install lock lint format typecheck validate test test-unit openapi demo dashboard-screenshot bench bench-quick build deploy clean
+.PHONY: help install chromium lock lint format typecheck validate test test-unit openapi demo dashboard-screenshot report-screenshot bench bench-quick build deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed $(SAM_ENV)/.installed $(CHECKOV_ENV)/.installed node_modules/.installed ## Create .venv, the SAM and checkov tool envs and DynamoDB Local (idempotent)
+install: $(VENV)/.installed $(SAM_ENV)/.installed $(CHECKOV_ENV)/.installed node_modules/.installed chromium ## Create .venv, the SAM and checkov tool envs, DynamoDB Local and Chromium (idempotent)
 
 $(VENV)/.installed: requirements-dev.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -85,25 +85,38 @@ openapi: install ## Regenerate openapi.json from the admin API's code (`make tes
 demo: install ## A full sync on the embedded default (simulator, DynamoDB Local, moto)
 	$(VENV)/bin/python -m license_sync_local.demo --out demo-out
 
-# Debian's chromium (installed here when missing; the pytest check skips without it).
+# Debian's chromium: the browser tests (Playwright drives it; it cannot download its own)
+# and the screenshots need it, so `make install` installs it when it is missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CHROMIUM_FLAGS := --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
 	--disable-background-networking --disable-component-update --disable-sync
 
-dashboard-screenshot: demo ## make demo, then Chromium's screenshot of demo-out/dashboard.html
+chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+dashboard-screenshot: demo ## make demo, then Chromium's screenshot of demo-out/dashboard.html
 	@profile=$$(mktemp -d) && trap 'rm -rf "$$profile"' EXIT && \
 		chromium $(CHROMIUM_FLAGS) --user-data-dir="$$profile" --window-size=1400,3000 \
 		--screenshot="$(CURDIR)/demo-out/dashboard.png" "file://$(CURDIR)/demo-out/dashboard.html" \
 		2>/dev/null
 	@echo "demo-out/dashboard.png"
 
+# The second run's instance failure (a revoked token) ends it partial: the exit code is 1.
+report-screenshot: install ## Two demo runs (the second with a failing instance), then docs/report.png
+	rm -rf demo-out
+	$(VENV)/bin/python -m license_sync_local.demo --out demo-out >/dev/null
+	$(VENV)/bin/python -m license_sync_local.demo --out demo-out \
+		--failing-instance ghes-lab.acme.example >/dev/null || test $$? = 1
+	$(VENV)/bin/python -m license_sync_local.browser demo-out/report.html docs/report.png
+
 bench: install ## Benchmarks at full sizes; figures go to BENCHMARKS.md
 	$(VENV)/bin/python -m license_sync_local.bench
+	$(VENV)/bin/python -m license_sync_local.bench.report_page --persons 100000 --record
 
 bench-quick: install ## A small benchmark run for a quick check
 	$(VENV)/bin/python -m license_sync_local.bench --quick
+	$(VENV)/bin/python -m license_sync_local.bench.report_page --persons 5000
 
 # pyenv's shims answer for every version but run only the selected one; put a real
 # python3.12 first on PATH when pyenv has it installed.

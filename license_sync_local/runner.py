@@ -19,6 +19,7 @@ from license_sync.pipeline.records import (
     RunStatus,
 )
 from license_sync_local.cloudwatch import emitted_metrics, metric_summary
+from license_sync_local.dashboard import HISTORY_FILE, read_history
 from license_sync_local.dynamodb_local import REPO_ROOT
 from license_sync_local.embedded import EmbeddedStack
 from license_sync_local.sync_config import SyncConfig, resolve_secret
@@ -76,6 +77,24 @@ def register_from_config(stack: EmbeddedStack, config: SyncConfig, progress: Pro
         )
         if section.export_file is not None:
             upload_export(stack, section.instance_id, section.export_file, progress)
+
+
+def restore_earlier_runs(stack: EmbeddedStack, out_dir: Path) -> int:
+    """Put the runs recorded in `out_dir` back into the fresh stack; how many.
+
+    Each local run starts on empty tables; the report page's trend and "what changed" need
+    the earlier runs (from `history.jsonl`) and the previous run's report.json, as the runs
+    table and the bucket of a deployment hold them.
+    """
+    history = read_history(out_dir / HISTORY_FILE)
+    store = run_store(stack)
+    for record in history:
+        store.finish(record.run)
+    previous_report = out_dir / "report.json"
+    if history and previous_report.exists():
+        previous = history[-1].run.run_id
+        stack.put_object(f"reports/{previous}/report.json", previous_report.read_bytes())
+    return len(history)
 
 
 def upload_export(
@@ -157,6 +176,7 @@ def write_outputs(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Pa
     names = {
         "json": "report.json",
         "csv": "report.csv",
+        "html": "report.html",
         "duplicates": "duplicates.json",
         "license_sync_status": "license-sync-status.json",
         "github_license_sync_status": "github-license-sync-status.json",
@@ -169,12 +189,34 @@ def write_outputs(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Pa
         path = out_dir / name
         path.write_bytes(stack.get_object(key))
         written[kind] = path
+    written.update(copy_usage_uploads(stack, run, out_dir))
     run_path = out_dir / "run.json"
     run_path.write_text(run.model_dump_json(indent=2))
     written["run"] = run_path
     metrics_path = out_dir / "metrics.json"
     metrics_path.write_text(json.dumps(emitted_metrics(stack.lambda_output.getvalue()), indent=2))
     written["metrics"] = metrics_path
+    return written
+
+
+def copy_usage_uploads(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Path]:
+    """The `s3` push target's usage files, at the bucket's layout: `uploads/RUN_ID/HOST.json`.
+
+    They are what an administrator would take to GHEC's "Upload license usage" page; with the
+    `http` target the bucket holds none and nothing is copied.
+    """
+    prefix = f"uploads/{run.run_id}/"
+    written: dict[str, Path] = {}
+    pages = stack.s3.get_paginator("list_objects_v2").paginate(
+        Bucket=stack.bucket_name, Prefix=prefix
+    )
+    for page in pages:
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            path = out_dir.joinpath(*key.split("/"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(stack.get_object(key))
+            written[key] = path
     return written
 
 

@@ -18,6 +18,7 @@ import base64
 import dataclasses
 import hashlib
 import hmac
+import mimetypes
 import secrets
 import signal
 import sys
@@ -336,7 +337,11 @@ class LocalApi:
             if self.on_upload is not None:
                 self.on_upload(key, len(body))
             return self._answer(start_response, 200, b"", "text/plain")
-        return self._answer(start_response, 200, stack.get_object(key), "application/octet-stream")
+        # As S3 answers with the object's Content-Type: report.html opens in the browser.
+        content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+        if content_type.startswith("text/"):
+            content_type += "; charset=utf-8"
+        return self._answer(start_response, 200, stack.get_object(key), content_type)
 
 
 # --- The server ----------------------------------------------------------------------------------

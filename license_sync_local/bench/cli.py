@@ -22,9 +22,17 @@ from pathlib import Path
 
 import boto3
 
+from license_sync.github.export_file import MAX_EXPORT_FILE_BYTES
 from license_sync_local.bench.estimate import estimate_block
-from license_sync_local.bench.figures import SizeFigures, evaluate_targets
-from license_sync_local.bench.markdown import SKELETON, RunInfo, summary_table, update_document
+from license_sync_local.bench.figures import LimitFigures, SizeFigures, evaluate_targets
+from license_sync_local.bench.limits import EXPORT_MARGIN_BYTES, LONG_LINE_BYTES, run_limits
+from license_sync_local.bench.markdown import (
+    SKELETON,
+    RunInfo,
+    add_limit_rows,
+    summary_table,
+    update_document,
+)
 from license_sync_local.bench.size_run import dynamodb_local_on
 from license_sync_local.dynamodb_local import REPO_ROOT
 
@@ -160,7 +168,7 @@ def run_size_process(
     return SizeFigures.model_validate_json(out.read_text())
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m license_sync_local.bench",
         description="Benchmark the pipeline on synthetic enterprises; figures to BENCHMARKS.md.",
@@ -209,13 +217,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="items written and read to warm DynamoDB Local's JVM up before the first size "
         f"(default {WARM_UP_ITEMS['full']:,}, with --quick {WARM_UP_ITEMS['quick']:,})",
     )
+    limits = parser.add_mutually_exclusive_group()
+    limits.add_argument(
+        "--limits-only",
+        action="store_true",
+        help="only the memory-limit measurements (a report with one 400 MB line; an export "
+        "file near the size cap), not the sizes",
+    )
+    limits.add_argument(
+        "--skip-limits",
+        action="store_true",
+        help="not the memory-limit measurements (--quick skips them too)",
+    )
     record = parser.add_mutually_exclusive_group()
     record.add_argument("--record", action="store_true", help="write BENCHMARKS.md")
     record.add_argument("--no-record", action="store_true", help="do not write BENCHMARKS.md")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
-    args = parser.parse_args(argv)
+    return parser
 
-    sizes = args.sizes or list(QUICK_SIZES if args.quick else FULL_SIZES)
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    sizes: list[int] = args.sizes or list(QUICK_SIZES if args.quick else FULL_SIZES)
+    if args.limits_only:
+        sizes = []
     recording = args.record or not (args.no_record or args.quick)
     given = tuple(argv if argv is not None else sys.argv[1:])
     command = {(): "make bench", ("--quick",): "make bench-quick"}.get(
@@ -229,6 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     started = time.perf_counter()
     figures: list[SizeFigures] = []
+    limit_figures: list[LimitFigures] = []
+    measuring_limits = args.limits_only or not (args.skip_limits or args.quick)
     warm_up_items = args.warm_up_items
     if warm_up_items is None:
         warm_up_items = WARM_UP_ITEMS["quick" if args.quick else "full"]
@@ -256,6 +284,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                     work_dir=Path(work_dir),
                 )
             )
+        if measuring_limits:
+            limit_figures = run_limits(
+                dynamodb_port=dynamodb_local.port,
+                work_dir=Path(work_dir),
+                line_bytes=LONG_LINE_BYTES,
+                export_bytes=MAX_EXPORT_FILE_BYTES - EXPORT_MARGIN_BYTES,
+            )
+    for limit in limit_figures:
+        print(
+            f"[limits] {limit.measurement}: {limit.function} ({limit.memory_size_mb} MB) "
+            f"{limit.before_mib:.0f} -> {limit.peak_mib:.0f} MiB on {limit.input_bytes:,} "
+            f"bytes: {limit.outcome}"
+        )
+    if not figures:
+        if recording:
+            path = args.benchmarks
+            text = path.read_text() if path.exists() else SKELETON
+            path.write_text(add_limit_rows(text, run, limit_figures))
+            print(f"Recorded in {path}")
+        return 0
     print(summary_table(figures))
     checks = evaluate_targets(figures)
     for check in checks:
@@ -275,9 +323,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
     if recording:
-        path: Path = args.benchmarks
+        path = args.benchmarks
         text = path.read_text() if path.exists() else SKELETON
-        path.write_text(update_document(text, run, figures, checks, estimate))
+        text = update_document(text, run, figures, checks, estimate)
+        path.write_text(add_limit_rows(text, run, limit_figures) if limit_figures else text)
         print(f"Recorded in {path}")
     print(f"Benchmark finished in {time.perf_counter() - started:.0f} s")
     failed = [size.label for size in figures if not size.correct]

@@ -304,3 +304,18 @@ def evaluate_targets(sizes: Sequence[SizeFigures]) -> list[TargetCheck]:
         )
     )
     return checks
+
+
+class LimitFigures(BaseModel):
+    """One measurement of `bench/limits.py`: a function's peak RSS on hostile or near-cap input."""
+
+    measurement: str
+    function: str
+    memory_size_mb: int
+    """The function's MemorySize in template.yaml."""
+    input_bytes: int
+    before_mib: float
+    peak_mib: float
+    seconds: float
+    outcome: str
+    """What the function made of the input (the error it raised, or "accepted")."""

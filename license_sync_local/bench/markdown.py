@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from license_sync_local.bench.figures import SizeFigures, TargetCheck
+from license_sync_local.bench.figures import LimitFigures, SizeFigures, TargetCheck
 
 TABLES = ("time", "requests", "memory", "unit")
 
@@ -188,6 +188,42 @@ def unit_row(run: RunInfo, size: SizeFigures) -> str:
         str(size.custom_metrics),
     ]
     return "| " + " | ".join(cells) + " |"
+
+
+LIMITS_HEADER = (
+    "| date | commit | command | measurement | function (MemorySize) | input "
+    "| RSS MiB (before -> peak) | peak / MemorySize | s | outcome |\n"
+    "|---|---|---|---|---|--:|---|--:|--:|---|"
+)
+LIMITS_TABLE = "limits"
+
+
+def limits_row(run: RunInfo, figures: LimitFigures) -> str:
+    memory_mib = figures.memory_size_mb * 1000 * 1000 / 1024 / 1024  # MemorySize is in MB
+    cells = [
+        run.date,
+        run.commit,
+        f"`{run.command}`",
+        figures.measurement,
+        f"{figures.function} ({figures.memory_size_mb} MB)",
+        f"{figures.input_bytes / 1e6:,.1f} MB",
+        f"{figures.before_mib:.0f} -> {figures.peak_mib:.0f}",
+        f"{figures.peak_mib / memory_mib:.0%}",
+        _seconds(figures.seconds),
+        figures.outcome.replace("|", "/"),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def add_limit_rows(text: str, run: RunInfo, figures: Sequence[LimitFigures]) -> str:
+    """`text` with a row per measurement above the `limits` marker (a table made if none)."""
+    marker = rows_marker(LIMITS_TABLE)
+    lines = text.splitlines()
+    if marker not in lines:
+        lines += ["", "### Memory limits", "", *LIMITS_HEADER.splitlines(), marker]
+    position = lines.index(marker)
+    lines[position:position] = [limits_row(run, item) for item in figures]
+    return "\n".join(lines) + "\n"
 
 
 ROW_RENDERERS = {

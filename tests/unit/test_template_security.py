@@ -54,6 +54,8 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:Query", "AccountsTable"),
         ("s3:PutObject", "ReportsBucket/reports/*"),
         ("s3:PutObject", "ReportsBucket/uploads/*"),
+        ("s3:GetObject", "ReportsBucket/reports/*"),
+        ("s3:ListBucket", "ReportsBucket?prefix=reports/*"),
         ("secretsmanager:GetSecretValue", "GhecTokenSecret"),
     },
     "IngestExportFunction": {
@@ -133,6 +135,15 @@ def _resource_name(resource: Any) -> str:
     return str(resource)
 
 
+def _prefix_condition(condition: Any) -> str:
+    """`?prefix=P` for ListBucket scoped by `s3:prefix`, the one condition the template uses."""
+    if condition is None:
+        return ""
+    assert set(condition) == {"StringLike"}, f"a condition this test cannot read: {condition}"
+    assert set(condition["StringLike"]) == {"s3:prefix"}, condition
+    return f"?prefix={condition['StringLike']['s3:prefix']}"
+
+
 def _grants(logical_id: str) -> set[tuple[str, str]]:
     grants: set[tuple[str, str]] = set()
     for policy in FUNCTIONS[logical_id].get("Policies", []):
@@ -142,11 +153,11 @@ def _grants(logical_id: str) -> set[tuple[str, str]]:
         assert set(policy) == {"Statement"}, f"{logical_id}: SAM policy template {policy}"
         for statement in policy["Statement"]:
             assert statement["Effect"] == "Allow", statement
-            assert "Condition" not in statement, "a condition this test cannot read"
+            scope = _prefix_condition(statement.get("Condition"))
             for action in _as_list(statement["Action"]):
                 assert "*" not in action, f"{logical_id}: wildcard action {action}"
                 for resource in _as_list(statement["Resource"]):
-                    grants.add((action, _resource_name(resource)))
+                    grants.add((action, _resource_name(resource) + scope))
     return grants
 
 

@@ -50,6 +50,8 @@ class ServerAccount:
     account_type: AccountType = AccountType.USER
     extra_emails: tuple[str, ...] = ()
     """Further addresses an export file lists for the account; pushed, not used to match."""
+    dormant: bool = False
+    """The site-admin report's `dormant?`: still a seat, but one an administrator could free."""
 
     @property
     def server_user_id(self) -> str:

@@ -27,6 +27,7 @@ from license_sync.aws.secrets import SecretsManagerTokens
 from license_sync.aws.storage import S3ExportFiles, S3ReportStore, S3UploadUrls, S3UsagePublisher
 from license_sync.aws.token_vault import SecretsManagerTokenVault
 from license_sync.config import PushTarget, Settings, settings_from_environment
+from license_sync.github.export_file import MAX_EXPORT_FILE_BYTES
 from license_sync.github.ghec import GhecClient, HttpUsageUploader
 from license_sync.github.ghes import GhesClient
 from license_sync.github.http import HttpSettings
@@ -41,8 +42,6 @@ from license_sync.pipeline.start import StartSyncDeps
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
-
-EXPORT_FILE_MAX_BYTES = 256 * 1024 * 1024
 
 
 @cache
@@ -172,7 +171,7 @@ def ingest_export_deps() -> IngestExportDeps:
     return IngestExportDeps(
         instances=_instances(settings),
         accounts=_accounts(settings),
-        files=S3ExportFiles(boto3.client("s3"), max_bytes=EXPORT_FILE_MAX_BYTES),
+        files=S3ExportFiles(boto3.client("s3"), max_bytes=MAX_EXPORT_FILE_BYTES),
     )
 
 

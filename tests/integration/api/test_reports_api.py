@@ -171,6 +171,21 @@ def test_a_large_csv_is_a_303_to_a_presigned_download(finished: FinishedSync) ->
     assert f'"url":"{location}"' in response["body"]
 
 
+def test_the_report_page_is_a_303_to_a_presigned_report_html(finished: FinishedSync) -> None:
+    response = finished.api.run(finished.run_id, "get_sync_report_html", "/report")
+
+    assert response.status == 303
+    location = response.headers["Location"]
+    parts = urlsplit(location)
+    assert parts.path.endswith(f"/reports/{finished.run_id}/report.html")
+    assert "X-Amz-Signature" in parse_qs(parts.query)
+    assert response.json()["url"] == location
+    key = f"reports/{finished.run_id}/report.html"
+    page = finished.api.stack.get_object(key).decode()
+    assert page.startswith("<!doctype html>")
+    assert f"License report {finished.run_id}" in page
+
+
 def test_duplicates_list_the_near_misses_the_rules_keep_apart(finished: FinishedSync) -> None:
     run = finished.api.run(finished.run_id).json()
 

@@ -137,6 +137,19 @@ def test_the_cli_drives_a_whole_sync_through_the_served_api(
     code, report = _cli(capsys, "sync", "report", *api, run["run_id"])
     assert json.loads(report)["total_seats_consumed"] == DEMO_EXPECTED_SEATS_CONSUMED + 1
 
+    # And the report page downloads through the served link, as the browser would open it
+    page_file = tmp_path / "report.html"
+    code, _ = _cli(
+        capsys, "sync", "report", *api, run["run_id"], "--format", "html", "--out", str(page_file)
+    )
+    assert code == 0
+    assert f"License report {run['run_id']}" in page_file.read_text()
+    link = httpx.get(f"{server.url}/syncs/{run['run_id']}/report", params={"format": "html"})
+    assert link.status_code == 303
+    served_page = httpx.get(link.headers["Location"])
+    assert served_page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "<section id='instances'>" in served_page.text
+
     # And an instance is removed with its token
     code, out = _cli(capsys, "instances", "remove", *api, AIRGAP.lower())
     assert code == 0

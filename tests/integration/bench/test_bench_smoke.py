@@ -12,12 +12,15 @@ import pytest
 
 from license_sync_local.bench.cli import main
 from license_sync_local.bench.figures import SizeFigures
+from license_sync_local.bench.limits import run_limits
 from license_sync_local.bench.markdown import (
     ESTIMATE_END,
     ESTIMATE_START,
     SKELETON,
     TARGETS_END,
     TARGETS_START,
+    RunInfo,
+    add_limit_rows,
 )
 from license_sync_local.dynamodb_local import DynamoDBLocal
 
@@ -44,6 +47,7 @@ def test_a_tiny_benchmark_produces_sane_figures(
             "--report-ready-after=1",
             f"--dynamodb-port={dynamodb_local.port}",
             "--warm-up-items=0",
+            "--skip-limits",
             f"--benchmarks={benchmarks}",
             "--record",
             f"--json={figures_file}",
@@ -110,3 +114,29 @@ def test_a_tiny_benchmark_produces_sane_figures(
     assert "pipeline/floor" in targets
     estimate = text[text.index(ESTIMATE_START) : text.index(ESTIMATE_END)]
     assert "| **one sync** |" in estimate
+
+
+def test_the_memory_limit_measurements_run_and_record_their_outcome(
+    dynamodb_local: DynamoDBLocal, tmp_path: Path
+) -> None:
+    # Given small inputs (the real ones are 400 MB and 64 MiB: `make bench` only)
+    # When both measurements run
+    figures = run_limits(
+        dynamodb_port=dynamodb_local.port,
+        work_dir=tmp_path,
+        line_bytes=2 * 1024 * 1024,
+        export_bytes=200 * 1024,
+    )
+
+    # Then the long line was refused as malformed, and the export accepted
+    long_line, export = figures
+    assert long_line.function == "CollectUsageFunction"
+    assert "row 3" in long_line.outcome
+    assert "131072 bytes" in long_line.outcome
+    assert export.function == "IngestExportFunction"
+    assert export.outcome == "accepted"
+    assert export.input_bytes <= 200 * 1024
+    assert all(item.peak_mib >= item.before_mib > 0 for item in figures)
+    # And they become rows of the limits table
+    text = add_limit_rows(SKELETON, RunInfo("d", "c", "m", "cmd"), figures)
+    assert text.count("| long-line |") == text.count("| export |") == 1

@@ -82,10 +82,14 @@ def deployment(
         extra_config: str = "",
         context_factory: ContextFactory | None = None,
         environment: dict[str, str] | None = None,
+        push_target: str = "http",
     ) -> Iterator[LocalDeployment]:
         with GitHubSimulator(ghes=instances, ghec=ghec) as simulator:
             config_path = tmp_path / "sync.toml"
             write_sync_config(config_path, simulator, instances, ghec)
+            if push_target == "s3":  # the default: no upload_url
+                lines = config_path.read_text().splitlines(keepends=True)
+                config_path.write_text("".join(x for x in lines if not x.startswith("upload_url")))
             if extra_config:
                 config_path.write_text(config_path.read_text() + extra_config)
             config = load_sync_config(config_path)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
-from license_sync.models import ConsumedLicenseUser
+from license_sync.models import ConsumedLicenseUser, UsageUpload
 from license_sync.pipeline.records import InstanceRunStatus, RunStatus
 from license_sync.runtime import reset_dependencies
 from license_sync_local.cloudwatch import emitted_metrics
+from license_sync_local.runner import write_outputs
 from license_sync_local.simulator import (
     DEMO_EXPECTED_SEATS_CONSUMED,
     Fault,
@@ -77,6 +79,29 @@ def test_demo_enterprise_counts_every_person_once(deployment: DeploymentFactory)
         assert lab_report_statuses == [202, 202, 200]
         status = local.outputs(run, "license-sync-status.json")
         assert {item["last_sync"]["status"] for item in status["server_instances"]} == {"success"}
+
+
+def test_s3_push_target_files_land_in_out_uploads_run_id(
+    deployment: DeploymentFactory, tmp_path: Path
+) -> None:
+    # Given the demo enterprise and the default push target (s3: no upload_url)
+    instances, ghec = demo_enterprise()
+    with deployment(instances, ghec, push_target="s3") as local:
+        # When a sync runs and its outputs are written
+        run = local.run()
+        out = tmp_path / "s3-out"
+        written = write_outputs(local.stack, run, out)
+
+        # Then each instance's usage file is in --out at the bucket's layout
+        uploads = out / "uploads" / run.run_id
+        assert sorted(path.name for path in uploads.iterdir()) == sorted(
+            f"{hostname}.json" for hostname in (EU, US, LAB)
+        )
+        assert written[f"uploads/{run.run_id}/{EU}.json"] == uploads / f"{EU}.json"
+        eu = UsageUpload.model_validate_json((uploads / f"{EU}.json").read_text())
+        assert {user.id for user in eu.users} == {1, 3, 4, 5, 8, 9}
+        # And nothing was POSTed anywhere
+        assert local.simulator.uploads == []
 
 
 def test_redelivered_messages_never_double_count(deployment: DeploymentFactory) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from license_sync.domain import (
@@ -631,3 +633,30 @@ def test_given_near_miss_when_built_then_reported_by_kind() -> None:
 
 def test_given_person_rules_when_listed_then_tags_and_dots_are_said_not_to_merge() -> None:
     assert any("+tags and dots are significant" in rule for rule in PERSON_RULES)
+
+
+def test_given_dormant_accounts_when_built_then_only_persons_with_no_other_seat_can_be_freed() -> (
+    None
+):
+    # Given a person with only dormant accounts, one with a dormant and an active account,
+    # a dormant account of a GHEC member, and one whose GHEC row holds an uncollected account
+    accounts = [
+        replace(account(1, "ivan@corp.example", login="ivan"), dormant=True),
+        replace(account(2, "ivan@corp.example", hostname=GHES_B, login="ivan"), dormant=True),
+        replace(account(3, "mixed@corp.example"), dormant=True),
+        account(4, "mixed@corp.example", hostname=GHES_B),
+        replace(account(5, "mona@corp.example"), dormant=True),
+        replace(account(6, "old@corp.example"), dormant=True),
+    ]
+    ghec_rows = [
+        member("mona", verified_emails=["mona@corp.example"]),
+        server_row([f"{GHES_OLD}:9"], ["old@corp.example"]),
+    ]
+
+    # When the persons are built
+    report = build_report(accounts, ghec_rows=ghec_rows)
+
+    # Then only the first person's seat is reported as one that could be freed
+    assert [(p.server_user_ids, p.logins, p.emails) for p in report.dormant_persons] == [
+        ((f"{GHES_A}:1", f"{GHES_B}:2"), ("ivan",), ("ivan@corp.example",))
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import csv
 from collections.abc import Iterator
 
 import httpx
@@ -139,6 +140,26 @@ def test_report_rows_split_across_chunks_are_reassembled() -> None:
     assert read_report(make_client(github)) == [ServerAccount(HOST, 1, "mona", "mona@example.com")]
 
 
+def test_report_dormant_column_marks_dormant_accounts() -> None:
+    # Given a report with a dormant account, an active one and one with the column blank
+    body = (
+        "id,login,email,suspended?,dormant?\n"
+        "1,ivan,ivan@example.com,false,true\n"
+        "2,mona,mona@example.com,false,false\n"
+        "3,octo,octo@example.com,false,\n"
+    )
+    github = ScriptedGitHub().add(REPORT, csv_answer(body))
+
+    # When it is read, then only the first is dormant (and each still a user account)
+    accounts = read_report(make_client(github))
+
+    assert [(a.login, a.dormant) for a in accounts] == [
+        ("ivan", True),
+        ("mona", False),
+        ("octo", False),
+    ]
+
+
 def test_report_organizations_are_typed_by_role() -> None:
     body = "id,login,email,role,suspended?\n7,acme-org,,Organization,false\n"
     github = ScriptedGitHub().add(REPORT, csv_answer(body))
@@ -223,6 +244,71 @@ def test_report_larger_than_the_cap_is_refused_while_streaming() -> None:
 
     with pytest.raises(GitHubMalformedResponse, match="larger than"):
         read_report(client)
+
+
+class CountingStream(httpx.SyncByteStream):
+    """`head`, then `line_chunk` `repeats` times; counts the chunks the client pulled."""
+
+    def __init__(self, head: bytes, line_chunk: bytes, repeats: int) -> None:
+        self.head = head
+        self.line_chunk = line_chunk
+        self.repeats = repeats
+        self.pulled = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        self.pulled += 1
+        yield self.head
+        for _ in range(self.repeats):
+            self.pulled += 1
+            yield self.line_chunk
+
+
+def test_default_record_limit_is_the_documented_128_kib_csv_field_limit() -> None:
+    assert HttpSettings().max_report_record_bytes == 128 * 1024 == csv.field_size_limit()
+
+
+def test_a_record_longer_than_the_limit_is_refused_before_the_rest_is_read() -> None:
+    # One endless line (a 1 MiB login here, 400 MB in the wild) after a good row.
+    head = b"id,login,email,suspended?\n1,ok,ok@example.com,false\n2,"
+    stream = CountingStream(head, b"x" * 1024, repeats=1024)
+    github = ScriptedGitHub().add(REPORT, httpx.Response(200, stream=stream))
+    client = make_client(github, settings=HttpSettings(max_report_record_bytes=4096))
+    seen: list[ServerAccount] = []
+
+    with pytest.raises(GitHubMalformedResponse) as raised:
+        read_report_into(client, seen)
+
+    assert "row 3 (from line 3)" in str(raised.value)
+    assert "4096 bytes" in str(raised.value)
+    assert [account.user_id for account in seen] == [1]
+    # Refused once 4 KiB of the record had arrived, not after the whole 1 MiB.
+    assert stream.pulled <= 1 + 4096 // 1024 + 1
+
+
+def test_a_record_is_measured_across_its_quoted_line_breaks() -> None:
+    multi_line = '"' + "\n".join(["y" * 60] * 10) + '"'  # 10 lines, 600-odd bytes
+    body = (
+        "id,login,email,suspended?\n"
+        f'1,"two\nlines",a@example.com,false\n'
+        f"2,{multi_line},b@example.com,false\n"
+    )
+    github = ScriptedGitHub().add(REPORT, csv_answer(body))
+    client = make_client(github, settings=HttpSettings(max_report_record_bytes=512))
+
+    with pytest.raises(GitHubMalformedResponse, match=r"row 3 \(from line 4\).*512 bytes"):
+        read_report(client)
+
+
+def test_records_under_the_limit_are_read_however_long_the_report() -> None:
+    rows = "".join(f"{n},user{n},u{n}@example.com,false\n" for n in range(1, 301))
+    body = 'id,login,email,suspended?\n1000,"quoted\nlogin",q@example.com,false\n' + rows
+    github = ScriptedGitHub().add(REPORT, csv_answer(body))
+    client = make_client(github, settings=HttpSettings(max_report_record_bytes=64))
+
+    accounts = read_report(client)
+
+    assert len(accounts) == 301
+    assert accounts[0].login == "quoted\nlogin"
 
 
 def test_connection_lost_mid_report_is_unreachable() -> None:

@@ -82,13 +82,23 @@ def report_csv(run_id: str, deps: AdminDeps) -> CsvReport:
         raise NotFound("report", f"{run_id}/csv")
     if size <= deps.limits.inline_csv_max_bytes:
         return CsvReport(body=_read(run, "csv", deps), link=None)
+    return CsvReport(body=None, link=_download_link(key, deps))
+
+
+def report_html_link(run_id: str, deps: AdminDeps) -> DownloadLink:
+    """A presigned link to the run's report.html (a browser opens it as it is)."""
+    run = get_run(run_id, deps)
+    key = _report_key(run, "html")
+    if deps.reports.size(key) is None:
+        raise NotFound("report", f"{run_id}/html")
+    return _download_link(key, deps)
+
+
+def _download_link(key: str, deps: AdminDeps) -> DownloadLink:
     expires = deps.limits.download_expires_seconds
-    return CsvReport(
-        body=None,
-        link=DownloadLink(
-            url=deps.reports.presign_get(key, expires_seconds=expires),
-            expires_at=deps.clock() + timedelta(seconds=expires),
-        ),
+    return DownloadLink(
+        url=deps.reports.presign_get(key, expires_seconds=expires),
+        expires_at=deps.clock() + timedelta(seconds=expires),
     )
 
 

@@ -344,7 +344,9 @@ def get_sync(run_id: RunId) -> RunView:
     description=(
         "JSON pages as GHEC's `consumed-licenses` (`page`, `per_page`; a `Link` header "
         "names the next and last pages). `format=csv` gives GHEC's license usage CSV, or a "
-        "303 to a presigned download when it is large."
+        "303 to a presigned download when it is large. `format=html` answers 303 with a "
+        "presigned link to the run's report page (report.html: seats, trend, instances, "
+        "what changed, seats that could be freed; one offline page)."
     ),
     operation_id="getSyncReport",
     tags=["reports"],
@@ -364,7 +366,9 @@ def get_sync(run_id: RunId) -> RunView:
                 },
             },
             303: {
-                "description": "The CSV is large: download it from `url` (also `Location`).",
+                "description": (
+                    "`format=html`, or the CSV is large: download it from `url` (also `Location`)."
+                ),
                 "headers": {"Location": {"schema": {"type": "string"}}},
                 "content": {JSON: {"model": DownloadLink}},
             },
@@ -376,12 +380,16 @@ def get_sync(run_id: RunId) -> RunView:
 def get_sync_report(
     run_id: RunId,
     report_format: Annotated[
-        Literal["json", "csv"], Query(alias="format", description="json or csv")
+        Literal["json", "csv", "html"],
+        Query(alias="format", description="json, csv or html"),
     ] = "json",
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 30,
 ) -> Response[str]:
     deps = _deps()
+    if report_format == "html":
+        link = reports.report_html_link(run_id, deps)
+        return _json_response(HTTPStatus.SEE_OTHER, link, headers={"Location": link.url})
     if report_format == "csv":
         csv = reports.report_csv(run_id, deps)
         if csv.link is not None:

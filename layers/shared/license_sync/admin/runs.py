@@ -134,6 +134,7 @@ def run_links(run_id: str) -> RunLinks:
     return RunLinks(
         report=f"/syncs/{run_id}/report",
         report_csv=f"/syncs/{run_id}/report?format=csv",
+        report_html=f"/syncs/{run_id}/report?format=html",
         duplicates=f"/syncs/{run_id}/duplicates",
     )
 

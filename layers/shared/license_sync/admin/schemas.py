@@ -434,6 +434,8 @@ class ReconciliationView(_View):
 class RunLinks(_View):
     report: str
     report_csv: str
+    report_html: str
+    """A 303 to the run's report page (report.html)."""
     duplicates: str
 
 

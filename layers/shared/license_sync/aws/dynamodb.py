@@ -636,6 +636,8 @@ class DynamoAccountWriter:
             item["login"] = {"S": account.login}
         if account.email is not None:
             item["email"] = {"S": account.email}
+        if account.dormant:
+            item["dormant"] = {"BOOL": True}
         if account.extra_emails:
             item["extra_emails"] = {"L": [{"S": email} for email in account.extra_emails]}
         # A batch may not name the same key twice; the later delivery of an account wins.
@@ -721,4 +723,5 @@ def _account_from_item(item: Mapping[str, Any]) -> ServerAccount:
         suspended=item["suspended"]["BOOL"],
         account_type=AccountType(item["account_type"]["S"]),
         extra_emails=tuple(value["S"] for value in item.get("extra_emails", {}).get("L", [])),
+        dormant=item.get("dormant", {}).get("BOOL", False),
     )

@@ -22,7 +22,7 @@ each sorted by address), so the result does not depend on the order accounts arr
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from license_sync.domain.duplicates import LikelyDuplicate, PersonRecord, find_likely_duplicates
@@ -82,6 +82,20 @@ class AmbiguousMatch:
 
 
 @dataclass(frozen=True, slots=True)
+class DormantPerson:
+    """A person whose every seat is a dormant GHES account: a seat that could be freed.
+
+    A GHEC member, or a person GHEC still holds accounts for on hostnames not collected,
+    holds a seat that is not known to be dormant, so it is never one of these.
+    """
+
+    server_user_ids: tuple[str, ...]
+    emails: tuple[str, ...]
+    logins: tuple[str, ...]
+    """The accounts' logins (for the administrator's report only; never pushed)."""
+
+
+@dataclass(frozen=True, slots=True)
 class LicenseReport:
     """The consumed licenses of one sync: one row per person, and how they were counted."""
 
@@ -109,6 +123,8 @@ class LicenseReport:
     ambiguous_matches: tuple[AmbiguousMatch, ...]
     likely_duplicates: tuple[LikelyDuplicate, ...]
     """Near-misses reported for review and not merged."""
+    dormant_persons: tuple[DormantPerson, ...] = ()
+    """Persons holding a seat only through dormant accounts, in report order."""
 
     def consumed_licenses(self, total_seats_purchased: int) -> ConsumedLicenses:
         """The report as GHEC's consumed-licenses document."""
@@ -306,6 +322,7 @@ class PersonBuilder:
             ),
             ambiguous_matches=tuple(ambiguous),
             likely_duplicates=tuple(find_likely_duplicates(records)),
+            dormant_persons=tuple(_dormant_persons(records)),
         )
 
     def _match_member(self, email: str, ambiguous: list[AmbiguousMatch]) -> int | None:
@@ -382,6 +399,24 @@ def _without_repeats(
             server_rows.add(entries)
         distinct.append(row)
     return distinct, repeated
+
+
+def _dormant_persons(records: Iterable[PersonRecord]) -> Iterator[DormantPerson]:
+    for record in records:
+        row, accounts = record.row, record.accounts
+        # More entries than fresh accounts: GHEC holds accounts of other hostnames for it.
+        if (
+            row.github_com_user
+            or not accounts
+            or len(row.enterprise_server_user_ids) != len(accounts)
+            or not all(account.dormant for account in accounts)
+        ):
+            continue
+        yield DormantPerson(
+            server_user_ids=tuple(row.enterprise_server_user_ids),
+            emails=tuple(row.enterprise_server_emails),
+            logins=tuple(sorted({account.login for account in accounts if account.login})),
+        )
 
 
 def _login_order(login: str, ordinal: int) -> tuple[str, str, int]:

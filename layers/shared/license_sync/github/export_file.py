@@ -24,8 +24,13 @@ from license_sync.domain.hostnames import normalise_hostname
 from license_sync.errors import ExportFileError
 from license_sync.models import InstanceMetadata, ServerAccount, UsageSource
 
-MAX_EXPORT_FILE_BYTES = 128 * 1024 * 1024
-"""About 250 bytes an account: room for several hundred thousand accounts."""
+MAX_EXPORT_FILE_BYTES = 64 * 1024 * 1024
+"""About 250 bytes an account: room for about 270,000 accounts.
+
+The file is read whole and parsed with `json.loads`, which costs about 6 bytes of memory per
+byte of file on top of the file itself (measured by `make bench`, see BENCHMARKS.md): 64 MiB
+peaks at 580 MiB (the base included) in ingest_export's 1,024 MB; 128 MiB would pass it.
+"""
 
 # Canonical name -> accepted spellings, compared after `_normalise_key`.
 _DOCUMENT_KEYS: dict[str, frozenset[str]] = {

@@ -3,7 +3,10 @@
 The report (`/stafftools/reports/all_users.csv`) is the bulk path: one request, every
 account with its primary email. It is streamed line by line through `csv.reader`, so memory
 stays flat however large the instance is, and every row is validated: a bad row stops the
-read with its line number rather than silently losing an account (and so a seat).
+read with its line number rather than silently losing an account (and so a seat). One CSV
+record may hold at most `HttpSettings.max_report_record_bytes`: a longer one is refused while
+it arrives, so a hostile or broken answer (one line of hundreds of megabytes) costs no more
+memory than a real one.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import base64
 import codecs
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -82,6 +85,7 @@ class ReportRow(BaseModel):
     login: str = Field(min_length=1)
     email: str | None
     suspended: bool = Field(alias="suspended?")
+    dormant: bool = Field(default=False, alias="dormant?")
     role: str | None = None
 
     @field_validator("email", "role", mode="before")
@@ -89,6 +93,14 @@ class ReportRow(BaseModel):
     def _blank_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
             return None
+        return value
+
+    @field_validator("dormant", mode="before")
+    @classmethod
+    def _blank_is_not_dormant(cls, value: object) -> object:
+        # Only the report for seats matters here; an unfilled `dormant?` says nothing.
+        if isinstance(value, str) and not value.strip():
+            return False
         return value
 
     @field_validator("login", mode="before")
@@ -107,6 +119,7 @@ class ReportRow(BaseModel):
             email=self.email.strip() if self.email else None,
             suspended=self.suspended,
             account_type=AccountType.ORGANIZATION if is_org else AccountType.USER,
+            dormant=self.dormant,
         )
 
 
@@ -156,6 +169,69 @@ class MetaInfo(BaseModel):
 _USERS_PAGE = TypeAdapter(list[ListedUser])
 _LICENSE = TypeAdapter(LicenseInfo)
 _META = TypeAdapter(MetaInfo)
+
+
+# --- Reading the report's body -------------------------------------------------------------
+
+
+class _RecordTooLong(Exception):
+    """The CSV record being read passed `_BoundedReportLines.record_cap` bytes."""
+
+
+class _ReportTooLarge(Exception):
+    """The whole body passed `_BoundedReportLines.total_cap` bytes."""
+
+
+class _BoundedReportLines:
+    """The report's bytes as text lines for `csv.reader`, holding at most one record.
+
+    Lines keep their ends, as `csv` wants. `csv.reader` pulls lines only until its record is
+    complete, so the caller calls `record_read()` after each record it gets: the bytes counted
+    from then on belong to the next record (one line, or several when a quoted field holds line
+    breaks). As soon as a record passes `record_cap` bytes, received but not yet a whole line,
+    `_RecordTooLong` is raised: at most about `record_cap` plus one network chunk is held.
+    """
+
+    def __init__(self, chunks: Iterable[bytes], *, total_cap: int, record_cap: int) -> None:
+        self._chunks = chunks
+        self.total_cap = total_cap
+        self.record_cap = record_cap
+        self._record_bytes = 0
+
+    def record_read(self) -> None:
+        self._record_bytes = 0
+
+    def _count(self, size: int) -> None:
+        self._record_bytes += size
+        if self._record_bytes > self.record_cap:
+            raise _RecordTooLong
+
+    def __iter__(self) -> Iterator[str]:
+        decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        received = 0
+        # The unfinished line, in pieces: joining only at its newline keeps a line linear.
+        # b"\n" never occurs inside a UTF-8 sequence, so each whole line decodes on its own.
+        unfinished: list[bytes] = []
+        for chunk in self._chunks:
+            received += len(chunk)
+            if received > self.total_cap:
+                raise _ReportTooLarge
+            first, *rest = chunk.split(b"\n")
+            if not rest:
+                self._count(len(first))
+                unfinished.append(first)
+                continue
+            *complete, tail = rest
+            self._count(len(first) + 1)
+            yield decoder.decode(b"".join([*unfinished, first, b"\n"]))
+            for line in complete:
+                self._count(len(line) + 1)
+                yield decoder.decode(line + b"\n")
+            self._count(len(tail))
+            unfinished = [tail]
+        last = decoder.decode(b"".join(unfinished), final=True)
+        if last:
+            yield last
 
 
 # --- The client ---------------------------------------------------------------------------
@@ -266,12 +342,23 @@ class GhesClient(GitHubClientBase):
                 host=self.hostname,
                 status=response.status_code,
             )
-        reader = csv.reader(self._report_lines(response), strict=True)
+        lines = _BoundedReportLines(
+            response.iter_bytes(),
+            total_cap=self._settings.max_report_bytes,
+            record_cap=self._settings.max_report_record_bytes,
+        )
+        reader = csv.reader(lines, strict=True)
+        rows = 0  # records read, the header included
+        next_line = 1  # the line the next record starts on
         try:
             header = [name.strip() for name in next(reader, [])]
+            lines.record_read()
+            rows, next_line = 1, reader.line_num + 1
             self._check_report_header(header, label)
             width = len(header)
             for fields in reader:
+                lines.record_read()
+                rows, next_line = rows + 1, reader.line_num + 1
                 if not fields:
                     continue  # a blank line holds no account
                 if len(fields) != width:
@@ -290,6 +377,16 @@ class GhesClient(GitHubClientBase):
                         status=None,
                     ) from exc
                 yield row.to_account(self.hostname)
+        except _RecordTooLong as exc:
+            raise GitHubMalformedResponse(
+                f"{label}, row {rows + 1} (from line {next_line}): one CSV record is "
+                f"longer than the {lines.record_cap} bytes accepted; refused without reading "
+                "the rest",
+                host=self.hostname,
+                status=None,
+            ) from exc
+        except _ReportTooLarge as exc:
+            raise self._http.too_large(REPORT_PATH, lines.total_cap) from exc
         except csv.Error as exc:
             raise GitHubMalformedResponse(
                 f"{label}, line {reader.line_num}: not valid CSV ({exc})",
@@ -330,31 +427,6 @@ class GhesClient(GitHubClientBase):
                 host=self.hostname,
                 status=None,
             )
-
-    def _report_lines(self, response: httpx.Response) -> Iterator[str]:
-        """The body as text lines (line ends kept, as `csv` wants), capped in size."""
-        cap = self._settings.max_report_bytes
-        decoder = codecs.getincrementaldecoder("utf-8-sig")()
-        received = 0
-        # The unfinished line, in pieces: joining only at a newline keeps a long line linear.
-        unfinished: list[str] = []
-        for chunk in response.iter_bytes():
-            received += len(chunk)
-            if received > cap:
-                raise self._http.too_large(REPORT_PATH, cap)
-            text = decoder.decode(chunk)
-            if "\n" not in text:
-                unfinished.append(text)
-                continue
-            first, *rest = text.split("\n")
-            yield "".join([*unfinished, first, "\n"])
-            *complete, tail = rest
-            for line in complete:
-                yield line + "\n"
-            unfinished = [tail]
-        last = "".join(unfinished) + decoder.decode(b"", final=True)
-        if last:
-            yield last
 
     # -- the REST fallback --
 

@@ -78,6 +78,11 @@ class HttpSettings:
     backoff_cap_seconds: float = 20.0
     max_report_bytes: int = 512 * _MIB
     """Cap on the site-admin CSV report (streamed, so this bounds time, not memory)."""
+    max_report_record_bytes: int = 128 * 1024
+    """Cap on one CSV record of the report (a line, or several when a quoted field holds line
+    breaks). It bounds the memory a report is read in: a longer record is refused before it is
+    all received. 128 KiB, Python's `csv.field_size_limit()` default (131,072), so no field of
+    an accepted record can trip `csv`'s own limit; a real row is a few hundred bytes."""
     max_json_bytes: int = 10 * _MIB
     """Cap on one JSON response (one page of a listing)."""
     default_budget_seconds: float = 120.0
@@ -96,6 +101,7 @@ class HttpSettings:
             "max_attempts": self.max_attempts,
             "backoff_cap_seconds": self.backoff_cap_seconds,
             "max_report_bytes": self.max_report_bytes,
+            "max_report_record_bytes": self.max_report_record_bytes,
             "max_json_bytes": self.max_json_bytes,
             "default_budget_seconds": self.default_budget_seconds,
         }

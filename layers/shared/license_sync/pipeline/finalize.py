@@ -16,6 +16,12 @@ from functools import partial
 from pydantic import TypeAdapter
 
 from license_sync.domain.persons import LicenseReport, PersonBuilder
+from license_sync.domain.report_page import (
+    TREND_RUNS,
+    ReportPageInput,
+    parse_previous_report,
+    render_report_page,
+)
 from license_sync.domain.seats import consumes_seat
 from license_sync.domain.usage_csv import write_license_usage_csv
 from license_sync.errors import GitHubError
@@ -183,6 +189,7 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
             "summary": summary,
         }
     )
+    finished = _write_report_page(finished, report, registry, github_view, deps)
     deps.runs.finish(finished)
     return FinalizedRun(run=finished, github_view=github_view)
 
@@ -249,6 +256,42 @@ def _write_reports(
         content_type="application/json",
     )
     return keys
+
+
+def _write_report_page(
+    run: Run,
+    report: LicenseReport,
+    registry: dict[str, Instance],
+    github_view: LicenseSyncStatus,
+    deps: FinalizeDeps,
+) -> Run:
+    """Write report.html beside the other reports; the run, with its key recorded."""
+    earlier, _ = deps.runs.list_runs(limit=TREND_RUNS + 1, cursor=None)
+    earlier = [r for r in earlier if r.run_id != run.run_id and r.summary is not None]
+    previous = max(earlier, key=lambda r: (r.started_at, r.run_id), default=None)
+    previous_body = (
+        deps.reports.find(f"reports/{previous.run_id}/report.json") if previous else None
+    )
+    previous_rows = parse_previous_report(previous_body) if previous_body else None
+    page = ReportPageInput(
+        run=run,
+        report=report,
+        instances=registry,
+        github_view=github_view,
+        earlier_runs=earlier,
+        previous_rows=previous_rows,
+        previous_run_id=previous.run_id if previous_rows is not None and previous else None,
+        generated_at=deps.clock(),
+    )
+    location = deps.reports.put(
+        f"reports/{run.run_id}/report.html",
+        render_report_page(page),
+        content_type="text/html; charset=utf-8",
+    )
+    if run.summary is None:
+        return run
+    keys = {**run.summary.report_keys, "html": location}
+    return run.model_copy(update={"summary": run.summary.model_copy(update={"report_keys": keys})})
 
 
 def consumed_licenses_json(consumed: ConsumedLicenses) -> bytes:

@@ -127,6 +127,10 @@ class ReportStore(Protocol):
         """Store one report file; return where it went (an S3 URI or a path)."""
         ...
 
+    def find(self, key: str) -> bytes | None:
+        """A report file written earlier, or None when it is not there (expired)."""
+        ...
+
 
 class UsagePublisher(Protocol):
     """Where an instance's usage goes after a run (an upload URL or files to upload)."""
