@@ -494,7 +494,11 @@ def command_sync_status(arguments: argparse.Namespace) -> int:
         return 0
     for item in page["runs"]:
         licenses = item["consumed_licenses"] if item["consumed_licenses"] is not None else "-"
-        print(f"{item['run_id']:<28} {item['status']:<11} {item['trigger']:<9} licenses {licenses}")
+        error = f"  {item['error']}" if item.get("error") else ""
+        print(
+            f"{item['run_id']:<28} {item['status']:<11} {item['trigger']:<9}"
+            f" licenses {licenses}{error}"
+        )
     if not page["runs"]:
         print("no runs yet")
     return 0

@@ -610,7 +610,11 @@ def _runs_table(runs: Sequence[Run]) -> str:
     rows = []
     for index, run in enumerate(runs):
         summary = run.summary
-        failed = [item.hostname for item in run.instances.values() if item.status == "failed"]
+        failed = [
+            f"{item.hostname}: {item.error}" if item.error else item.hostname
+            for item in run.instances.values()
+            if item.status == "failed"
+        ]
         rows.append(
             "<tr>"
             f"<td>#{index + 1}</td><td>{html.escape(run.run_id)}</td>"
@@ -619,7 +623,7 @@ def _runs_table(runs: Sequence[Run]) -> str:
             f"<td>{len(run.instances) - len(failed)}/{len(run.instances)}</td>"
             f"<td>{summary.consumed_licenses if summary else '-'}</td>"
             f"<td>{summary.seats_purchased if summary else '-'}</td>"
-            f"<td>{html.escape(', '.join(failed) or run.error or '')}</td></tr>"
+            f"<td>{html.escape('; '.join(failed) or run.error or '')}</td></tr>"
         )
     return "".join(rows)
 

@@ -1,4 +1,4 @@
-"""heartbeat: hours since the last successful sync, and GitHub's own view of each instance.
+"""heartbeat: ends a stalled run; hours since the last successful sync; GitHub's own view.
 
 Scheduled every few hours (template: HeartbeatSchedule). The event is EventBridge's
 scheduled event; nothing in it is used, so a manual `sam local invoke` with any JSON works.
@@ -11,9 +11,18 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from license_sync.observability import logger, metrics, tracer
-from license_sync.pipeline.heartbeat import HeartbeatDeps, github_sync_status, sync_freshness
+from license_sync.pipeline.heartbeat import (
+    HeartbeatDeps,
+    end_stalled,
+    github_sync_status,
+    sync_freshness,
+)
 from license_sync.runtime import heartbeat_deps
-from license_sync.telemetry import record_github_view, record_hours_since_success
+from license_sync.telemetry import (
+    record_github_view,
+    record_hours_since_success,
+    record_run_finished,
+)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -27,6 +36,10 @@ def handle_heartbeat(
     event: dict[str, Any], context: LambdaContext, deps: HeartbeatDeps | None = None
 ) -> dict[str, Any]:
     resolved = deps or heartbeat_deps()
+    stalled = end_stalled(resolved)
+    if stalled is not None:
+        record_run_finished(stalled)
+        logger.error("a stalled run was ended", stalled_run_id=stalled.run_id, error=stalled.error)
     freshness = sync_freshness(resolved)
     # Recorded before GitHub is asked: metrics are flushed even if that call raises.
     record_hours_since_success(freshness.hours_since_last_success)
@@ -42,4 +55,5 @@ def handle_heartbeat(
         "hours_since_last_success": freshness.hours_since_last_success,
         "last_successful_run": last_run_id,
         "github_instances": len(github_view.server_instances),
+        "ended_stalled_run": stalled.run_id if stalled else None,
     }

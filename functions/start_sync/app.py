@@ -11,7 +11,7 @@ from license_sync.events import StartSyncEvent
 from license_sync.observability import logger, metrics, tracer
 from license_sync.pipeline.start import StartSyncDeps, start_sync
 from license_sync.runtime import start_sync_deps
-from license_sync.telemetry import record_run_started
+from license_sync.telemetry import record_run_finished, record_run_started
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -28,6 +28,13 @@ def handle_start_sync(
     started = start_sync(
         request.trigger, deps or start_sync_deps(), requested_by=request.requested_by
     )
+    if started.ended_stalled is not None:
+        record_run_finished(started.ended_stalled)
+        logger.error(
+            "a stalled run was ended",
+            stalled_run_id=started.ended_stalled.run_id,
+            error=started.ended_stalled.error,
+        )
     logger.set_correlation_id(started.run.run_id)
     if started.created:
         record_run_started()

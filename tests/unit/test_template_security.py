@@ -30,6 +30,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:Scan", "InstancesTable"),
         ("dynamodb:GetItem", "RunsTable"),
         ("dynamodb:PutItem", "RunsTable"),
+        ("dynamodb:UpdateItem", "RunsTable"),  # ends a run whose lock expired
         ("dynamodb:DeleteItem", "RunsTable"),
         ("sqs:SendMessage", "CollectQueue"),
         ("sqs:SendMessage", "FinalizeQueue"),
@@ -66,12 +67,16 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "HandleDeadLettersFunction": {
         ("dynamodb:GetItem", "RunsTable"),
         ("dynamodb:UpdateItem", "RunsTable"),
-        ("dynamodb:PutItem", "RunsTable"),
         ("dynamodb:DeleteItem", "RunsTable"),
         ("sqs:SendMessage", "FinalizeQueue"),
     },
     "HeartbeatFunction": {
         ("dynamodb:Query", "RunsTable/index/by_started_at"),
+        # Ends a run still active when its lock expired: reads the lock and the run, updates
+        # the run, releases the lock.
+        ("dynamodb:GetItem", "RunsTable"),
+        ("dynamodb:UpdateItem", "RunsTable"),
+        ("dynamodb:DeleteItem", "RunsTable"),
         ("dynamodb:Scan", "InstancesTable"),
         ("secretsmanager:GetSecretValue", "GhecTokenSecret"),
     },
@@ -83,6 +88,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         # start_sync, as StartSyncFunction, plus GET /syncs/{run_id}.
         ("dynamodb:GetItem", "RunsTable"),
         ("dynamodb:PutItem", "RunsTable"),
+        ("dynamodb:UpdateItem", "RunsTable"),
         ("dynamodb:DeleteItem", "RunsTable"),
         ("dynamodb:Query", "RunsTable/index/by_started_at"),
         *{

@@ -198,7 +198,8 @@ def heartbeat_deps() -> HeartbeatDeps:
             settings=_http_settings(settings),
         )
 
-    return HeartbeatDeps(runs=_runs(settings), instances=_instances(settings), ghec=ghec)
+    runs = _runs(settings)
+    return HeartbeatDeps(runs=runs, run_locks=runs, instances=_instances(settings), ghec=ghec)
 
 
 @cache

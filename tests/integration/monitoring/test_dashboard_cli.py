@@ -4,6 +4,8 @@ Chromium renders that page (skipped where Debian's `chromium` is not installed:
 
 from __future__ import annotations
 
+import html
+import json
 import shutil
 import subprocess
 import tempfile
@@ -11,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from license_sync.pipeline.records import Run
 from license_sync_local.cli import main as license_sync
 from license_sync_local.demo import write_sync_config
+from license_sync_local.serve import served
 from license_sync_local.simulator import GitHubSimulator, demo_enterprise
+from license_sync_local.sync_config import load_sync_config
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +76,38 @@ def test_dashboard_accumulates_the_runs_of_one_folder(two_runs: Path) -> None:
     assert "2 local run(s)" in page
     assert ">partial</b>" in page
     assert ">ALARM</span><b>license-sync-local-sync-run-partial</b>" in page
-    assert "ghes-lab.acme.example" in page
+    # And the partial run's row says why the instance failed, in the run's own words
+    partial = Run.model_validate(json.loads(history[-1])["run"])
+    lab = partial.instances["ghes-lab.acme.example"]
+    assert lab.error
+    assert html.escape(f"ghes-lab.acme.example: {lab.error}") in page
+
+
+def test_sync_status_lists_why_a_run_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a served stack whose GHEC token GitHub no longer accepts
+    instances, ghec = demo_enterprise()
+    with GitHubSimulator(ghes=instances[:1], ghec=ghec) as simulator:
+        config = tmp_path / "sync.toml"
+        write_sync_config(config, simulator, instances[:1], ghec)
+        with served(load_sync_config(config), port=0, progress=lambda _: None) as url:
+            ghec.token = "rotated-on-github"
+            api = ("--api-url", url)
+            # When a sync runs to its end and the runs are listed
+            started = license_sync(
+                ["sync", "start", *api, "--wait", "--poll", "0.1", "--timeout", "120", "--json"]
+            )
+            run = json.loads(capsys.readouterr().out)
+            listed = license_sync(["sync", "status", *api])
+            table = capsys.readouterr().out
+
+    # Then the failed run's line carries its error
+    assert run["status"] == "failed"
+    assert "401" in run["error"]
+    assert [started, listed] == [1, 0]
+    (line,) = [line for line in table.splitlines() if line.startswith(run["run_id"])]
+    assert line.endswith(run["error"])
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from license_sync.errors import GitHubError
 from license_sync.models import UsageSource
-from license_sync.pipeline.records import InstanceRunStatus, RunStatus
+from license_sync.pipeline.finalize import GHEC_BUDGET_SECONDS
+from license_sync.pipeline.records import InstanceRunStatus, Run, RunStatus
+from license_sync.runtime import collect_deps, finalize_deps
 from license_sync_local.runner import instance_store, upload_export
 from license_sync_local.simulator import (
     DEMO_EXPECTED_SEATS_CONSUMED,
@@ -17,7 +20,8 @@ from license_sync_local.simulator import (
     demo_enterprise,
     expected_usage,
 )
-from tests.integration.pipeline.conftest import DeploymentFactory
+from license_sync_local.template import load_template
+from tests.integration.pipeline.conftest import DeploymentFactory, LocalDeployment
 
 pytestmark = pytest.mark.integration
 
@@ -99,9 +103,46 @@ def test_malformed_export_is_recorded_and_changes_nothing(
         assert second.instances[AIRGAP].stale_from is not None
         assert second.summary is not None
         assert second.summary.consumed_licenses == first.summary.consumed_licenses  # type: ignore[union-attr]
+        # And the run and license-sync-status say the file was rejected, and why
+        rejected = f"export file {instance.last_export.key} rejected: {instance.last_export.error}"
+        assert second.instances[AIRGAP].error == rejected
+        assert _sync_status(local, second)[AIRGAP]["error"] == rejected
 
 
-def test_collect_that_keeps_crashing_fails_its_instance_through_the_dead_letter_queue(
+def _sync_status(local: LocalDeployment, run: Run) -> dict[str, dict[str, str]]:
+    """The run's license-sync-status document, by hostname."""
+    document = local.outputs(run, "license-sync-status.json")
+    return {item["hostname"]: item["last_sync"] for item in document["server_instances"]}
+
+
+def _deliveries(queue: str) -> int:
+    """How often SQS delivers a message of `queue` before it goes to the dead-letter queue."""
+    redrive = load_template()["Resources"][queue]["Properties"]["RedrivePolicy"]
+    return int(redrive["maxReceiveCount"])
+
+
+def _collect_error(local: LocalDeployment, hostname: str) -> str:
+    """What the collector's own GitHub client raises for `hostname` now (its first request)."""
+    deps = collect_deps()
+    instance = instance_store(local.stack).get(hostname)
+    assert instance is not None
+    source = deps.connect(instance, deps.tokens.get_token(instance.token_secret))
+    try:
+        with pytest.raises(GitHubError) as raised:
+            source.get_version()
+    finally:
+        source.close()
+    return str(raised.value)
+
+
+def _finalize_error() -> str:
+    """What finalize's own GHEC client raises now (its first request)."""
+    with pytest.raises(GitHubError) as raised:
+        finalize_deps().ghec().get_consumed_licenses(budget_seconds=GHEC_BUDGET_SECONDS)
+    return str(raised.value)
+
+
+def test_collect_that_keeps_crashing_fails_its_instance_with_the_real_reason(
     deployment: DeploymentFactory,
 ) -> None:
     # Given an instance that drops every connection, and one attempt per GitHub request
@@ -113,17 +154,39 @@ def test_collect_that_keeps_crashing_fails_its_instance_through_the_dead_letter_
         # When the sync runs (SQS redelivers the collect until it lands in the DLQ)
         run = local.run()
 
-        # Then the dead-letter handler failed the instance and the run still finished
+        # Then the dead-letter handler failed the instance with the client's own error and
+        # the number of attempts, and the run still finished
         assert run.status is RunStatus.PARTIAL
         progress = run.instances[lab.hostname]
         assert progress.status is InstanceRunStatus.FAILED
-        assert "dead-letter" in progress.error
+        attempts = _deliveries("CollectQueue")
+        reason = f"{_collect_error(local, lab.hostname)} ({attempts} attempts)"
+        assert progress.error == reason
+        assert progress.failed_attempts == attempts
+        assert _sync_status(local, run)[lab.hostname]["error"] == reason
         lab_collects = [
             request for request in local.simulator.requests if request.target == lab.hostname
         ]
-        assert len(lab_collects) >= 3  # one per delivery: SQS retried before giving up
+        assert len(lab_collects) >= attempts  # one per delivery: SQS retried before giving up
         assert run.summary is not None
         assert run.summary.consumed_licenses == expected_usage(instances[:2], ghec).seats_consumed
+
+
+def test_a_rejected_token_fails_its_instance_at_once_with_the_clients_error(
+    deployment: DeploymentFactory,
+) -> None:
+    instances, ghec = demo_enterprise()
+    lab = instances[2]
+    with deployment(instances, ghec) as local:
+        lab.token = "rotated-on-the-instance"
+
+        run = local.run()
+
+        progress = run.instances[lab.hostname]
+        assert progress.status is InstanceRunStatus.FAILED
+        assert progress.error == _collect_error(local, lab.hostname)
+        assert progress.failed_attempts == 0  # permanent: not retried
+        assert _sync_status(local, run)[lab.hostname]["error"] == progress.error
 
 
 def test_finalize_that_keeps_failing_fails_the_run_and_releases_the_lock(
@@ -136,7 +199,26 @@ def test_finalize_that_keeps_failing_fails_the_run_and_releases_the_lock(
         run = local.run()
 
         assert run.status is RunStatus.FAILED
-        assert "dead-letter" in run.error
+        assert run.error == f"{_finalize_error()} ({_deliveries('FinalizeQueue')} attempts)"
         # And a new run can start: the lock went with the failed run
         local.simulator.clear_faults()
         assert local.run().status is RunStatus.SUCCEEDED
+
+
+def test_a_wrong_ghec_token_fails_the_run_saying_ghec_rejected_it(
+    deployment: DeploymentFactory,
+) -> None:
+    # Given GHEC no longer accepts the token the deployment holds
+    instances, ghec = demo_enterprise()
+    with deployment(instances[:1], ghec) as local:
+        ghec.token = "rotated-on-github"
+
+        # When the sync runs (finalize is retried until its message is dead-lettered)
+        run = local.run()
+
+        # Then the run's error is GHEC's 401 as the client reports it, not a generic one
+        assert run.status is RunStatus.FAILED
+        rejected = _finalize_error()
+        assert "401" in rejected
+        assert run.error == f"{rejected} ({_deliveries('FinalizeQueue')} attempts)"
+        assert run.finalize_failed_attempts == _deliveries("FinalizeQueue")

@@ -22,8 +22,10 @@ from license_sync.pipeline.records import (
     CollectRequest,
     FinalizeRequest,
     Instance,
+    InstanceProgress,
     InstanceSourceKind,
     Run,
+    RunLock,
 )
 from license_sync.pipeline.start import StartSyncDeps
 
@@ -138,7 +140,20 @@ class FakeRuns:
         if self.active == run.run_id:
             self.active = None
 
+    def lock(self) -> RunLock | None:
+        return None  # this store's lock never expires: no run is ever stalled
+
     # The rest of the pipeline's RunStore (start_sync does not call these).
+    def fail_active(
+        self,
+        run_id: str,
+        *,
+        error: str,
+        finished_at: datetime,
+        unfinished: Mapping[str, InstanceProgress] | None = None,
+    ) -> Run | None: ...
+    def record_collect_failure(self, *_: Any) -> None: ...
+    def record_finalize_failure(self, *_: Any) -> None: ...
     def update_progress(self, *_: Any) -> None: ...
     def complete_instance(self, *_: Any) -> Run | None: ...
     def begin_finalize(self, run_id: str) -> Run | None: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -9,7 +10,14 @@ import pytest
 
 from license_sync.models import LastSync, LicenseSyncStatus, ServerInstanceSyncStatus
 from license_sync.pipeline.heartbeat import HeartbeatDeps, github_sync_status, sync_freshness
-from license_sync.pipeline.records import Instance, Run, RunStatus, TriggerKind
+from license_sync.pipeline.records import (
+    Instance,
+    InstanceProgress,
+    Run,
+    RunLock,
+    RunStatus,
+    TriggerKind,
+)
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
@@ -52,6 +60,24 @@ class FakeRuns:
         return page, (str(following) if following < len(self.runs) else None)
 
 
+class NoRunLock:
+    def lock(self) -> RunLock | None:
+        return None
+
+    def get(self, run_id: str) -> Run | None:
+        return None
+
+    def fail_active(
+        self,
+        run_id: str,
+        *,
+        error: str,
+        finished_at: datetime,
+        unfinished: Mapping[str, InstanceProgress] | None = None,
+    ) -> Run | None:
+        return None
+
+
 @dataclass
 class FakeInstances:
     instances: list[Instance] = field(default_factory=list)
@@ -80,6 +106,7 @@ def _deps(runs: list[Run], instances: list[Instance] | None = None) -> Heartbeat
     )
     return HeartbeatDeps(
         runs=FakeRuns(runs),
+        run_locks=NoRunLock(),
         instances=FakeInstances(instances or []),
         ghec=lambda: FakeGhec(status),
         clock=lambda: NOW,

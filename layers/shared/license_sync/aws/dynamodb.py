@@ -13,13 +13,13 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from license_sync.errors import LicenseSyncError, RegistrationChanged
 from license_sync.models import AccountType, ServerAccount
@@ -31,6 +31,7 @@ from license_sync.pipeline.records import (
     InstanceProgress,
     InstanceRunStatus,
     Run,
+    RunLock,
     RunStatus,
 )
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+_DATETIME = TypeAdapter(datetime)
 
 BATCH_WRITE_LIMIT = 25  # DynamoDB rejects larger BatchWriteItem requests
 RUN_LOCK_KEY = "LOCK#active-run"
@@ -372,6 +374,62 @@ class DynamoRunStore:
             return None
         return self._parse(response["Attributes"])
 
+    def record_collect_failure(self, run_id: str, instance_id: str, reason: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"run_id": {"S": run_id}},
+                UpdateExpression=(
+                    "SET instances.#iid.#reason = :reason,"
+                    " instances.#iid.#attempts = if_not_exists(instances.#iid.#attempts, :zero)"
+                    " + :one"
+                ),
+                ConditionExpression="#status = :collecting AND instances.#iid.#st = :pending",
+                ExpressionAttributeNames={
+                    "#iid": instance_id,
+                    "#st": "status",
+                    "#status": "status",
+                    "#reason": "last_attempt_error",
+                    "#attempts": "failed_attempts",
+                },
+                ExpressionAttributeValues={
+                    ":reason": {"S": reason},
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
+                    ":collecting": {"S": RunStatus.COLLECTING.value},
+                    ":pending": {"S": InstanceRunStatus.PENDING.value},
+                },
+            )
+        except ClientError as exc:
+            # The instance was counted (or the run ended) meanwhile: nothing left to explain.
+            if not _condition_failed(exc):
+                raise
+
+    def record_finalize_failure(self, run_id: str, reason: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"run_id": {"S": run_id}},
+                UpdateExpression=(
+                    "SET #reason = :reason, #attempts = if_not_exists(#attempts, :zero) + :one"
+                ),
+                ConditionExpression="#status = :finalizing",
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#reason": "finalize_attempt_error",
+                    "#attempts": "finalize_failed_attempts",
+                },
+                ExpressionAttributeValues={
+                    ":reason": {"S": reason},
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
+                    ":finalizing": {"S": RunStatus.FINALIZING.value},
+                },
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+
     def begin_finalize(self, run_id: str) -> Run | None:
         try:
             response = self._client.update_item(
@@ -398,17 +456,70 @@ class DynamoRunStore:
 
     def finish(self, run: Run) -> None:
         self._client.put_item(TableName=self._table, Item=self._run_item(run))
+        self._release_lock(run.run_id)
+
+    def _release_lock(self, run_id: str) -> None:
         try:
             self._client.delete_item(
                 TableName=self._table,
                 Key={"run_id": {"S": RUN_LOCK_KEY}},
                 ConditionExpression="holder_run_id = :run_id",
-                ExpressionAttributeValues={":run_id": {"S": run.run_id}},
+                ExpressionAttributeValues={":run_id": {"S": run_id}},
             )
         except ClientError as exc:
             # The lock expired and another run holds it now: not ours to release.
             if not _condition_failed(exc):
                 raise
+
+    def fail_active(
+        self,
+        run_id: str,
+        *,
+        error: str,
+        finished_at: datetime,
+        unfinished: Mapping[str, InstanceProgress] | None = None,
+    ) -> Run | None:
+        names = {"#status": "status", "#error": "error"}
+        values: dict[str, AttributeValueTypeDef] = {
+            ":failed": {"S": RunStatus.FAILED.value},
+            ":error": {"S": error},
+            ":at": {"S": _DATETIME.dump_python(finished_at, mode="json")},
+            ":collecting": {"S": RunStatus.COLLECTING.value},
+            ":finalizing": {"S": RunStatus.FINALIZING.value},
+        }
+        assignments = ["#status = :failed", "#error = :error", "finished_at = :at"]
+        for index, (instance_id, progress) in enumerate(sorted((unfinished or {}).items())):
+            names[f"#i{index}"] = instance_id
+            values[f":p{index}"] = _to_value(progress)
+            assignments.append(f"instances.#i{index} = :p{index}")
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"run_id": {"S": run_id}},
+                UpdateExpression=f"SET {', '.join(assignments)}",
+                # Only an active run: one that finished meanwhile keeps its own outcome.
+                ConditionExpression="#status IN (:collecting, :finalizing)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+            return None
+        self._release_lock(run_id)
+        return self._parse(response["Attributes"])
+
+    def lock(self) -> RunLock | None:
+        item = self._client.get_item(
+            TableName=self._table, Key={"run_id": {"S": RUN_LOCK_KEY}}, ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return None
+        return RunLock(
+            holder_run_id=item["holder_run_id"]["S"],
+            expires_at=datetime.fromtimestamp(int(item["expires_at"]["N"]), UTC),
+        )
 
     def list_runs(self, *, limit: int, cursor: str | None) -> tuple[list[Run], str | None]:
         query: dict[str, Any] = {

@@ -21,6 +21,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
 
 from license_sync.errors import (
     ConfigError,
@@ -34,6 +35,7 @@ from license_sync.errors import (
 )
 from license_sync.github.ghes import ReportNotReady
 from license_sync.models import ServerAccount, UsageSource
+from license_sync.pipeline.attempts import record_failed_attempt
 from license_sync.pipeline.ports import (
     AccountStore,
     InstanceStore,
@@ -144,6 +146,23 @@ def collect_instance_usage(
         return CollectResult(
             CollectOutcome.SKIPPED, request.run_id, request.instance_id, progress.hostname
         )
+    try:
+        return _collect(request, progress, remaining_seconds, deps)
+    except Exception as exc:
+        # SQS delivers the message again; if it never succeeds, the dead-letter handler
+        # reports this reason rather than a generic one.
+        record_failed_attempt(
+            partial(deps.runs.record_collect_failure, request.run_id, request.instance_id), exc
+        )
+        raise
+
+
+def _collect(
+    request: CollectRequest,
+    progress: InstanceProgress,
+    remaining_seconds: Callable[[], float],
+    deps: CollectDeps,
+) -> CollectResult:
     instance = deps.instances.get(request.instance_id)
     if instance is None:
         return deps.bookkeeping.fail(request, progress, "the instance was removed during the run")
@@ -161,9 +180,7 @@ def _use_pending_export(
 ) -> CollectResult:
     export = instance.pending_export
     if export is None:
-        return deps.bookkeeping.fail(
-            request, progress, "no export file was uploaded since the last run"
-        )
+        return deps.bookkeeping.fail(request, progress, _missing_export_reason(instance))
     done = progress.model_copy(
         update={
             "status": InstanceRunStatus.COLLECTED,
@@ -176,6 +193,14 @@ def _use_pending_export(
         }
     )
     return deps.bookkeeping.complete(request, done, export)
+
+
+def _missing_export_reason(instance: Instance) -> str:
+    rejected = instance.last_export
+    if rejected is not None and rejected.status == "failed":
+        # The administrator did upload a file: say why it was not used.
+        return f"export file {rejected.key} rejected: {rejected.error}"
+    return "no export file was uploaded since the last run"
 
 
 def _collect_from_instance(
@@ -390,10 +415,15 @@ class RunBookkeeping:
         )
         return self.complete(request, failed, None)
 
-    def fail_dead_lettered(self, request: CollectRequest, reason: str) -> CollectResult:
-        """Count an instance as failed after its message exhausted SQS's redelivery."""
+    def fail_dead_lettered(
+        self, request: CollectRequest, reason: Callable[[InstanceProgress], str]
+    ) -> CollectResult:
+        """Count an instance as failed after its message exhausted SQS's redelivery.
+
+        `reason` says why from the instance's progress (its failed attempts).
+        """
         run = self.runs.get(request.run_id)
         progress = run.instances.get(request.instance_id) if run else None
         if run is None or progress is None or progress.status is not InstanceRunStatus.PENDING:
             return CollectResult(CollectOutcome.SKIPPED, request.run_id, request.instance_id)
-        return self.fail(request, progress, reason)
+        return self.fail(request, progress, reason(progress))

@@ -11,16 +11,30 @@ from typing import Annotated
 
 from pydantic import Field, TypeAdapter, ValidationError
 
+from license_sync.pipeline.attempts import gave_up_reason
 from license_sync.pipeline.collect import CollectOutcome, RunBookkeeping
 from license_sync.pipeline.finalize import fail_run_record
-from license_sync.pipeline.records import CollectRequest, FinalizeRequest, Run
+from license_sync.pipeline.records import CollectRequest, FinalizeRequest, InstanceProgress, Run
 
 _work_message: TypeAdapter[CollectRequest | FinalizeRequest] = TypeAdapter(
     Annotated[CollectRequest | FinalizeRequest, Field(discriminator="kind")]
 )
 
+# Only when no attempt recorded why (each timed out, or crashed the runtime).
 COLLECT_GAVE_UP = "collecting failed repeatedly; the message went to the dead-letter queue"
 FINALIZE_GAVE_UP = "finalizing failed repeatedly; the message went to the dead-letter queue"
+
+
+def collect_gave_up(progress: InstanceProgress) -> str:
+    """Why an instance failed once SQS stopped redelivering its collect."""
+    return gave_up_reason(progress.last_attempt_error, progress.failed_attempts, COLLECT_GAVE_UP)
+
+
+def finalize_gave_up(run: Run) -> str:
+    """Why a run failed once SQS stopped redelivering its finalize."""
+    return gave_up_reason(
+        run.finalize_attempt_error, run.finalize_failed_attempts, FINALIZE_GAVE_UP
+    )
 
 
 @dataclass(frozen=True)
@@ -47,14 +61,14 @@ def handle_dead_letter(body: str, deps: DeadLetterDeps) -> DeadLetterOutcome:
         # Nothing to attribute it to; the DeadLetters metric and the log carry it.
         return DeadLetterOutcome("unreadable")
     if isinstance(message, CollectRequest):
-        result = deps.bookkeeping.fail_dead_lettered(message, COLLECT_GAVE_UP)
+        result = deps.bookkeeping.fail_dead_lettered(message, collect_gave_up)
         failed = result.outcome is CollectOutcome.FAILED
         return DeadLetterOutcome(
             f"instance {result.outcome}",
             run_id=message.run_id,
             failed_hostname=result.hostname if failed else "",
         )
-    run = fail_run_record(message.run_id, FINALIZE_GAVE_UP, deps.bookkeeping)
+    run = fail_run_record(message.run_id, finalize_gave_up, deps.bookkeeping)
     return DeadLetterOutcome(
         "run failed" if run else "run already finished", run_id=message.run_id, failed_run=run
     )

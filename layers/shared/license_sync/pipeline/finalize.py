@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import partial
 
 from pydantic import TypeAdapter
 
@@ -35,6 +36,7 @@ from license_sync.models import (
     ServerInstanceSyncStatus,
     UsageSource,
 )
+from license_sync.pipeline.attempts import record_failed_attempt
 from license_sync.pipeline.collect import RunBookkeeping
 from license_sync.pipeline.ports import (
     AccountStore,
@@ -94,6 +96,16 @@ def finalize_sync(run_id: str, deps: FinalizeDeps) -> FinalizedRun | None:
     run = deps.runs.begin_finalize(run_id)
     if run is None:
         return None
+    try:
+        return _finalize(run, deps)
+    except Exception as exc:
+        # SQS delivers the message again; if it never succeeds, the dead-letter handler
+        # reports this reason (a 401 from GHEC, say) rather than a generic one.
+        record_failed_attempt(partial(deps.runs.record_finalize_failure, run_id), exc)
+        raise
+
+
+def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
     registry = {instance.instance_id: instance for instance in deps.instances.list_all()}
     progress = dict(run.instances)
     sources = _choose_sources(progress, registry)
@@ -182,16 +194,17 @@ def finalize_sync(run_id: str, deps: FinalizeDeps) -> FinalizedRun | None:
     return FinalizedRun(run=finished, github_view=github_view)
 
 
-def fail_run_record(run_id: str, reason: str, bookkeeping: RunBookkeeping) -> Run | None:
-    """Record a run as failed (finalize exhausted its retries) and release the lock."""
+def fail_run_record(
+    run_id: str, reason: Callable[[Run], str], bookkeeping: RunBookkeeping
+) -> Run | None:
+    """Record a run as failed (finalize exhausted its retries) and release the lock.
+
+    `reason` says why from the run (its failed finalize attempts).
+    """
     run = bookkeeping.runs.get(run_id)
     if run is None or not run.status.is_active:
         return None
-    failed = run.model_copy(
-        update={"status": RunStatus.FAILED, "finished_at": bookkeeping.clock(), "error": reason}
-    )
-    bookkeeping.runs.finish(failed)
-    return failed
+    return bookkeeping.runs.fail_active(run_id, error=reason(run), finished_at=bookkeeping.clock())
 
 
 def _choose_sources(

@@ -1,4 +1,4 @@
-"""The heartbeat: how long since the last successful sync, and GitHub's own sync status.
+"""The heartbeat: stalled runs, how long since the last successful sync, GitHub's own status.
 
 A weekly sync emits its metrics once a week, which CloudWatch alarms cannot wait for: an
 alarm looks back at most Period x EvaluationPeriods = 7 days. So a scheduled heartbeat
@@ -6,6 +6,8 @@ alarm looks back at most Period x EvaluationPeriods = 7 days. So a scheduled hea
 8 days, and, treating a missing heartbeat as breaching, also when the heartbeat itself stops.
 It also reads GHEC's license-sync-status, so GitHub's own (GitHub Connect) sync of each
 instance is watched daily rather than only when our weekly run happens to look.
+And it ends a run that died holding the run lock (see `end_stalled_run`), so that run says
+why within hours rather than staying `collecting` until the next weekly trigger.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from typing import Protocol
 
 from license_sync.models import LicenseSyncStatus
 from license_sync.pipeline.records import Instance, Run, RunStatus, utc_now
+from license_sync.pipeline.start import RunLocks, end_stalled_run
 
 RUNS_PAGE_SIZE = 25
 
 
-# The heartbeat needs one method of each store: it names just those (the DynamoDB stores
-# and GhecClient provide them), so it only reads and cannot depend on anything else.
+# The heartbeat needs a few methods of each store: it names just those (the DynamoDB stores
+# and GhecClient provide them). Its one write is ending a stalled run.
 class RunHistory(Protocol):
     def list_runs(self, *, limit: int, cursor: str | None) -> tuple[list[Run], str | None]: ...
 
@@ -38,6 +41,7 @@ class SyncStatusSource(Protocol):
 @dataclass(frozen=True)
 class HeartbeatDeps:
     runs: RunHistory
+    run_locks: RunLocks
     instances: InstanceRegistry
     ghec: Callable[[], SyncStatusSource]
     clock: Callable[[], datetime] = utc_now
@@ -81,6 +85,11 @@ def sync_freshness(deps: HeartbeatDeps) -> SyncFreshness:
     return SyncFreshness(
         hours_since_last_success=hours, owed_since=owed_since, last_success=success
     )
+
+
+def end_stalled(deps: HeartbeatDeps) -> Run | None:
+    """End the run whose lock expired while it was still active (None when there is none)."""
+    return end_stalled_run(deps.run_locks, deps.clock())
 
 
 def github_sync_status(deps: HeartbeatDeps) -> LicenseSyncStatus:

@@ -7,7 +7,7 @@ moto and the GitHub simulator, or plain fakes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
@@ -29,6 +29,7 @@ from license_sync.pipeline.records import (
     InstanceLastSync,
     InstanceProgress,
     Run,
+    RunLock,
 )
 
 
@@ -62,12 +63,39 @@ class RunStore(Protocol):
         """Mark a pending instance done and count it, once; None if it was done already."""
         ...
 
+    def record_collect_failure(self, run_id: str, instance_id: str, reason: str) -> None:
+        """Count one failed collect attempt of a pending instance and keep its reason."""
+        ...
+
     def begin_finalize(self, run_id: str) -> Run | None:
         """Move a collected run to finalizing; None if it is already finished."""
         ...
 
+    def record_finalize_failure(self, run_id: str, reason: str) -> None:
+        """Count one failed finalize attempt of a finalizing run and keep its reason."""
+        ...
+
     def finish(self, run: Run) -> None:
         """Store the final record and release the lock held by this run."""
+        ...
+
+    def fail_active(
+        self,
+        run_id: str,
+        *,
+        error: str,
+        finished_at: datetime,
+        unfinished: Mapping[str, InstanceProgress] | None = None,
+    ) -> Run | None:
+        """End a run that is still active as failed and release its lock.
+
+        `unfinished` replaces the progress of those instances (the ones it leaves pending).
+        Returns the failed run; None when it had finished already (or does not exist).
+        """
+        ...
+
+    def lock(self) -> RunLock | None:
+        """The run lock as stored (it may have expired), or None when no run holds it."""
         ...
 
     def list_runs(self, *, limit: int, cursor: str | None) -> tuple[list[Run], str | None]: ...

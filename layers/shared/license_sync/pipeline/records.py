@@ -138,6 +138,11 @@ class InstanceProgress(_Record):
     push_error: str = ""
     consecutive_failures: int = 0
     """Set by finalize: runs in a row that failed to sync this instance, this one included."""
+    failed_attempts: int = 0
+    """Collect attempts that raised, so SQS delivered the message again."""
+    last_attempt_error: str = ""
+    """Why the latest of those attempts failed (the error's own message): what the
+    dead-letter handler reports when SQS gives up."""
 
 
 class TriggerKind(StrEnum):
@@ -178,12 +183,24 @@ class Run(_Record):
     instances_done: int = 0
     summary: RunSummary | None = None
     error: str = ""
+    finalize_failed_attempts: int = 0
+    """Finalize attempts that raised, so SQS delivered the message again."""
+    finalize_attempt_error: str = ""
+    """Why the latest of those attempts failed (the error's own message)."""
 
     @property
     def duration_seconds(self) -> float | None:
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+class RunLock(_Record):
+    """The one lock that keeps two runs from overlapping."""
+
+    holder_run_id: str
+    expires_at: datetime
+    """Past this, the holder is taken to have died: the lock no longer keeps a run out."""
 
 
 # --- Queue messages -------------------------------------------------------------------------
