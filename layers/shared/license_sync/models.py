@@ -147,3 +147,66 @@ class UsageUpload(BaseModel):
     hostname: str
     version: str | None
     users: list[UsageUploadUser]
+
+
+# --- GHEC's GraphQL views (read-only) -----------------------------------------------------
+# Shapes of what GHEC's GraphQL API tells about GitHub's own view of each server and about
+# the enterprise's SAML/SCIM identities. Field names follow the GraphQL schema's (snake case).
+
+
+class UserAccountsUploadState(StrEnum):
+    """`EnterpriseServerUserAccountsUploadSyncState` in GitHub's GraphQL schema."""
+
+    PENDING = "PENDING"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+
+
+class UserAccountsUpload(BaseModel):
+    """One `EnterpriseServerUserAccountsUpload`: a usage file GitHub received for a server."""
+
+    name: str
+    created_at: str
+    sync_state: UserAccountsUploadState
+
+
+class ServerUserAccount(BaseModel):
+    """One `EnterpriseServerUserAccount`: an account as GitHub holds it for a server."""
+
+    remote_user_id: int
+    login: str | None = None
+    emails: list[str] = Field(default_factory=list)
+    primary_email: str | None = None
+
+
+class ServerInstallation(BaseModel):
+    """One `EnterpriseServerInstallation`: what GitHub holds for one GHES instance."""
+
+    host_name: str
+    customer_name: str | None = None
+    is_connected: bool
+    user_accounts_count: int
+    """`userAccounts.totalCount`: how many accounts GitHub holds for the server."""
+    user_accounts: list[ServerUserAccount] = Field(default_factory=list)
+    uploads: list[UserAccountsUpload] = Field(default_factory=list)
+    """`userAccountsUploads`, newest first."""
+
+
+class ExternalIdentity(BaseModel):
+    """One SAML/SCIM `ExternalIdentity` linked to a GHEC account (enterprise or organization).
+
+    Every attribute GitHub documents as compared with a GHES primary email, in one place:
+    the SAML `NameID`, `username`, `emails`, and the `name`/`emailaddress` claims among the
+    attributes; SCIM's `username` and `emails`.
+    """
+
+    login: str | None
+    """`user.login`: the GHEC account the identity is linked to (None when not linked)."""
+    saml_name_id: str | None = None
+    saml_username: str | None = None
+    saml_emails: list[str] = Field(default_factory=list)
+    saml_attributes: dict[str, list[str]] = Field(default_factory=dict)
+    scim_username: str | None = None
+    scim_emails: list[str] = Field(default_factory=list)
+    scope: str = "enterprise"
+    """`enterprise`, or `organization:LOGIN` for organization-level SAML."""
