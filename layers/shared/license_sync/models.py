@@ -12,6 +12,7 @@ can be written in exactly the form GHEC shows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,6 +53,9 @@ class ServerAccount:
     """Further addresses an export file lists for the account; pushed, not used to match."""
     dormant: bool = False
     """The site-admin report's `dormant?`: still a seat, but one an administrator could free."""
+    created_at: datetime | None = None
+    """When the account was created (the site-admin report's `created_at`), when known:
+    reconciliation tells an account new since GitHub's last sync of the instance by it."""
 
     @property
     def server_user_id(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from datetime import datetime
 
 from license_sync.domain import LicenseReport, PersonBuilder
 from license_sync.models import AccountType, ConsumedLicenseUser, ServerAccount
@@ -21,6 +22,7 @@ def account(
     login: str | None = None,
     suspended: bool = False,
     account_type: AccountType = AccountType.USER,
+    created_at: datetime | None = None,
 ) -> ServerAccount:
     return ServerAccount(
         hostname=hostname,
@@ -29,6 +31,7 @@ def account(
         email=email,
         suspended=suspended,
         account_type=account_type,
+        created_at=created_at,
     )
 
 

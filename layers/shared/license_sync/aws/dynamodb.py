@@ -638,6 +638,8 @@ class DynamoAccountWriter:
             item["email"] = {"S": account.email}
         if account.dormant:
             item["dormant"] = {"BOOL": True}
+        if account.created_at is not None:
+            item["created_at"] = {"S": account.created_at.isoformat()}
         if account.extra_emails:
             item["extra_emails"] = {"L": [{"S": email} for email in account.extra_emails]}
         # A batch may not name the same key twice; the later delivery of an account wins.
@@ -724,4 +726,7 @@ def _account_from_item(item: Mapping[str, Any]) -> ServerAccount:
         account_type=AccountType(item["account_type"]["S"]),
         extra_emails=tuple(value["S"] for value in item.get("extra_emails", {}).get("L", [])),
         dormant=item.get("dormant", {}).get("BOOL", False),
+        created_at=(
+            datetime.fromisoformat(item["created_at"]["S"]) if "created_at" in item else None
+        ),
     )

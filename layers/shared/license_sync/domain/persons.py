@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from license_sync.domain.duplicates import LikelyDuplicate, PersonRecord, find_likely_duplicates
 from license_sync.domain.emails import normalise_email
@@ -116,7 +117,7 @@ class LicenseReport:
     ghec_server_rows_superseded: int
     """GHEC non-member rows replaced by the fresh collection of their hostnames."""
     ghec_rows_repeated: int
-    """GHEC rows left out because the listing delivered them twice (see `_without_repeats`)."""
+    """GHEC rows left out because the listing delivered them twice (see `distinct_ghec_rows`)."""
     duplicates_merged: int
     """Identities that did not become a person of their own: seat-consuming accounts +
     GHEC members + kept GHEC non-member rows - persons."""
@@ -204,7 +205,7 @@ class PersonBuilder:
         self._members: list[_GhecIdentity] = []
         self._ghec_server_rows: list[_GhecIdentity] = []
         self._ghec_server_rows_superseded = 0
-        distinct_rows, self._ghec_rows_repeated = _without_repeats(ghec_rows)
+        distinct_rows, self._ghec_rows_repeated = distinct_ghec_rows(ghec_rows)
         for ordinal, row in enumerate(distinct_rows):
             kept = tuple(
                 entry
@@ -253,6 +254,11 @@ class PersonBuilder:
                 hostname=account.hostname, collected_hostnames=self._collected
             )
         self._accounts[(hostname, account.user_id)] = account
+
+    @property
+    def accounts(self) -> Mapping[tuple[str, int], ServerAccount]:
+        """Every account added, by normalised hostname and user ID (read-only view)."""
+        return MappingProxyType(self._accounts)
 
     def add_all(self, accounts: Iterable[ServerAccount]) -> None:
         for account in accounts:
@@ -368,7 +374,7 @@ class PersonBuilder:
         )
 
 
-def _without_repeats(
+def distinct_ghec_rows(
     rows: Iterable[ConsumedLicenseUser],
 ) -> tuple[list[ConsumedLicenseUser], int]:
     """GHEC's rows without repeats, and how many were left out.

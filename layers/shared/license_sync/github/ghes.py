@@ -17,6 +17,7 @@ import csv
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -77,7 +78,7 @@ class GhesLicense:
 
 
 class ReportRow(BaseModel):
-    """One row of `all_users.csv`; extra columns (`created_at`, `repos`, ...) are ignored."""
+    """One row of `all_users.csv`; extra columns (`repos`, `ssh_keys`, ...) are ignored."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
@@ -87,6 +88,23 @@ class ReportRow(BaseModel):
     suspended: bool = Field(alias="suspended?")
     dormant: bool = Field(default=False, alias="dormant?")
     role: str | None = None
+    created_at: datetime | None = None
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _report_time(cls, value: object) -> object:
+        # GHES writes `2026-11-24 09:30:00 UTC` (or an offset); a value it does not parse
+        # only loses the "new since GitHub's last sync" reason, never the account.
+        if not isinstance(value, str):
+            return value
+        text = value.strip().removesuffix(" UTC").replace(" ", "T", 1)
+        if not text:
+            return None
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
     @field_validator("email", "role", mode="before")
     @classmethod
@@ -120,6 +138,7 @@ class ReportRow(BaseModel):
             suspended=self.suspended,
             account_type=AccountType.ORGANIZATION if is_org else AccountType.USER,
             dormant=self.dormant,
+            created_at=self.created_at,
         )
 
 
