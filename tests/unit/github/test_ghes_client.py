@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from license_sync.errors import (
     GitHubMalformedResponse,
     GitHubUnreachable,
 )
-from license_sync.github.ghes import GhesClient, GhesLicense, ReportNotReady
+from license_sync.github.ghes import GhesClient, GhesLicense, ReportNotReady, ReportRow
 from license_sync.github.http import HttpSettings
 from license_sync.models import AccountType, ServerAccount
 from tests.unit.github.fakes import (
@@ -101,11 +102,13 @@ def test_report_uses_basic_auth_of_the_site_admin_and_parses_every_row() -> None
     # When the report is read
     accounts = read_report(client)
 
-    # Then every row became an account, and the request was authenticated as the site admin
+    # Then every row became an account (with the report's `created_at`), and the request
+    # was authenticated as the site admin
+    signed_up = datetime(2020, 1, 1, 10, 0, tzinfo=UTC)
     assert accounts == [
-        ServerAccount(HOST, 1, "mona", "mona@example.com"),
-        ServerAccount(HOST, 2, "hubot", None, suspended=True),
-        ServerAccount(HOST, 3, "octo", "Octo@Example.com"),
+        ServerAccount(HOST, 1, "mona", "mona@example.com", created_at=signed_up),
+        ServerAccount(HOST, 2, "hubot", None, suspended=True, created_at=signed_up),
+        ServerAccount(HOST, 3, "octo", "Octo@Example.com", created_at=signed_up),
     ]
     request = github.requests[0]
     assert request.url == f"https://{HOST}{REPORT}"
@@ -137,7 +140,11 @@ def test_report_rows_split_across_chunks_are_reassembled() -> None:
     chunks = [body[index : index + 7] for index in range(0, len(body), 7)]
     github = ScriptedGitHub().add(REPORT, httpx.Response(200, stream=ChunkedStream(chunks)))
 
-    assert read_report(make_client(github)) == [ServerAccount(HOST, 1, "mona", "mona@example.com")]
+    assert read_report(make_client(github)) == [
+        ServerAccount(
+            HOST, 1, "mona", "mona@example.com", created_at=datetime(2020, 1, 1, 10, 0, tzinfo=UTC)
+        )
+    ]
 
 
 def test_report_dormant_column_marks_dormant_accounts() -> None:
@@ -573,3 +580,26 @@ def test_the_report_can_be_read_twice_with_one_client() -> None:
     for _ in range(2):
         with client.open_usage_report(budget_seconds=10) as report:
             assert _accounts_of(report) == [1]
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("2026-11-24 09:30:00 UTC", datetime(2026, 11, 24, 9, 30, tzinfo=UTC)),
+        (
+            "2026-11-24 09:30:00 -0700",
+            datetime(2026, 11, 24, 9, 30, tzinfo=timezone(timedelta(hours=-7))),
+        ),
+        ("2026-11-24T09:30:00Z", datetime(2026, 11, 24, 9, 30, tzinfo=UTC)),
+        ("", None),
+        ("last tuesday", None),
+    ],
+)
+def test_report_created_at_is_read_when_ghes_writes_it_and_never_fails_the_row(
+    written: str, expected: datetime | None
+) -> None:
+    row = ReportRow.model_validate(
+        {"id": 1, "login": "mona", "email": "", "suspended?": "false", "created_at": written}
+    )
+
+    assert row.to_account(HOST).created_at == expected
