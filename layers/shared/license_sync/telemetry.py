@@ -14,6 +14,7 @@ from datetime import datetime
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from license_sync.domain.reconciliation import parse_github_time
 from license_sync.models import LicenseSyncStatus
 from license_sync.observability import metrics
 from license_sync.pipeline.records import InstanceProgress, InstanceRunStatus, Run, RunStatus
@@ -37,6 +38,7 @@ RUN_METRICS = (
     "SeatsPurchased",
     "SeatsAvailable",
     "LicenseCountDrift",
+    "UnexplainedLicenseDrift",
 )
 INSTANCE_METRICS = (
     "AccountsCollected",
@@ -154,6 +156,13 @@ def record_run_finished(run: Run) -> None:
         metrics.add_metric(
             name="LicenseCountDrift", unit=MetricUnit.Count, value=summary.reconciliation.drift
         )
+    if summary.reconciliation.unexplained_drift is not None:
+        # Drift left after the known reasons (suspended, new, not connected...) are taken out.
+        metrics.add_metric(
+            name="UnexplainedLicenseDrift",
+            unit=MetricUnit.Count,
+            value=summary.reconciliation.unexplained_drift,
+        )
 
 
 def record_github_view(status: LicenseSyncStatus, now: datetime) -> None:
@@ -165,7 +174,7 @@ def record_github_view(status: LicenseSyncStatus, now: datetime) -> None:
         _instance_metric(
             instance.hostname, "GitHubConnectSyncFailed", MetricUnit.Count, int(failed)
         )
-        synced_at = _parse_github_time(last.date)
+        synced_at = parse_github_time(last.date)
         if synced_at is not None:
             age_hours = max((now - synced_at).total_seconds() / 3600, 0.0)
             _instance_metric(
@@ -186,11 +195,3 @@ def record_export_rejected() -> None:
     metrics.add_metric(name="ExportFilesRejected", unit=MetricUnit.Count, value=1)
 
 
-def _parse_github_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else None

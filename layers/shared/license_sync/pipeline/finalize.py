@@ -1,4 +1,4 @@
-"""Finalizing a run: persons, reports, the push to GHEC, reconciliation, instance status.
+"""Finalizing a run: persons, reports, reconciliation, the push to GHEC, instance status.
 
 Finalize may run again after a crash half-way (the run stays `finalizing`): every step
 overwrites what an earlier attempt wrote, so a second attempt ends in the same state.
@@ -16,6 +16,7 @@ from functools import partial
 from pydantic import TypeAdapter
 
 from license_sync.domain.persons import LicenseReport, PersonBuilder
+from license_sync.domain.reconciliation import ReconciliationInput, reconcile
 from license_sync.domain.report_page import (
     TREND_RUNS,
     ReportPageInput,
@@ -88,7 +89,7 @@ class _Source:
 class FinalizedRun:
     run: Run
     github_view: LicenseSyncStatus
-    """GHEC's own license-sync-status after the push (GitHub Connect's view too)."""
+    """GHEC's own license-sync-status as this run read it (GitHub Connect's view)."""
 
 
 def finalize_sync(run_id: str, deps: FinalizeDeps) -> FinalizedRun | None:
@@ -112,6 +113,9 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
 
     ghec = deps.ghec()
     known = ghec.get_consumed_licenses(budget_seconds=GHEC_BUDGET_SECONDS)
+    # GitHub's view as this run found it: reconciliation explains the difference with it
+    # (GitHub's own syncs, not our push, change what GHEC holds).
+    github_view = ghec.get_license_sync_status()
     builder = PersonBuilder(
         known.users, {progress[source.instance_id].hostname for source in sources}
     )
@@ -127,6 +131,21 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
     report = builder.build()
 
     report_keys = _write_reports(run.run_id, report, known.total_seats_purchased, deps)
+    reconciliation = reconcile(
+        ReconciliationInput(
+            report_rows=report.users,
+            ghec=known,
+            accounts=builder.accounts,
+            github_status=github_view,
+            installations=None,  # GitHub's stored view (GraphQL), when a run reads it
+            collected_hostnames=[progress[source.instance_id].hostname for source in sources],
+        )
+    )
+    report_keys["reconciliation"] = deps.reports.put(
+        f"reports/{run.run_id}/reconciliation.json",
+        json.dumps(reconciliation.to_document(), indent=2).encode(),
+        content_type="application/json",
+    )
     publisher = deps.publisher(run.run_id)
     for source in sources:
         if source.fresh:
@@ -138,9 +157,6 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
                 seat_accounts[source.collection_id],
             )
 
-    # Reconciliation needs GHEC's count after the push, not its rows again.
-    after_push = ghec.get_consumed_license_totals()
-    github_view = ghec.get_license_sync_status()
     now = deps.clock()
     for instance_id, instance_progress in list(progress.items()):
         instance = registry.get(instance_id)
@@ -176,8 +192,9 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
         seats_purchased=purchased,
         seats_available=max(purchased - report.total_seats_consumed, 0),
         reconciliation=Reconciliation(
-            ghec_total_seats_consumed=after_push.total_seats_consumed,
-            drift=report.total_seats_consumed - after_push.total_seats_consumed,
+            ghec_total_seats_consumed=reconciliation.ghec,
+            drift=reconciliation.drift,
+            unexplained_drift=reconciliation.unexplained_drift,
         ),
         report_keys=report_keys,
     )

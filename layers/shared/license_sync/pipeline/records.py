@@ -152,10 +152,14 @@ class TriggerKind(StrEnum):
 
 
 class Reconciliation(_Record):
+    """The summary of the run's `reconciliation.json` (the entries are in that file)."""
+
     ghec_total_seats_consumed: int | None
-    """GHEC's own count, read after our push."""
+    """GHEC's own count, as the run read it before its push."""
     drift: int | None
     """Our count minus GHEC's: positive when GHEC has not merged what we did."""
+    unexplained_drift: int | None = None
+    """Seats of difference with no specific reason (None in runs recorded before it)."""
 
 
 class RunSummary(_Record):
