@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,7 +40,11 @@ def command_run(arguments: argparse.Namespace) -> int:
         run_heartbeat(stack, _print_progress)
         written = write_outputs(stack, run, arguments.out)
         written["dashboard"] = write_stack_dashboard(stack, run, arguments.out)
-        print(summarise(run, emitted_metrics(stack.lambda_output.getvalue())))
+        reconciliation_file = written.get("reconciliation")
+        reconciliation = (
+            json.loads(reconciliation_file.read_text()) if reconciliation_file else None
+        )
+        print(summarise(run, emitted_metrics(stack.lambda_output.getvalue()), reconciliation))
     print("Files:")
     for path in written.values():
         print(f"  {path}")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from license_sync.aws.dynamodb import DynamoInstanceStore, DynamoRunStore
+from license_sync.domain.reconciliation import summary_lines
 from license_sync.errors import LicenseSyncError
 from license_sync.pipeline.records import (
     Instance,
@@ -180,6 +181,7 @@ def write_outputs(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Pa
         "duplicates": "duplicates.json",
         "license_sync_status": "license-sync-status.json",
         "github_license_sync_status": "github-license-sync-status.json",
+        "reconciliation": "reconciliation.json",
     }
     for kind, name in names.items():
         uri = keys.get(kind)
@@ -220,7 +222,10 @@ def copy_usage_uploads(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[st
     return written
 
 
-def summarise(run: Run, metrics: list[dict[str, Any]]) -> str:
+def summarise(
+    run: Run, metrics: list[dict[str, Any]], reconciliation: dict[str, Any] | None = None
+) -> str:
+    """The terminal summary; `reconciliation` is the run's reconciliation.json, when written."""
     lines = [f"Run {run.run_id}: {run.status}"]
     header = f"  {'instance':<28} {'status':<10} {'accounts':>9}  note"
     lines.append(header)
@@ -251,6 +256,9 @@ def summarise(run: Run, metrics: list[dict[str, Any]]) -> str:
             if drift is not None
             else "  GHEC's own count          unknown",
         ]
+    if reconciliation is not None:
+        lines.append("Reconciliation with GHEC (reconciliation.json):")
+        lines += summary_lines(reconciliation)
     if run.error:
         lines.append(f"  error: {run.error}")
     lines += metric_summary(metrics)

@@ -193,5 +193,3 @@ def record_dead_letter() -> None:
 
 def record_export_rejected() -> None:
     metrics.add_metric(name="ExportFilesRejected", unit=MetricUnit.Count, value=1)
-
-

@@ -139,7 +139,7 @@ def test_a_finished_run_shows_counts_reconciliation_and_report_links() -> None:
         consumed_licenses=6,
         seats_purchased=10,
         seats_available=4,
-        reconciliation=Reconciliation(ghec_total_seats_consumed=7, drift=-1),
+        reconciliation=Reconciliation(ghec_total_seats_consumed=7, drift=-1, unexplained_drift=1),
         report_keys={"json": "s3://b/reports/r/report.json"},
     )
     run = Run(
@@ -161,9 +161,11 @@ def test_a_finished_run_shows_counts_reconciliation_and_report_links() -> None:
         "consumed_licenses": 6,
         "ghec_total_seats_consumed": 7,
         "drift": -1,
+        "unexplained_drift": 1,
     }
     assert view.links is not None
     assert view.links.report_csv == "/syncs/r/report?format=csv"
+    assert view.links.reconciliation == "/syncs/r/reconciliation"
 
 
 def test_an_active_run_has_no_counts_or_links_yet() -> None:

@@ -20,6 +20,7 @@ from license_sync.admin.schemas import (
     DownloadLink,
     DuplicatesView,
     LikelyDuplicateView,
+    ReconciliationDocument,
 )
 from license_sync.models import (
     ConsumedLicenses,
@@ -118,6 +119,15 @@ def duplicates(run_id: str, deps: AdminDeps) -> DuplicatesView:
         )
     except ValidationError as exc:
         raise ValueError(f"duplicates report of run {run_id} does not have its shape") from exc
+
+
+def reconciliation(run_id: str, deps: AdminDeps) -> ReconciliationDocument:
+    """The run's reconciliation.json (runs finished before it was written have none: 404)."""
+    document = json.loads(_read(get_run(run_id, deps), "reconciliation", deps))
+    try:
+        return ReconciliationDocument.model_validate({**document, "run_id": run_id})
+    except ValidationError as exc:
+        raise ValueError(f"reconciliation of run {run_id} does not have its shape") from exc
 
 
 def license_sync_status(deps: AdminDeps) -> LicenseSyncStatus:

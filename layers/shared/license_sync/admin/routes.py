@@ -34,6 +34,7 @@ from license_sync.admin.schemas import (
     InstanceList,
     InstanceRegistration,
     InstanceView,
+    ReconciliationDocument,
     RunList,
     RunView,
 )
@@ -427,6 +428,19 @@ def _page_links(page: int, per_page: int, last_page: int) -> dict[str, str]:
 )
 def get_sync_duplicates(run_id: RunId) -> DuplicatesView:
     return reports.duplicates(run_id, _deps())
+
+
+@router.get(
+    "/syncs/<run_id>/reconciliation",
+    summary="Our count against GHEC's, every seat of difference with its reason",
+    operation_id="getSyncReconciliation",
+    tags=["reports"],
+    responses=_responses(
+        {200: _json(ReconciliationDocument, "The run's reconciliation.json.")}, 404, 409
+    ),
+)
+def get_sync_reconciliation(run_id: RunId) -> ReconciliationDocument:
+    return reports.reconciliation(run_id, _deps())
 
 
 @router.get(

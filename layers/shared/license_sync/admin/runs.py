@@ -136,6 +136,7 @@ def run_links(run_id: str) -> RunLinks:
         report_csv=f"/syncs/{run_id}/report?format=csv",
         report_html=f"/syncs/{run_id}/report?format=html",
         duplicates=f"/syncs/{run_id}/duplicates",
+        reconciliation=f"/syncs/{run_id}/reconciliation",
     )
 
 
@@ -185,6 +186,7 @@ def run_view(run: Run) -> RunView:
             consumed_licenses=summary.consumed_licenses,
             ghec_total_seats_consumed=summary.reconciliation.ghec_total_seats_consumed,
             drift=summary.reconciliation.drift,
+            unexplained_drift=summary.reconciliation.unexplained_drift,
         )
         if summary
         else None,

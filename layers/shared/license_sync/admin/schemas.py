@@ -31,6 +31,7 @@ from pydantic_core import CoreSchema
 
 from license_sync.domain.duplicates import DuplicateKind
 from license_sync.domain.hostnames import normalise_hostname
+from license_sync.domain.reconciliation import Cause, EntryKind
 from license_sync.errors import ConfigError
 from license_sync.github.http import validate_base_url
 from license_sync.models import UsageSource
@@ -426,9 +427,11 @@ class ReconciliationView(_View):
     consumed_licenses: int
     """Our count."""
     ghec_total_seats_consumed: int | None
-    """GHEC's own count, read after the push."""
+    """GHEC's own count, as the run read it (before its push)."""
     drift: int | None
     """Ours minus GHEC's."""
+    unexplained_drift: int | None = None
+    """Seats of the drift no known reason explains (entries in `links.reconciliation`)."""
 
 
 class RunLinks(_View):
@@ -437,6 +440,8 @@ class RunLinks(_View):
     report_html: str
     """A 303 to the run's report page (report.html)."""
     duplicates: str
+    reconciliation: str
+    """Every seat of drift against GHEC's count, person by person, with its reason."""
 
 
 class RunView(_View):
@@ -503,6 +508,33 @@ class DuplicatesView(_View):
     """Persons GitHub's rules keep apart that are probably one human (not merged)."""
     ambiguous_matches: list[AmbiguousMatchView]
     """Addresses that could have joined more than one GHEC member."""
+
+
+class ReconciliationEntryView(_View):
+    kind: EntryKind
+    """`only_ours`: persons we count that no GHEC row holds; `only_ghec`: GHEC rows none of
+    our persons holds; `counted_differently`: persons and rows linked by a shared
+    `hostname:id` or login, counted as a different number of seats on each side."""
+    enterprise_server_user_ids: list[str]
+    github_com_logins: list[str]
+    seats_ours: int
+    seats_ghec: int
+    reason: str
+    """What explains the difference, for an administrator to act on."""
+    cause: Cause
+    """The reason as a code; `unexplained` when the run knows none."""
+
+
+class ReconciliationDocument(_View):
+    """A run's reconciliation.json: `drift` is the sum of `seats_ours - seats_ghec` over the
+    entries; persons counted alike on both sides are not listed."""
+
+    run_id: str
+    ours: int
+    ghec: int
+    drift: int
+    unexplained_drift: int
+    entries: list[ReconciliationEntryView]
 
 
 class ErrorDetail(_View):
