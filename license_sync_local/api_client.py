@@ -29,6 +29,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from license_sync.admin.schemas import DESTINATION_FIELDS
+from license_sync.domain.reconciliation import TOP_ENTRIES_PER_KIND, summary_lines
 from license_sync.errors import LicenseSyncError
 from license_sync.github.http import is_loopback_host
 
@@ -245,6 +246,10 @@ class AdminApiClient:
         result: dict[str, Any] = self._json("GET", f"/syncs/{run_id}/duplicates")
         return result
 
+    def reconciliation(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", f"/syncs/{run_id}/reconciliation")
+        return result
+
     def license_sync_status(self) -> dict[str, Any]:
         result: dict[str, Any] = self._json("GET", "/license-sync-status")
         return result
@@ -445,9 +450,12 @@ def _run_lines(run: Mapping[str, Any]) -> list[str]:
         )
     reconciliation = run.get("reconciliation")
     if reconciliation:
+        unexplained = reconciliation.get("unexplained_drift")
         lines.append(
             f"  GHEC's own count: {reconciliation['ghec_total_seats_consumed']}"
-            f" (drift {reconciliation['drift']})"
+            f" (drift {reconciliation['drift']}"
+            + (f", {unexplained} unexplained" if unexplained is not None else "")
+            + ")"
         )
     if run.get("error"):
         lines.append(f"  error: {run['error']}")
@@ -519,6 +527,17 @@ def command_sync_report(arguments: argparse.Namespace) -> int:
         print(f"wrote {arguments.out}")
     else:
         sys.stdout.write(data.decode())
+    return 0
+
+
+def command_sync_reconciliation(arguments: argparse.Namespace) -> int:
+    with _client(arguments) as client:
+        document = client.reconciliation(arguments.run_id)
+    if arguments.json:
+        _print_json(document)
+        return 0
+    print(f"reconciliation of run {document['run_id']} with GHEC:")
+    print("\n".join(summary_lines(document, top=arguments.top)))
     return 0
 
 
@@ -630,3 +649,13 @@ def _add_sync_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     report.add_argument("--format", choices=["json", "csv", "html", "duplicates"], default="json")
     report.add_argument("--out", type=Path, help="write to this file instead of stdout")
     report.set_defaults(handler=command_sync_report)
+
+    reconciliation = sync_commands.add_parser(
+        "reconciliation", help="a run's count against GHEC's, entry by entry with reasons"
+    )
+    _common(reconciliation)
+    reconciliation.add_argument("run_id")
+    reconciliation.add_argument(
+        "--top", type=int, default=TOP_ENTRIES_PER_KIND, help="entries shown per kind"
+    )
+    reconciliation.set_defaults(handler=command_sync_reconciliation)

@@ -92,11 +92,13 @@ def test_the_run_shows_status_progress_counts_and_reconciliation(finished: Finis
     assert sorted(item["hostname"] for item in run["instances"]) == sorted(finished.hostnames)
     assert all(item["status"] == "collected" and item["pushed"] for item in run["instances"])
     assert run["counts"]["consumed_licenses"] == DEMO_EXPECTED_SEATS_CONSUMED
-    assert run["reconciliation"] == {
-        "consumed_licenses": DEMO_EXPECTED_SEATS_CONSUMED,
-        "ghec_total_seats_consumed": DEMO_EXPECTED_SEATS_CONSUMED,
-        "drift": 0,
-    }
+    # GHEC's count as the run read it: the demo's rows from GitHub's own earlier syncs
+    ghec_before = len(demo_enterprise()[1].rows)
+    reconciliation = run["reconciliation"]
+    assert reconciliation["consumed_licenses"] == DEMO_EXPECTED_SEATS_CONSUMED
+    assert reconciliation["ghec_total_seats_consumed"] == ghec_before
+    assert reconciliation["drift"] == DEMO_EXPECTED_SEATS_CONSUMED - ghec_before
+    assert run["links"]["reconciliation"] == f"/syncs/{finished.run_id}/reconciliation"
     assert run["links"]["report"] == f"/syncs/{finished.run_id}/report"
 
 
@@ -195,6 +197,26 @@ def test_duplicates_list_the_near_misses_the_rules_keep_apart(finished: Finished
     document = response.json()
     assert len(document["likely_duplicates"]) == run["counts"]["likely_duplicates"] > 0
     assert all(finding["reason"] for finding in document["likely_duplicates"])
+
+
+def test_reconciliation_lists_every_seat_of_drift_with_a_reason(finished: FinishedSync) -> None:
+    run = finished.api.run(finished.run_id).json()
+
+    response = finished.api.run(finished.run_id, "get_sync_reconciliation", "/reconciliation")
+
+    assert response.status == 200
+    document = response.json()
+    assert document["run_id"] == finished.run_id
+    assert document["drift"] == run["reconciliation"]["drift"]
+    assert document["ghec"] == run["reconciliation"]["ghec_total_seats_consumed"]
+    assert document["drift"] == sum(e["seats_ours"] - e["seats_ghec"] for e in document["entries"])
+    assert document["unexplained_drift"] == run["reconciliation"]["unexplained_drift"]
+    assert {e["kind"] for e in document["entries"]} <= {
+        "only_ours",
+        "only_ghec",
+        "counted_differently",
+    }
+    assert all(e["reason"] and e["seats_ours"] != e["seats_ghec"] for e in document["entries"])
 
 
 def test_license_sync_status_lists_each_synced_instance_in_ghecs_shape(

@@ -137,6 +137,16 @@ def test_the_cli_drives_a_whole_sync_through_the_served_api(
     code, report = _cli(capsys, "sync", "report", *api, run["run_id"])
     assert json.loads(report)["total_seats_consumed"] == DEMO_EXPECTED_SEATS_CONSUMED + 1
 
+    # And the reconciliation reads back: a summary, and every seat of drift in an entry
+    code, summary = _cli(capsys, "sync", "reconciliation", *api, run["run_id"])
+    assert code == 0, summary
+    drift = run["reconciliation"]["drift"]
+    assert f"drift {drift:+d}" in summary
+    code, document = _cli(capsys, "sync", "reconciliation", *api, run["run_id"], "--json")
+    entries = json.loads(document)["entries"]
+    assert sum(e["seats_ours"] - e["seats_ghec"] for e in entries) == drift
+    assert all(e["reason"] for e in entries)
+
     # And the report page downloads through the served link, as the browser would open it
     page_file = tmp_path / "report.html"
     code, _ = _cli(

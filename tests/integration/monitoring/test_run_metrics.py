@@ -90,8 +90,11 @@ def test_successful_run_emits_every_run_and_instance_metric(
             "ConsumedLicenses": [float(DEMO_EXPECTED_SEATS_CONSUMED)],
             "SeatsPurchased": [float(ghec.seats_purchased)],
             "SeatsAvailable": [float(ghec.seats_purchased - DEMO_EXPECTED_SEATS_CONSUMED)],
-            "LicenseCountDrift": [0.0],
+            # Against GHEC's rows as read (GitHub's earlier sync), explained in reconciliation.json
+            "LicenseCountDrift": [float(summary.reconciliation.drift or 0)],
+            "UnexplainedLicenseDrift": [float(summary.reconciliation.unexplained_drift or 0)],
         }
+        assert summary.reconciliation.drift == DEMO_EXPECTED_SEATS_CONSUMED - 5
         assert run["SyncDurationSeconds"] == [captured.run.duration_seconds]
         # identities (16 seat-holding accounts + 4 GHEC members) minus 13 persons
         assert summary.duplicate_accounts_merged == 7
@@ -108,16 +111,22 @@ def test_successful_run_emits_every_run_and_instance_metric(
                 assert (name, host) in per_instance, (name, host)
             assert per_instance[("InstanceSyncFailed", host)] == [0.0]
             assert per_instance[("InstanceConsecutiveFailures", host)] == [0.0]
-            # GitHub's own view, from finalize and again from the heartbeat
-            assert per_instance[("GitHubConnectSyncFailed", host)] == [0.0, 0.0]
-            assert all(age < 1.0 for age in per_instance[("GitHubConnectSyncAgeHours", host)])
+            # GitHub's own view, from finalize (as the run found it: today's simulator lists
+            # only the instances GitHub synced before) and again from the heartbeat
+            failed = per_instance[("GitHubConnectSyncFailed", host)]
+            assert failed[-1] == 0.0
+            assert len(failed) == (2 if host == LAB else 1)
+            assert per_instance[("GitHubConnectSyncAgeHours", host)][-1] < 1.0
         assert per_instance[("AccountsCollected", US)] == [6.0]
         assert per_instance[("GitHubRequests", LAB)] == [4.0]  # its report answered 202 twice
 
-        # And no alarm of the template would fire on it
+        # And no alarm of the template would fire on our side of it; GitHub's side is what
+        # the demo's GHEC holds: its only sync (of ghes-lab) is from 2025, and three ghes-lab
+        # accounts GitHub never counted have no reason the run knows (reconciliation.json)
         alarms = _alarms(local, captured.points)
         firing = {name for name, item in alarms.items() if item.state == "ALARM"}
-        assert firing == set()
+        assert summary.reconciliation.unexplained_drift == 3
+        assert firing == {"GitHubSyncStaleAlarm", "UnexplainedDriftAlarm"}
         assert alarms["NoSuccessfulSyncAlarm"].state == "OK"
         assert alarms["SeatsWarningAlarm"].state == "OK"  # 13 of 20 is 65 %
         _assert_no_secrets_or_emails(captured.output, instances, ghec)
@@ -182,7 +191,12 @@ def test_failed_run_when_ghec_refuses_finalize_reports_it_through_the_dead_lette
         assert run["SyncDurationSeconds"] == [captured.run.duration_seconds]
         assert run["InstancesCollected"] == [3.0]
         # Nothing was counted, so no seat figures (rather than zeros) were sent
-        for name in ("ConsumedLicenses", "SeatsPurchased", "LicenseCountDrift"):
+        for name in (
+            "ConsumedLicenses",
+            "SeatsPurchased",
+            "LicenseCountDrift",
+            "UnexplainedLicenseDrift",
+        ):
             assert name not in run
         per_instance = captured.instance_metrics()
         assert {key for key in per_instance if key[0] == "InstanceConsecutiveFailures"} == set()

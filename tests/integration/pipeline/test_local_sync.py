@@ -8,11 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from license_sync.models import ConsumedLicenseUser, UsageUpload
+from license_sync.models import (
+    ConsumedLicenseUser,
+    LastSync,
+    ServerInstanceSyncStatus,
+    UsageUpload,
+)
 from license_sync.pipeline.records import InstanceRunStatus, RunStatus
 from license_sync.runtime import reset_dependencies
 from license_sync_local.cloudwatch import emitted_metrics
-from license_sync_local.runner import write_outputs
+from license_sync_local.runner import summarise, write_outputs
 from license_sync_local.simulator import (
     DEMO_EXPECTED_SEATS_CONSUMED,
     Fault,
@@ -49,7 +54,13 @@ def test_demo_enterprise_counts_every_person_once(deployment: DeploymentFactory)
         assert run.status is RunStatus.SUCCEEDED
         assert report.total_seats_consumed == DEMO_EXPECTED_SEATS_CONSUMED == 13
         assert run.summary is not None
-        assert run.summary.reconciliation.drift == 0
+        # Against GHEC's rows as this run read them (GitHub's own earlier sync, not our push)
+        reconciliation = local.outputs(run, "reconciliation.json")
+        assert reconciliation["ours"] == 13
+        assert reconciliation["drift"] == run.summary.reconciliation.drift
+        assert reconciliation["drift"] == sum(
+            entry["seats_ours"] - entry["seats_ghec"] for entry in reconciliation["entries"]
+        )
         users = report.users
         alice = _row_with(users, f"{EU}:3")
         assert alice.github_com_login == "alice_acme"
@@ -79,6 +90,87 @@ def test_demo_enterprise_counts_every_person_once(deployment: DeploymentFactory)
         assert lab_report_statuses == [202, 202, 200]
         status = local.outputs(run, "license-sync-status.json")
         assert {item["last_sync"]["status"] for item in status["server_instances"]} == {"success"}
+
+
+def test_reconciliation_explains_every_seat_of_drift_against_githubs_earlier_sync(
+    deployment: DeploymentFactory,
+) -> None:
+    # Given GHEC's rows from GitHub's sync of ghes-a (09:30 on the simulator's first sign-up
+    # day): ann active since, bob suspended since, cy signed up after it (547 s per sign-up),
+    # and ghes-b, which GitHub has never synced
+    ghes_a = SimulatedGhes(
+        hostname="ghes-a.acme.example",
+        users=[
+            SimulatedUser(1, "ann", "ann@acme.example"),
+            SimulatedUser(2, "bob", "bob@acme.example", suspended=True),
+            SimulatedUser(5, "cy", "cy@acme.example"),
+        ],
+    )
+    ghes_b = SimulatedGhes(hostname="ghes-b.acme.example", users=[SimulatedUser(1, "dee", None)])
+    earlier = [
+        ConsumedLicenseUser(
+            enterprise_server_user=True,
+            enterprise_server_user_ids=[f"ghes-a.acme.example:{user_id}"],
+            enterprise_server_emails=[email],
+            total_user_accounts=1,
+        )
+        for user_id, email in ((1, "ann@acme.example"), (2, "bob@acme.example"))
+    ]
+    ghec = SimulatedGhec(
+        rows=earlier,
+        sync_status=[
+            ServerInstanceSyncStatus(
+                server_id=ghes_a.server_id,
+                hostname=ghes_a.hostname,
+                last_sync=LastSync(date="2016-01-04T09:30:00Z", status="success", error=""),
+            )
+        ],
+    )
+    with deployment([ghes_a, ghes_b], ghec) as local:
+        # When a sync runs
+        run = local.run()
+        reconciliation = local.outputs(run, "reconciliation.json")
+
+    # Then each seat of difference is an entry with its reason, and nothing else is listed
+    assert (reconciliation["ours"], reconciliation["ghec"], reconciliation["drift"]) == (3, 2, 1)
+    assert reconciliation["unexplained_drift"] == 0
+    assert [
+        (e["kind"], e["enterprise_server_user_ids"], e["seats_ours"], e["seats_ghec"], e["reason"])
+        for e in reconciliation["entries"]
+    ] == [
+        (
+            "only_ours",
+            ["ghes-a.acme.example:5"],
+            1,
+            0,
+            "new on ghes-a.acme.example since GitHub's last sync of it (2016-01-04)",
+        ),
+        (
+            "only_ours",
+            ["ghes-b.acme.example:1"],
+            1,
+            0,
+            "ghes-b.acme.example has never synced to GitHub (it is not in GHEC's "
+            "license-sync-status): enable GitHub Connect's license sync or upload its license "
+            "usage file",
+        ),
+        (
+            "only_ghec",
+            ["ghes-a.acme.example:2"],
+            0,
+            1,
+            "suspended on ghes-a.acme.example since GitHub's last sync of it (2016-01-04)",
+        ),
+    ]
+    assert run.summary is not None
+    assert (run.summary.reconciliation.drift, run.summary.reconciliation.unexplained_drift) == (
+        1,
+        0,
+    )
+    # And the terminal summary of `license-sync run` shows it
+    printed = summarise(run, [], reconciliation)
+    assert "ours 3, GHEC's 2, drift +1 (0 seat(s) unexplained)" in printed
+    assert "only_ghec: 1 entry (-1 seats)" in printed
 
 
 def test_s3_push_target_files_land_in_out_uploads_run_id(
@@ -178,6 +270,7 @@ def test_collect_continues_in_a_new_invocation_when_time_runs_short(
     # Given one instance of 1,500 accounts, and Lambdas that have plenty of time when they
     # start but only 30 s (less than the 60 s a collect keeps in reserve) at every later look
     instances, ghec = generate_enterprise(seed=7, instances=1, accounts_total=1500)
+    seats_ghec_before = len(ghec.rows)
     with deployment(instances, ghec, context_factory=short_on_time) as local:
         # When the sync runs
         run = local.run()
@@ -191,7 +284,9 @@ def test_collect_continues_in_a_new_invocation_when_time_runs_short(
         expected = expected_usage(instances, ghec)
         assert run.summary is not None
         assert run.summary.consumed_licenses == expected.seats_consumed
-        assert run.summary.reconciliation.drift == 0
+        # GHEC's rows as the run read them: GitHub's, which our push does not change
+        assert run.summary.reconciliation.ghec_total_seats_consumed == seats_ghec_before
+        assert run.summary.reconciliation.drift == expected.seats_consumed - seats_ghec_before
 
 
 def test_report_still_generating_requeues_instead_of_waiting(

@@ -114,7 +114,9 @@ def test_given_account_removed_since_sync_then_only_ghec_removed() -> None:
     kinds = {(e.kind, e.cause) for e in result.entries}
     assert (EntryKind.ONLY_GHEC, Cause.REMOVED) in kinds
     removed = next(e for e in result.entries if e.cause is Cause.REMOVED)
-    assert "removed from ghes-a.corp.example since GitHub's last sync" in removed.reason
+    assert removed.reason == (
+        f"removed from {GHES_A} since GitHub's last sync of it (2026-11-24); GHEC still counts it"
+    )
 
 
 def test_given_account_created_after_githubs_sync_then_only_ours_new_since_sync() -> None:

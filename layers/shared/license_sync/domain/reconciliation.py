@@ -432,15 +432,13 @@ class _Explainer:
         )
         account = self._account(entry)
         if account is None or user_id is None:
-            return Cause.REMOVED, (
-                f"{hostname}:{user_id} was removed from {hostname}{since}; GHEC still counts it"
-            )
+            return Cause.REMOVED, f"removed from {hostname}{since}; GHEC still counts it"
         exclusion = seat_exclusion(account)
         if exclusion is SeatExclusion.SUSPENDED:
             return Cause.SUSPENDED, f"suspended on {hostname}{since}"
         if exclusion is not None:
             return Cause.NO_SEAT, (
-                f"{hostname}:{user_id} uses no seat ({exclusion.value}) but GHEC counts it"
+                f"uses no seat on {hostname} ({exclusion.value}), yet GHEC counts it"
             )
         return Cause.UNEXPLAINED, ""
 
