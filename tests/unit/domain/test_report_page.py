@@ -9,6 +9,8 @@ import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
+from license_sync.domain.reconciliation import Cause, EntryKind, ReconciliationEntry
+from license_sync.domain.reconciliation import Reconciliation as ReconciliationDocument
 from license_sync.domain.report_page import (
     GHEC_MEMBERS,
     AccountChange,
@@ -311,3 +313,50 @@ def test_the_page_names_the_date_the_seats_run_out() -> None:
     runs_out = re.search(r"id='runs-out-on'>(\d{4}-\d\d-\d\d)<", page)
     assert runs_out is not None
     assert date.fromisoformat(runs_out.group(1)) > NOW.date()
+
+
+def test_reconciliation_entries_are_listed_paged_with_their_reasons() -> None:
+    suspended = [
+        ReconciliationEntry(
+            kind=EntryKind.ONLY_GHEC,
+            enterprise_server_user_ids=(f"{GHES_A}:{n}",),
+            github_com_logins=(),
+            seats_ours=0,
+            seats_ghec=1,
+            reason=f"suspended on {GHES_A} since GitHub's last sync of it (2026-11-24)",
+            cause=Cause.SUSPENDED,
+        )
+        for n in range(1, 61)
+    ]
+    entries = (
+        *suspended,
+        ReconciliationEntry(
+            kind=EntryKind.ONLY_OURS,
+            enterprise_server_user_ids=(f"{GHES_A}:99",),
+            github_com_logins=(),
+            seats_ours=1,
+            seats_ghec=0,
+            reason=HOSTILE_ERROR,
+            cause=Cause.UNEXPLAINED,
+        ),
+    )
+    reconciliation = ReconciliationDocument(ours=4, ghec=63, entries=entries)
+
+    page = render_report_page(page_input(reconciliation=reconciliation)).decode()
+
+    section = page.split("<div id='reconciliation-entries'>", 1)[1]
+    assert section.startswith("<h3>Reconciliation entries (61)</h3>")
+    assert "1 seat(s) have no reason the run knows" in section
+    rows = embedded_data(page)["reconciliation-list-data"]
+    assert len(rows) == 61  # drawn a page at a time by the script, like the other lists
+    assert rows[0] == [
+        "only ghec",
+        "0",
+        "1",
+        "-1",
+        f"{GHES_A}:1",
+        "",
+        f"suspended on {GHES_A} since GitHub's last sync of it (2026-11-24)",
+    ]
+    assert rows[-1][6] == HOSTILE_ERROR
+    assert HOSTILE_ERROR not in page  # only as escaped JSON data

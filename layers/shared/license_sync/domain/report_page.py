@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from license_sync.domain.hostnames import normalise_hostname
 from license_sync.domain.persons import LicenseReport
+from license_sync.domain.reconciliation import Reconciliation
 from license_sync.models import (
     ConsumedLicenseUser,
     LicenseSyncStatus,
@@ -92,13 +93,15 @@ class ReportPageInput:
     instances: Mapping[str, Instance]
     """The registry as the run found it (each instance's sync before this run)."""
     github_view: LicenseSyncStatus
-    """GHEC's own license-sync-status after the push (GitHub Connect's view too)."""
+    """GHEC's own license-sync-status as the run read it (GitHub Connect's view)."""
     earlier_runs: Sequence[Run]
     """Runs before this one, any order; those without a summary are skipped."""
     previous_rows: Sequence[PreviousRow] | None
     """The previous run's persons, or None when there is no previous report."""
     previous_run_id: str | None
     generated_at: datetime
+    reconciliation: Reconciliation | None = None
+    """The run's reconciliation.json: every seat of difference with GHEC, with its reason."""
 
 
 # --- The figures ------------------------------------------------------------------------------
@@ -315,7 +318,7 @@ def _seats_section(page: ReportPageInput) -> str:
         (
             "GHEC's own count",
             "unknown" if ghec is None else f"{ghec:,}",
-            "read back after the push",
+            "its consumed licenses as this run read them",
             "",
         ),
         (
@@ -340,16 +343,46 @@ def _seats_section(page: ReportPageInput) -> str:
         "<section id='seats'><h2>Seats</h2>"
         f"<div class='tiles'>{tile_html}</div><p>{counts}</p>"
         f"<p id='drift-explained'>{html.escape(_drift_explained(ghec, drift))}</p>"
-        "<div id='reconciliation-entries' class='placeholder'>"
-        "<h3>Reconciliation entries</h3><p class='muted'>Per-person reconciliation (which "
-        "persons GHEC counts differently) is not recorded yet: the difference above is one "
-        "number. When it is, its entries are listed here.</p></div></section>"
+        f"{_reconciliation_entries(page.reconciliation)}</section>"
+    )
+
+
+def _reconciliation_entries(reconciliation: Reconciliation | None) -> str:
+    if reconciliation is None:
+        return (
+            "<div id='reconciliation-entries'><h3>Reconciliation entries</h3>"
+            "<p class='muted'>This run recorded no reconciliation.</p></div>"
+        )
+    unexplained = reconciliation.unexplained_drift
+    table = _data_table(
+        "reconciliation-list",
+        ["Kind", "Ours", "GHEC's", "Difference", "Accounts", "GHEC members", "Reason"],
+        (
+            [
+                entry.kind.value.replace("_", " "),
+                str(entry.seats_ours),
+                str(entry.seats_ghec),
+                f"{entry.drift:+d}",
+                ", ".join(entry.enterprise_server_user_ids),
+                ", ".join(entry.github_com_logins),
+                entry.reason,
+            ]
+            for entry in reconciliation.entries
+        ),
+    )
+    return (
+        "<div id='reconciliation-entries'>"
+        f"<h3>Reconciliation entries ({len(reconciliation.entries):,})</h3>"
+        "<p class='muted'>Every seat of difference, person by person (reconciliation.json): "
+        "persons and GHEC rows that share an account or a login are compared, and those "
+        f"counted alike are not listed. {unexplained:,} seat(s) have no reason the run "
+        f"knows.</p>{table}</div>"
     )
 
 
 def _drift_explained(ghec: int | None, drift: int | None) -> str:
     if ghec is None or drift is None:
-        return "GHEC's count could not be read back after the push, so nothing is compared."
+        return "GHEC's count could not be read, so nothing is compared."
     if drift == 0:
         return "GHEC counts the same number of seats as this run."
     if drift > 0:

@@ -16,6 +16,7 @@ from functools import partial
 from pydantic import TypeAdapter
 
 from license_sync.domain.persons import LicenseReport, PersonBuilder
+from license_sync.domain.reconciliation import Reconciliation as ReconciliationDocument
 from license_sync.domain.reconciliation import ReconciliationInput, reconcile
 from license_sync.domain.report_page import (
     TREND_RUNS,
@@ -206,7 +207,9 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
             "summary": summary,
         }
     )
-    finished = _write_report_page(finished, report, registry, github_view, deps)
+    finished = _write_report_page(
+        finished, report, registry, github_view, deps, reconciliation=reconciliation
+    )
     deps.runs.finish(finished)
     return FinalizedRun(run=finished, github_view=github_view)
 
@@ -281,6 +284,8 @@ def _write_report_page(
     registry: dict[str, Instance],
     github_view: LicenseSyncStatus,
     deps: FinalizeDeps,
+    *,
+    reconciliation: ReconciliationDocument,
 ) -> Run:
     """Write report.html beside the other reports; the run, with its key recorded."""
     earlier, _ = deps.runs.list_runs(limit=TREND_RUNS + 1, cursor=None)
@@ -299,6 +304,7 @@ def _write_report_page(
         previous_rows=previous_rows,
         previous_run_id=previous.run_id if previous_rows is not None and previous else None,
         generated_at=deps.clock(),
+        reconciliation=reconciliation,
     )
     location = deps.reports.put(
         f"reports/{run.run_id}/report.html",
