@@ -256,3 +256,14 @@ def test_given_any_input_then_drift_is_the_sum_of_entries_and_alike_groups_are_n
     assert all(entry.seats_ours != entry.seats_ghec for entry in result.entries)
     assert all(entry.reason for entry in result.entries)
     assert result.unexplained_drift <= sum(abs(e.drift) for e in result.entries)
+
+
+def test_given_visual_studio_subscriber_row_then_counted_alike() -> None:
+    subscriber = ConsumedLicenseUser(
+        visual_studio_subscription_user=True,
+        visual_studio_subscription_email="vs@corp.example",
+        enterprise_server_emails=["vs@corp.example"],
+    )
+    result = run_reconcile([], [subscriber])
+
+    assert result.entries == ()

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from license_sync.domain.emails import normalise_email
@@ -278,23 +279,28 @@ class _Node:
                         (row.visual_studio_subscription_email or "").casefold(),
                         ",".join(sorted(row.github_com_orgs_with_pending_invites)),
                         row.github_com_name or "",
-                        ",".join(sorted(a.casefold() for a in row.enterprise_server_emails)),
                     ]
                 )
             )
         self.keys = tuple(keys)
 
 
+@lru_cache(maxsize=1024)
+def _hostname(raw: str) -> str:
+    # An enterprise has a handful of instances and hundreds of thousands of entries.
+    return normalise_hostname(raw)
+
+
 def _entry_key(entry: str) -> str:
     hostname, _, user_id = entry.rpartition(":")
-    return f"{normalise_hostname(hostname)}:{user_id.strip()}"
+    return f"{_hostname(hostname)}:{user_id.strip()}"
 
 
 def _split_entry(entry: str) -> tuple[str, int | None]:
     """`hostname:id` as (normalised hostname, ID), the ID None when it is not a number."""
     hostname, _, user_id = entry.rpartition(":")
     user_id = user_id.strip()
-    return normalise_hostname(hostname), int(user_id) if user_id.isdigit() else None
+    return _hostname(hostname), int(user_id) if user_id.isdigit() else None
 
 
 def _knowledge(
