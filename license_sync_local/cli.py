@@ -6,12 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from license_sync.errors import LicenseSyncError
 from license_sync_local import api_client, serve
 from license_sync_local.cloudwatch import emitted_metrics
 from license_sync_local.dashboard import write_stack_dashboard
 from license_sync_local.embedded import EmbeddedStack
+from license_sync_local.problems import output_folder
 from license_sync_local.runner import (
     register_from_config,
     run_failed,
@@ -30,6 +32,7 @@ def _print_progress(message: str) -> None:
 
 def command_run(arguments: argparse.Namespace) -> int:
     config = load_sync_config(arguments.config)
+    output_folder(arguments.out)
     print(f"license-sync: local run of {len(config.instances)} instance(s)", flush=True)
     with EmbeddedStack(parameters=stack_parameters(config)) as stack:
         register_from_config(stack, config, _print_progress)
@@ -44,8 +47,15 @@ def command_run(arguments: argparse.Namespace) -> int:
     return 1 if run_failed(run) else 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its complaints on one line like every other mistake's."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"license-sync: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="license-sync", description=__doc__)
+    parser: argparse.ArgumentParser = _Parser(prog="license-sync", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
         "run",
@@ -61,12 +71,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = build_parser().parse_args(argv)
+    try:
+        arguments = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a mistake argparse found (already printed)
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         code: int = arguments.handler(arguments)
     except LicenseSyncError as exc:
+        # Only our typed errors: each names the problem and its fix. A bug still shows its
+        # traceback, so it gets reported instead of hidden.
         print(f"license-sync: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("license-sync: interrupted; nothing is left running", file=sys.stderr)
+        return 130
     return code
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from moto import mock_aws
 
+from license_sync.errors import LicenseSyncError
 from license_sync.observability import logger, reload_environment
 from license_sync.runtime import reset_dependencies
 from license_sync_local.dynamodb_local import DynamoDBLocal
@@ -46,7 +47,7 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 
-class LocalRunTimeout(RuntimeError):
+class LocalRunTimeout(LicenseSyncError, RuntimeError):
     """Queued work did not drain within the local run's time limit."""
 
 
@@ -321,7 +322,10 @@ class EmbeddedStack:
                     if on_delivery is not None:
                         on_delivery(logical_id)
             if time.monotonic() > deadline:
-                raise LocalRunTimeout(f"queued work did not finish within {timeout_seconds:.0f} s")
+                raise LocalRunTimeout(
+                    f"queued work did not finish within {timeout_seconds:.0f} s;"
+                    " pass a larger --timeout"
+                )
             if not delivered:
                 time.sleep(0.05)
 
