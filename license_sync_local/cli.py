@@ -15,6 +15,7 @@ from license_sync_local.dashboard import write_stack_dashboard
 from license_sync_local.embedded import EmbeddedStack
 from license_sync_local.problems import output_folder
 from license_sync_local.runner import (
+    config_secrets,
     register_from_config,
     run_failed,
     run_heartbeat,
@@ -32,6 +33,7 @@ def _print_progress(message: str) -> None:
 
 def command_run(arguments: argparse.Namespace) -> int:
     config = load_sync_config(arguments.config)
+    config_secrets(config)
     output_folder(arguments.out)
     print(f"license-sync: local run of {len(config.instances)} instance(s)", flush=True)
     with EmbeddedStack(parameters=stack_parameters(config)) as stack:

@@ -44,6 +44,16 @@ def run_store(stack: EmbeddedStack) -> DynamoRunStore:
     return DynamoRunStore(stack.dynamodb, stack.table_names["RunsTable"])
 
 
+def config_secrets(config: SyncConfig) -> dict[str, str]:
+    """Every token the config names, resolved (`env:NAME` read now, before a stack starts)."""
+    secrets = {"ghec.token": resolve_secret(config.ghec.token, field="ghec.token")}
+    for index, section in enumerate(config.instances):
+        if section.token:
+            field = f"instances[{index}].token"
+            secrets[field] = resolve_secret(section.token, field=field)
+    return secrets
+
+
 def register_from_config(stack: EmbeddedStack, config: SyncConfig, progress: Progress) -> None:
     """Store the GHEC token and every instance (token in Secrets Manager) in the stack."""
     stack.secretsmanager.put_secret_value(

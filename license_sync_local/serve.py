@@ -42,7 +42,12 @@ from license_sync.runtime import api_deps
 from license_sync_local.embedded import ACCOUNT_ID, EmbeddedStack
 from license_sync_local.lambda_context import LocalLambdaContext
 from license_sync_local.problems import UsageProblem
-from license_sync_local.runner import Progress, register_from_config, stack_parameters
+from license_sync_local.runner import (
+    Progress,
+    config_secrets,
+    register_from_config,
+    stack_parameters,
+)
 from license_sync_local.sync_config import SyncConfig, load_sync_config
 
 if TYPE_CHECKING:
@@ -433,6 +438,7 @@ def check_port(port: int) -> None:
 
 def command_serve(arguments: argparse.Namespace) -> int:
     config = load_sync_config(arguments.config)
+    config_secrets(config)
     check_port(arguments.port)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     with served(config, port=arguments.port) as url:
