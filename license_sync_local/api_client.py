@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ from botocore.credentials import Credentials
 
 from license_sync.errors import ConfigError, LicenseSyncError
 from license_sync.github.http import is_loopback_host, validate_base_url
+from license_sync_local.notes import stale_usage_note
 from license_sync_local.problems import UsageProblem
 
 API_URL_VARIABLE = "LICENSE_SYNC_API_URL"
@@ -395,6 +397,10 @@ def _run_lines(run: Mapping[str, Any]) -> list[str]:
     lines = [f"run {run['run_id']}: {run['status']} ({run['trigger']}, {run['started_at']})"]
     for progress in run.get("instances", []):
         note = progress.get("error") or progress.get("push_error") or ""
+        if progress.get("stale_from"):
+            as_of = datetime.fromisoformat(run.get("finished_at") or run["started_at"])
+            stale = stale_usage_note(datetime.fromisoformat(progress["stale_from"]), as_of)
+            note = f"{note} ({stale})" if note else stale
         lines.append(
             f"  {progress['hostname']:<30} {progress['status']:<10}"
             f" {progress['accounts']:>8}  {note}"

@@ -21,6 +21,7 @@ from license_sync.pipeline.records import (
 from license_sync_local.cloudwatch import emitted_metrics, metric_summary
 from license_sync_local.dynamodb_local import REPO_ROOT
 from license_sync_local.embedded import EmbeddedStack
+from license_sync_local.notes import stale_usage_note
 from license_sync_local.sync_config import SyncConfig, resolve_secret
 
 Progress = Callable[[str], None]
@@ -195,10 +196,8 @@ def summarise(run: Run, metrics: list[dict[str, Any]]) -> str:
     for progress in sorted(run.instances.values(), key=lambda item: item.hostname):
         note = progress.error or progress.push_error
         if progress.stale_from is not None:
-            age_hours = (
-                (run.finished_at or progress.stale_from) - progress.stale_from
-            ).total_seconds() / 3600
-            note = f"stale usage from {age_hours:.1f} h earlier counted; {note}"
+            stale = stale_usage_note(progress.stale_from, run.finished_at or progress.stale_from)
+            note = f"{note} ({stale})" if note else stale
         elif progress.source is not None and not progress.complete:
             note = "public emails only (incomplete)"
         lines.append(
