@@ -8,8 +8,5 @@ from datetime import datetime
 def stale_usage_note(stale_from: datetime, as_of: datetime) -> str:
     """How a failed instance's earlier usage, counted instead, reads in a table."""
     days = (as_of - stale_from).days
-    if days < 1:
-        age = "stale less than a day"
-    else:
-        age = f"stale {days} day" + ("s" if days > 1 else "")
+    age = "stale less than a day" if days < 1 else f"stale {days} day{'s' if days > 1 else ''}"
     return f"counted from its sync of {stale_from.date().isoformat()}; {age}"
