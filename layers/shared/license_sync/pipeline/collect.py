@@ -76,6 +76,8 @@ class CollectLimits:
     max_continuations: int = 200
     time_check_every: int = 500
     """Accounts between two looks at the remaining time."""
+    progress_every: int = 1000
+    """Accounts between two notes of the count so far on the run record."""
 
 
 @dataclass(frozen=True)
@@ -210,14 +212,34 @@ def _collect_from_instance(
                         "requests",
                     )
                 delay = max(limits.not_ready_delay_seconds, int(report.retry_after_seconds))
-                return _continue(request, spent(not_ready_attempts=attempts), delay, progress, deps)
+                return _continue(
+                    request,
+                    spent(not_ready_attempts=attempts),
+                    delay,
+                    progress,
+                    deps,
+                    waiting=f"the site-admin report is being generated (202, {attempts} so far)",
+                )
+
+            def note(so_far: int) -> None:
+                deps.runs.record_collecting(
+                    request.run_id, request.instance_id, accounts_so_far=so_far
+                )
+
             written, finished = _write_accounts(
-                report, collection_id, resume.accounts_written, remaining_seconds, deps
+                report, collection_id, resume.accounts_written, remaining_seconds, deps, note
             )
         if not finished:
             return _continue(request, spent(accounts_written=written), 0, progress, deps)
     except GitHubRateLimited as exc:
-        return _continue(request, spent(), int(exc.retry_after_seconds) + 1, progress, deps)
+        return _continue(
+            request,
+            spent(),
+            int(exc.retry_after_seconds) + 1,
+            progress,
+            deps,
+            waiting="rate limited by the instance",
+        )
     except PERMANENT_ERRORS as exc:
         return deps.bookkeeping.fail(request, progress, str(exc))
     finally:
@@ -258,10 +280,12 @@ def _write_accounts(
     already_written: int,
     remaining_seconds: Callable[[], float],
     deps: CollectDeps,
+    note: Callable[[int], None],
 ) -> tuple[int, bool]:
     """Write the report's accounts after the first `already_written`.
 
     Returns how many accounts are written in all and whether the report was finished.
+    `note` hears the count so far every `progress_every` accounts, once they are flushed.
     """
     limits = deps.limits
     position = 0
@@ -271,6 +295,9 @@ def _write_accounts(
             if position <= already_written:
                 continue  # written by an earlier invocation of this collect
             writer.write(account)
+            if position % limits.progress_every == 0:
+                writer.flush()
+                note(position)
             if position % limits.time_check_every == 0 and (
                 remaining_seconds() < limits.reserve_seconds
             ):
@@ -284,10 +311,18 @@ def _continue(
     delay_seconds: int,
     progress: InstanceProgress,
     deps: CollectDeps,
+    *,
+    waiting: str = "",
 ) -> CollectResult:
     resume = resume.model_copy(update={"continuations": resume.continuations + 1})
     deps.queue.send_collect(
         request.model_copy(update={"resume": resume}), delay_seconds=delay_seconds
+    )
+    deps.runs.record_collecting(
+        request.run_id,
+        request.instance_id,
+        accounts_so_far=resume.accounts_written,
+        waiting=f"{waiting}; next try in {delay_seconds} s" if waiting else "",
     )
     return CollectResult(
         CollectOutcome.CONTINUED,

@@ -93,7 +93,9 @@ def finalize_sync(run_id: str, deps: FinalizeDeps) -> FinalizedRun | None:
     sources = _choose_sources(progress, registry)
 
     ghec = deps.ghec()
+    deps.runs.record_step(run_id, "reading GHEC's consumed licenses")
     known = ghec.get_consumed_licenses(budget_seconds=GHEC_BUDGET_SECONDS)
+    deps.runs.record_step(run_id, f"building persons from {len(sources)} instance(s)' accounts")
     builder = PersonBuilder(
         known.users, {progress[source.instance_id].hostname for source in sources}
     )
@@ -108,7 +110,9 @@ def finalize_sync(run_id: str, deps: FinalizeDeps) -> FinalizedRun | None:
                 kept.append(account)
     report = builder.build()
 
+    deps.runs.record_step(run_id, "writing the reports")
     report_keys = _write_reports(run.run_id, report, known.total_seats_purchased, deps)
+    deps.runs.record_step(run_id, "pushing each freshly collected instance's usage")
     publisher = deps.publisher(run.run_id)
     for source in sources:
         if source.fresh:
@@ -121,6 +125,7 @@ def finalize_sync(run_id: str, deps: FinalizeDeps) -> FinalizedRun | None:
             )
 
     # Reconciliation needs GHEC's count after the push, not its rows again.
+    deps.runs.record_step(run_id, "reading GHEC's count and license-sync-status back")
     after_push = ghec.get_consumed_license_totals()
     github_view = ghec.get_license_sync_status()
     now = deps.clock()

@@ -56,6 +56,16 @@ class RunStore(Protocol):
         """Record progress of an instance that is still being collected."""
         ...
 
+    def record_collecting(
+        self, run_id: str, instance_id: str, *, accounts_so_far: int, waiting: str = ""
+    ) -> None:
+        """Note a pending instance's accounts written so far and what it waits for, if any."""
+        ...
+
+    def record_step(self, run_id: str, step: str) -> None:
+        """Note the finalize step under way."""
+        ...
+
     def complete_instance(
         self, run_id: str, instance_id: str, progress: InstanceProgress
     ) -> Run | None:
