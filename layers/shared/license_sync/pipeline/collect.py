@@ -227,7 +227,7 @@ def _collect_from_instance(
                 )
 
             written, finished = _write_accounts(
-                report, collection_id, resume.accounts_written, remaining_seconds, deps, note
+                report, collection_id, resume.accounts_written, remaining_seconds, deps, note=note
             )
         if not finished:
             return _continue(request, spent(accounts_written=written), 0, progress, deps)
@@ -280,6 +280,7 @@ def _write_accounts(
     already_written: int,
     remaining_seconds: Callable[[], float],
     deps: CollectDeps,
+    *,
     note: Callable[[int], None],
 ) -> tuple[int, bool]:
     """Write the report's accounts after the first `already_written`.
