@@ -15,7 +15,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from license_sync.errors import ConfigError, LicenseSyncError
 from license_sync.github.http import is_loopback_host, validate_base_url
 from license_sync_local.notes import stale_usage_note
 from license_sync_local.problems import UsageProblem
+from license_sync_local.progress import RunSnapshot, run_display, showing
 
 API_URL_VARIABLE = "LICENSE_SYNC_API_URL"
 _EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.(?P<region>[a-z0-9-]+)\.amazonaws\.com")
@@ -425,9 +426,15 @@ def _run_lines(run: Mapping[str, Any]) -> list[str]:
 
 
 def _wait(
-    client: AdminApiClient, run: dict[str, Any], *, timeout: float, poll: float
+    client: AdminApiClient,
+    run: dict[str, Any],
+    *,
+    timeout: float,
+    poll: float,
+    observe: Callable[[dict[str, Any]], None] = lambda _: None,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
+    observe(run)
     while run["status"] in ACTIVE_RUN_STATUSES:
         if time.monotonic() > deadline:
             raise UsageProblem(
@@ -437,6 +444,7 @@ def _wait(
             )
         time.sleep(poll)
         run = client.get_sync(run["run_id"])
+        observe(run)
     return run
 
 
@@ -445,8 +453,17 @@ def command_sync_start(arguments: argparse.Namespace) -> int:
         status, run = client.start_sync(idempotency_key=arguments.idempotency_key)
         if status == 409:
             print(f"a run is already active: {run['run_id']} ({run['status']})", file=sys.stderr)
-        if arguments.wait:
+        if arguments.wait and arguments.json:
             run = _wait(client, run, timeout=arguments.timeout, poll=arguments.poll)
+        elif arguments.wait:
+            with showing(run_display()) as display:
+                run = _wait(
+                    client,
+                    run,
+                    timeout=arguments.timeout,
+                    poll=arguments.poll,
+                    observe=lambda view: display.update(RunSnapshot.of_view(view)),
+                )
     if arguments.json:
         _print_json(run)
     else:
@@ -578,7 +595,7 @@ def _add_sync_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     start.add_argument("--idempotency-key", help="retry-safe: the same key gives the same run")
     start.add_argument("--wait", action="store_true", help="wait until the run has finished")
     start.add_argument("--timeout", type=float, default=3600.0)
-    start.add_argument("--poll", type=float, default=2.0, help="seconds between status checks")
+    start.add_argument("--poll", type=float, default=1.0, help="seconds between status checks")
     start.set_defaults(handler=command_sync_start)
 
     status = sync_commands.add_parser("status", help="a run's status, or the latest runs")

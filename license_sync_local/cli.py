@@ -14,6 +14,7 @@ from license_sync_local.cloudwatch import emitted_metrics
 from license_sync_local.dashboard import write_stack_dashboard
 from license_sync_local.embedded import EmbeddedStack
 from license_sync_local.problems import output_folder
+from license_sync_local.progress import RunSnapshot, run_display, showing
 from license_sync_local.runner import (
     config_secrets,
     register_from_config,
@@ -38,7 +39,13 @@ def command_run(arguments: argparse.Namespace) -> int:
     print(f"license-sync: local run of {len(config.instances)} instance(s)", flush=True)
     with EmbeddedStack(parameters=stack_parameters(config)) as stack:
         register_from_config(stack, config, _print_progress)
-        run = run_sync(stack, _print_progress, timeout_seconds=arguments.timeout)
+        with showing(run_display()) as display:
+            run = run_sync(
+                stack,
+                _print_progress,
+                timeout_seconds=arguments.timeout,
+                observe=lambda run: display.update(RunSnapshot.of_run(run)),
+            )
         run_heartbeat(stack, _print_progress)
         written = write_outputs(stack, run, arguments.out)
         written["dashboard"] = write_stack_dashboard(stack, run, arguments.out)

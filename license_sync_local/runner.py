@@ -22,6 +22,7 @@ from license_sync_local.cloudwatch import emitted_metrics, metric_summary
 from license_sync_local.dynamodb_local import REPO_ROOT
 from license_sync_local.embedded import EmbeddedStack
 from license_sync_local.notes import stale_usage_note
+from license_sync_local.progress import RunPoller
 from license_sync_local.sync_config import SyncConfig, resolve_secret
 
 Progress = Callable[[str], None]
@@ -127,21 +128,38 @@ class ProgressWatcher:
             self.progress(f"run {run.run_id}: {run.status}")
 
 
-def run_sync(stack: EmbeddedStack, progress: Progress, *, timeout_seconds: float = 600.0) -> Run:
-    """Start a run through start_sync and deliver its messages until it has finished."""
+def run_sync(
+    stack: EmbeddedStack,
+    progress: Progress,
+    *,
+    timeout_seconds: float = 600.0,
+    observe: Callable[[Run], None] | None = None,
+    observe_every_seconds: float = 0.5,
+) -> Run:
+    """Start a run through start_sync and deliver its messages until it has finished.
+
+    `observe` (default: a line per status change to `progress`) sees the run record between
+    deliveries and, from a thread, every `observe_every_seconds` during long invocations.
+    """
     started = stack.invoke("StartSyncFunction", {"trigger": "local"})
     run_id: str = started["run_id"]
     runs = run_store(stack)
-    watcher = ProgressWatcher(progress)
+    watch = observe or ProgressWatcher(progress).observe
 
     def finished() -> bool:
         run = runs.get(run_id)
         if run is None:
             return False
-        watcher.observe(run)
+        watch(run)
         return not run.status.is_active
 
-    stack.deliver_messages(until=finished, timeout_seconds=timeout_seconds)
+    if observe is None:
+        stack.deliver_messages(until=finished, timeout_seconds=timeout_seconds)
+    else:
+        # The poller's own client: boto3 clients are made on this thread, used on that one.
+        polled = run_store(stack)
+        with RunPoller(lambda: polled.get(run_id), observe, observe_every_seconds):
+            stack.deliver_messages(until=finished, timeout_seconds=timeout_seconds)
     run = runs.get(run_id)
     assert run is not None
     return run
