@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -230,3 +231,16 @@ def test_serve_on_a_port_in_use(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     line = _one_line(out)
     assert f"cannot listen on 127.0.0.1:{port}" in line
     assert "--port 0 to pick one" in line
+
+
+def test_sync_start_wait_prints_progress_lines_off_a_terminal(
+    server: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _cli(capsys, "sync", "start", "--api-url", server.url, "--wait", "--poll", "0.1")
+
+    assert code == 0, out
+    lines = out.splitlines()
+    run_lines = [line for line in lines if re.match(r"^\d\d:\d\d:\d\d run \S+: ", line)]
+    assert run_lines[0].endswith(" instances done)")  # collecting (n/m instances done)
+    assert run_lines[-1].endswith(": succeeded")
+    assert any(re.match(r"^\d\d:\d\d:\d\d \S+: collected \d+ accounts$", line) for line in lines)

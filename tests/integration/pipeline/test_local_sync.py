@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections import Counter
 
 import pytest
 
 from license_sync.models import ConsumedLicenseUser
-from license_sync.pipeline.records import InstanceRunStatus, RunStatus
+from license_sync.pipeline.records import InstanceRunStatus, Run, RunStatus
 from license_sync.runtime import reset_dependencies
 from license_sync_local.cloudwatch import emitted_metrics
 from license_sync_local.lambda_context import LocalLambdaContext
+from license_sync_local.progress import PlainLines, RunSnapshot
 from license_sync_local.simulator import (
     DEMO_EXPECTED_SEATS_CONSUMED,
     Fault,
@@ -162,14 +164,30 @@ def test_collect_continues_in_a_new_invocation_when_time_runs_short(
             function_name=definition.logical_id, remaining_seconds=lambda: next(looks, 30.0)
         )
 
+    seen_so_far: list[int] = []
+    lines = io.StringIO()
+    display = PlainLines(lines)
+
+    def observe(run: Run) -> None:
+        (instance,) = run.instances.values()
+        if instance.status is InstanceRunStatus.PENDING:
+            seen_so_far.append(instance.accounts_so_far)
+        display.update(RunSnapshot.of_run(run))
+
     with deployment(instances, ghec, context_factory=short_on_time) as local:
         # When the sync runs
-        run = local.run()
+        run = local.run(observe)
 
         # Then the collect handed over to continuations and still wrote every account once
         (progress,) = run.instances.values()
         assert progress.status is InstanceRunStatus.COLLECTED
         assert progress.continuations >= 2
+        # And the run record showed the accounts collected so far moving while it collected
+        moving = sorted(set(seen_so_far))
+        assert len(moving) >= 3, seen_so_far
+        assert moving[0] < moving[-1] <= progress.accounts
+        # And the progress lines said so
+        assert any(f"{count:,} accounts so far" in lines.getvalue() for count in moving[1:])
         # (organizations are not in the site-admin report)
         assert progress.accounts == sum(user.type == "User" for user in instances[0].users)
         expected = expected_usage(instances, ghec)
