@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from license_sync.errors import LicenseSyncError
+from license_sync.pipeline.records import Run
 from license_sync_local import api_client, serve
 from license_sync_local.cloudwatch import emitted_metrics
 from license_sync_local.dashboard import write_stack_dashboard
@@ -25,34 +26,55 @@ from license_sync_local.runner import (
     summarise,
     write_outputs,
 )
-from license_sync_local.sync_config import load_sync_config
+from license_sync_local.sync_config import SyncConfig, load_sync_config
 
 
 def _print_progress(message: str) -> None:
     print(f"  · {message}", flush=True)
 
 
-def command_run(arguments: argparse.Namespace) -> int:
-    config = load_sync_config(arguments.config)
+def run_locally(
+    config: SyncConfig,
+    out_dir: Path,
+    *,
+    timeout_seconds: float,
+    runs: int = 1,
+    before_run: Callable[[int], None] | None = None,
+) -> list[Run]:
+    """`runs` syncs, one after the other, on one embedded stack; the last one's files."""
     config_secrets(config)
-    output_folder(arguments.out)
+    output_folder(out_dir)
     print(f"license-sync: local run of {len(config.instances)} instance(s)", flush=True)
+    done: list[Run] = []
+    written: dict[str, Path] = {}
     with EmbeddedStack(parameters=stack_parameters(config)) as stack:
         register_from_config(stack, config, _print_progress)
-        with showing(run_display()) as display:
-            run = run_sync(
-                stack,
-                _print_progress,
-                timeout_seconds=arguments.timeout,
-                observe=lambda run: display.update(RunSnapshot.of_run(run)),
-            )
-        run_heartbeat(stack, _print_progress)
-        written = write_outputs(stack, run, arguments.out)
-        written["dashboard"] = write_stack_dashboard(stack, run, arguments.out)
-        print(summarise(run, emitted_metrics(stack.lambda_output.getvalue())))
+        for index in range(runs):
+            if before_run is not None:
+                before_run(index)
+            output_from = len(stack.lambda_output.getvalue())
+            with showing(run_display()) as display:
+                run = run_sync(
+                    stack,
+                    _print_progress,
+                    timeout_seconds=timeout_seconds,
+                    observe=lambda run: display.update(RunSnapshot.of_run(run)),
+                )
+            run_heartbeat(stack, _print_progress)
+            output = stack.lambda_output.getvalue()[output_from:]
+            written = write_outputs(stack, run, out_dir, lambda_output=output)
+            written["dashboard"] = write_stack_dashboard(stack, run, out_dir, lambda_output=output)
+            print(summarise(run, emitted_metrics(output)))
+            done.append(run)
     print("Files:")
     for path in written.values():
         print(f"  {path}")
+    return done
+
+
+def command_run(arguments: argparse.Namespace) -> int:
+    config = load_sync_config(arguments.config)
+    (run,) = run_locally(config, arguments.out, timeout_seconds=arguments.timeout)
     return 1 if run_failed(run) else 0
 
 

@@ -160,12 +160,17 @@ def stack_values(stack: EmbeddedStack) -> dict[str, str]:
     return values
 
 
-def write_stack_dashboard(stack: EmbeddedStack, run: Run, out_dir: Path) -> Path:
-    """`write_dashboard` for a run of the embedded stack (what `license-sync run` calls)."""
+def write_stack_dashboard(
+    stack: EmbeddedStack, run: Run, out_dir: Path, *, lambda_output: str | None = None
+) -> Path:
+    """`write_dashboard` for a run of the embedded stack (what `license-sync run` calls).
+
+    `lambda_output` is what the handlers printed during this run (default: all of it).
+    """
     return write_dashboard(
         out_dir,
         run,
-        stack.lambda_output.getvalue(),
+        stack.lambda_output.getvalue() if lambda_output is None else lambda_output,
         template=stack.template,
         values=stack_values(stack),
     )

@@ -178,8 +178,13 @@ def run_heartbeat(stack: EmbeddedStack, progress: Progress) -> None:
     progress(f"heartbeat: {hours:.1f} h since the last successful sync")
 
 
-def write_outputs(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Path]:
-    """Copy the run's reports out of the stack's bucket into `out_dir`."""
+def write_outputs(
+    stack: EmbeddedStack, run: Run, out_dir: Path, *, lambda_output: str | None = None
+) -> dict[str, Path]:
+    """Copy the run's reports out of the stack's bucket into `out_dir`.
+
+    `lambda_output` is what the handlers printed during this run (default: all of it).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     keys = run.summary.report_keys if run.summary else {}
@@ -202,7 +207,8 @@ def write_outputs(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Pa
     run_path.write_text(run.model_dump_json(indent=2))
     written["run"] = run_path
     metrics_path = out_dir / "metrics.json"
-    metrics_path.write_text(json.dumps(emitted_metrics(stack.lambda_output.getvalue()), indent=2))
+    output = stack.lambda_output.getvalue() if lambda_output is None else lambda_output
+    metrics_path.write_text(json.dumps(emitted_metrics(output), indent=2))
     written["metrics"] = metrics_path
     return written
 
