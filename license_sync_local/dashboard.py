@@ -60,6 +60,9 @@ PALETTE = (
     "#bcbd22",
     "#17becf",
 )
+SUCCESS_COLOUR, FAILURE_COLOUR = "#2ca02c", "#d62728"
+AUTO_PALETTE = tuple(colour for colour in PALETTE if colour not in {SUCCESS_COLOUR, FAILURE_COLOUR})
+"""Colours for series the template gives none (per instance): never success's or failure's."""
 STATE_COLOURS = {
     "ALARM": "#d62728",
     "OK": "#2ca02c",
@@ -96,7 +99,11 @@ class RunRecord:
 
 
 def log_lines(output: str) -> list[dict[str, Any]]:
-    """The handlers' warnings and errors (JSON log lines; EMF documents are not logs)."""
+    """What the log widget's query keeps: warnings and errors, and any line with an error.
+
+    (JSON log lines; EMF documents are not logs.) The query's filter is
+    `level in ["ERROR", "CRITICAL", "WARNING"] or (ispresent(error) and error != "")`.
+    """
     found = []
     for line in output.splitlines():
         if not line.startswith("{") or '"_aws"' in line:
@@ -105,7 +112,9 @@ def log_lines(output: str) -> list[dict[str, Any]]:
             entry = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(entry, dict) and entry.get("level") in LOG_LEVELS_SHOWN:
+        if isinstance(entry, dict) and (
+            entry.get("level") in LOG_LEVELS_SHOWN or entry.get("error")
+        ):
             found.append(entry)
     return found
 
@@ -264,7 +273,7 @@ def _metric_widget(
         nonlocal colour_index
         if "color" in options:
             return str(options["color"])
-        chosen = PALETTE[colour_index % len(PALETTE)]
+        chosen = AUTO_PALETTE[colour_index % len(AUTO_PALETTE)]
         colour_index += 1
         return chosen
 
@@ -569,28 +578,32 @@ def _alarm_widget(
     return f'{note}<div class="alarms">{"".join(cells)}</div>'
 
 
+LOG_ROWS_SHOWN = 12
+
+
 def _log_widget(history: Sequence[RunRecord]) -> str:
-    entries = [entry for record in history for entry in record.logs][-12:]
+    entries = [entry for record in history for entry in record.logs][-LOG_ROWS_SHOWN:]
     if not entries:
         return '<p class="note">No warnings or errors were logged in the local runs.</p>'
     rows = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{html.escape(str(entry.get(key) or ''))}</td>"
-            for key in ("timestamp", "correlation_id", "level", "function_name", "message")
-        )
-        + f"<td>{html.escape(_details(entry))}</td></tr>"
+        "<tr>" + "".join(f"<td>{html.escape(value)}</td>" for value in _log_row(entry)) + "</tr>"
         for entry in reversed(entries)
     )
     return (
         '<table class="logs"><tr><th>time</th><th>run</th><th>level</th><th>function</th>'
-        f"<th>message</th><th>details</th></tr>{rows}</table>"
+        f"<th>message</th><th>hostname</th><th>error</th></tr>{rows}</table>"
     )
 
 
-def _details(entry: Mapping[str, Any]) -> str:
-    shown = ("hostname", "outcome", "error", "reason", "status")
-    return "; ".join(f"{key}={entry[key]}" for key in shown if entry.get(key))
+def _log_row(entry: Mapping[str, Any]) -> list[str]:
+    # The query's fields; Lambda's own line for an uncaught error has errorType/errorMessage.
+    message = entry.get("message") or ": ".join(
+        str(entry[key]) for key in ("errorType", "errorMessage") if entry.get(key)
+    )
+    return [
+        str(entry.get(key) or "")
+        for key in ("timestamp", "correlation_id", "level", "function_name")
+    ] + [str(message or ""), str(entry.get("hostname") or ""), str(entry.get("error") or "")]
 
 
 def _markdown(text: str) -> str:
@@ -640,8 +653,8 @@ _PAGE = """<!DOCTYPE html>
   header, main, footer {{ width: {width}px; }}
   header h1 {{ font-size: 20px; margin: 0 0 4px; }}
   header p {{ margin: 0 0 10px; color: #545b64; }}
-  main {{ display: grid; grid-template-columns: repeat(24, 1fr); grid-auto-rows: {row}px;
-          gap: 8px; }}
+  main {{ display: grid; grid-template-columns: repeat(24, 1fr);
+          grid-auto-rows: minmax({row}px, auto); gap: 8px; }}
   .widget {{ background: #fff; border: 1px solid #d5dbdb; border-radius: 4px; padding: 6px 8px;
              overflow: hidden; box-sizing: border-box; }}
   .widget h3 {{ font-size: 13px; margin: 0 0 4px; }}
@@ -660,26 +673,26 @@ _PAGE = """<!DOCTYPE html>
             vertical-align: -1px; }}
   .muted, .note {{ color: #879596; fill: #879596; }}
   .note {{ margin: 0 0 4px; font-size: 11px; }}
-  .alarms {{ display: grid; grid-template-columns: repeat(3, 1fr); gap: 4px 12px; }}
-  .alarm {{ font-size: 11px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }}
+  .alarms {{ display: grid; grid-template-columns: repeat(3, 1fr); gap: 6px 12px; }}
+  .alarm {{ font-size: 11px; overflow-wrap: anywhere; }}
   .alarm .state {{ color: #fff; border-radius: 3px; padding: 0 5px; margin-right: 6px;
                    font-weight: 600; font-size: 10px; }}
-  .alarm small {{ color: #879596; margin-left: 6px; }}
+  .alarm small {{ display: block; color: #687078; margin-top: 1px; }}
   table {{ border-collapse: collapse; width: 100%; font-size: 11px; }}
   th, td {{ text-align: left; padding: 2px 6px; border-bottom: 1px solid #eaeded;
             vertical-align: top; }}
   .status-succeeded {{ color: #1d8102; }} .status-partial {{ color: #c46b00; }}
   .status-failed {{ color: #d13212; }}
-  footer {{ margin-top: 12px; background: #fff; border: 1px solid #d5dbdb; padding: 8px; }}
+  footer {{ margin-top: 12px; background: #fff; border: 1px solid #d5dbdb; padding: 8px;
+            box-sizing: border-box; }}
   footer h2 {{ font-size: 14px; margin: 0 0 6px; }}
 </style>
 </head>
 <body>
 <header>
-  <h1>{title}: local dashboard</h1>
-  <p>template.yaml's CloudWatch dashboard, widget for widget, over the local run history:
-  {subtitle}. Each x position is one run (CloudWatch aggregates by the widget's period).
-  Generated {generated}.</p>
+  <p>Local drawing of CloudWatch dashboard <b>{title}</b> (template.yaml's widgets, in their
+  places) over the local run history: {subtitle}. Each x position is one run (CloudWatch
+  aggregates by the widget's period). Generated {generated}.</p>
 </header>
 <main>
 {widgets}
