@@ -38,6 +38,7 @@ from license_sync_local.cloudwatch import (
     widget_metrics,
 )
 from license_sync_local.embedded import ACCOUNT_ID, REGION, EmbeddedStack
+from license_sync_local.notes import stale_usage_note
 
 HISTORY_FILE = "history.jsonl"
 DASHBOARD_FILE = "dashboard.html"
@@ -603,7 +604,13 @@ def _log_row(entry: Mapping[str, Any]) -> list[str]:
     return [
         str(entry.get(key) or "")
         for key in ("timestamp", "correlation_id", "level", "function_name")
-    ] + [str(message or ""), str(entry.get("hostname") or ""), str(entry.get("error") or "")]
+    ] + [_first_line(message), str(entry.get("hostname") or ""), _first_line(entry.get("error"))]
+
+
+def _first_line(value: Any, limit: int = 240) -> str:
+    """A table cell's worth: the first line (an error's text can carry a whole traceback)."""
+    text = str(value or "").strip().split("\n", 1)[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _markdown(text: str) -> str:
@@ -624,6 +631,15 @@ def _markdown(text: str) -> str:
     return "".join(out)
 
 
+def _stale_usage(run: Run) -> str:
+    as_of = run.finished_at or run.started_at
+    return "; ".join(
+        f"{item.hostname}: {stale_usage_note(item.stale_from, as_of)}"
+        for item in run.instances.values()
+        if item.stale_from is not None
+    )
+
+
 def _runs_table(runs: Sequence[Run]) -> str:
     rows = []
     for index, run in enumerate(runs):
@@ -635,6 +651,7 @@ def _runs_table(runs: Sequence[Run]) -> str:
             f'<td class="status-{run.status.value}">{run.status.value}</td>'
             f"<td>{_number(run.duration_seconds) if run.duration_seconds is not None else '-'}</td>"
             f"<td>{len(run.instances) - len(failed)}/{len(run.instances)}</td>"
+            f"<td>{html.escape(_stale_usage(run))}</td>"
             f"<td>{summary.consumed_licenses if summary else '-'}</td>"
             f"<td>{summary.seats_purchased if summary else '-'}</td>"
             f"<td>{html.escape(', '.join(failed) or run.error or '')}</td></tr>"
@@ -700,6 +717,7 @@ _PAGE = """<!DOCTYPE html>
 <footer>
   <h2>Local runs</h2>
   <table><tr><th></th><th>run</th><th>status</th><th>seconds</th><th>instances synced</th>
+  <th>stale usage counted</th>
   <th>consumed</th><th>purchased</th><th>failed instances / error</th></tr>{runs}</table>
 </footer>
 </body>
