@@ -212,7 +212,7 @@ class RichBars:
                 pending = item.status == InstanceRunStatus.PENDING
                 count = item.accounts_so_far if pending else item.accounts
                 counts = f"{count:,} accounts" + (f" {_rate_text(rate)}" if pending else "")
-                phase = "" if item.status == InstanceRunStatus.COLLECTED else item.phase
+                phase = "collected" if item.status == InstanceRunStatus.COLLECTED else item.phase
                 self._progress.update(task, phase=phase, counts=counts)
                 if not pending:
                     self._progress.update(task, total=1, completed=1)
