@@ -598,13 +598,20 @@ def _log_widget(history: Sequence[RunRecord]) -> str:
 
 def _log_row(entry: Mapping[str, Any]) -> list[str]:
     # The query's fields; Lambda's own line for an uncaught error has errorType/errorMessage.
-    message = entry.get("message") or ": ".join(
-        str(entry[key]) for key in ("errorType", "errorMessage") if entry.get(key)
-    )
+    message = entry.get("message") or _uncaught_error(entry)
     return [
         str(entry.get(key) or "")
         for key in ("timestamp", "correlation_id", "level", "function_name")
     ] + [_first_line(message), str(entry.get("hostname") or ""), _first_line(entry.get("error"))]
+
+
+def _uncaught_error(entry: Mapping[str, Any]) -> str:
+    lines = [line for line in str(entry.get("errorMessage") or "").splitlines() if line.strip()]
+    text = f"{entry.get('errorType') or 'error'}: {lines[0] if lines else ''}"
+    if len(lines) > 1:
+        # A batch's message ends with the traceback of what failed: its last line says what.
+        text += f" (last: {lines[-1].strip()})"
+    return text
 
 
 def _first_line(value: Any, limit: int = 240) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -157,8 +158,16 @@ def test_the_log_widget_keeps_what_its_query_keeps() -> None:
             '{"level":"INFO","message":"collect finished","hostname":"lab.example",'
             '"error":"HTTP 503 from lab.example"}',
             '{"level":"INFO","message":"collect finished","hostname":"eu.example"}',
-            '{"timestamp":"2026-12-01T09:00:00Z","level":"ERROR","errorType":"GitHubUnreachable",'
-            '"errorMessage":"lab.example did not answer\\nTraceback ...","requestId":"r"}',
+            json.dumps(
+                {
+                    "timestamp": "2026-12-01T09:00:00Z",
+                    "level": "ERROR",
+                    "errorType": "BatchProcessingError",
+                    "errorMessage": "All records failed processing.\n\nTraceback (most recent"
+                    ' call last):\n  File "x.py"\nGitHubUnreachable: lab.example did not answer',
+                    "requestId": "r",
+                }
+            ),
         ]
     )
     logs = log_lines(output)
@@ -168,8 +177,11 @@ def test_the_log_widget_keeps_what_its_query_keeps() -> None:
     page = render_dashboard(TEMPLATE, [RunRecord(record.run, [], logs)], values=VALUES)
     table = _section(page, "Errors and warnings by run (logs)")
     assert "<td>HTTP 503 from lab.example</td>" in table
-    assert "<td>GitHubUnreachable: lab.example did not answer</td>" in table
-    assert "Traceback" not in table
+    assert (
+        "<td>BatchProcessingError: All records failed processing. "
+        "(last: GitHubUnreachable: lab.example did not answer)</td>"
+    ) in table
+    assert "Traceback (most recent" not in table
 
 
 def test_alarm_details_wrap_and_the_runs_box_keeps_to_the_grid() -> None:
