@@ -166,7 +166,7 @@ def test_collect_continues_in_a_new_invocation_when_time_runs_short(
 
     seen_so_far: list[int] = []
     lines = io.StringIO()
-    display = PlainLines(lines)
+    display = PlainLines(lines, every_seconds=0.0)  # a line per look, not per 3 s
 
     def observe(run: Run) -> None:
         (instance,) = run.instances.values()
