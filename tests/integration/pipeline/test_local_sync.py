@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections import Counter
 
 import pytest
@@ -203,13 +204,29 @@ def test_report_still_generating_requeues_instead_of_waiting(
     instances, ghec = demo_enterprise()
     slow = instances[0]
     slow.report_ready_after = 8
+    waits: list[str] = []
+
+    def observe(run: Run) -> None:
+        waiting = run.instances[slow.hostname].waiting
+        if waiting and waiting not in waits:
+            waits.append(waiting)
+
     with deployment(instances, ghec, environment={"REPORT_WAIT_SECONDS": "0.5"}) as local:
-        run = local.run()
+        run = local.run(observe)
 
         # Then the collect re-queued itself and finished later with the full usage
         progress = run.instances[slow.hostname]
         assert progress.status is InstanceRunStatus.COLLECTED
         assert progress.continuations >= 1
+        # And the run record said what it waited for, and how long, while it waited
+        assert any(
+            re.fullmatch(
+                r"the site-admin report is being generated \(202, \d+ so far\); next try in \d+ s",
+                wait,
+            )
+            for wait in waits
+        ), waits
+        assert progress.waiting == ""
         report_answers = Counter(
             request.status
             for request in local.simulator.requests

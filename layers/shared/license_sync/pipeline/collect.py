@@ -195,8 +195,28 @@ def _collect_from_instance(
         budget = min(time_left - limits.reserve_seconds, limits.report_wait_seconds)
         with ExitStack() as stack:
             usage_source = UsageSource.SITE_ADMIN_REPORT
+
+            waited: list[int] = []
+
+            def waiting(answers: int, seconds: float) -> None:
+                waited.append(answers)
+                deps.runs.record_collecting(
+                    request.run_id,
+                    request.instance_id,
+                    accounts_so_far=resume.accounts_written,
+                    waiting=f"the site-admin report is being generated (202, "
+                    f"{resume.not_ready_attempts + answers} so far); asking again in "
+                    f"{seconds:.0f} s",
+                )
+
             try:
-                report = stack.enter_context(source.open_usage_report(budget_seconds=budget))
+                report = stack.enter_context(
+                    source.open_usage_report(budget_seconds=budget, on_wait=waiting)
+                )
+                if waited and not isinstance(report, ReportNotReady):
+                    deps.runs.record_collecting(
+                        request.run_id, request.instance_id, accounts_so_far=resume.accounts_written
+                    )
             except GitHubNotFound:
                 # Some instances do not serve the site-admin report; the REST listing does,
                 # but only with public emails, so the usage is marked incomplete.
@@ -260,6 +280,8 @@ def _collect_from_instance(
         update={
             "status": InstanceRunStatus.COLLECTED,
             "accounts": written,
+            "accounts_so_far": written,
+            "waiting": "",
             "collection_id": collection_id,
             "source": usage_source,
             "complete": complete,
@@ -378,6 +400,7 @@ class RunBookkeeping:
             update={
                 "status": InstanceRunStatus.FAILED,
                 "error": error,
+                "waiting": "",
                 "finished_at": self.clock(),
                 "continuations": request.resume.continuations,
             }

@@ -7,7 +7,7 @@ moto and the GitHub simulator, or plain fakes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
@@ -122,8 +122,11 @@ class UsageReportSource(Protocol):
     stats: RequestStats
 
     def open_usage_report(
-        self, *, budget_seconds: float
-    ) -> AbstractContextManager[Iterator[ServerAccount] | ReportNotReady]: ...
+        self, *, budget_seconds: float, on_wait: Callable[[int, float], None] | None = None
+    ) -> AbstractContextManager[Iterator[ServerAccount] | ReportNotReady]:
+        """`on_wait(answers_202_so_far, seconds)` hears each wait before asking again."""
+        ...
+
     def list_users(self, *, budget_seconds: float) -> Iterator[ServerAccount]: ...
     def get_license(self) -> GhesLicense: ...
     def get_version(self) -> str | None: ...
