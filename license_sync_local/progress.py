@@ -137,7 +137,7 @@ class PlainLines:
     """Timestamped lines: one per phase change, and one every `every_seconds` at work."""
 
     stream: IO[str]
-    every_seconds: float = 3.0
+    every_seconds: float = 2.0
     clock: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], datetime] = datetime.now
     _phases: dict[str, str] = field(default_factory=dict)
