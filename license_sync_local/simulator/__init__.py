@@ -20,8 +20,10 @@ from license_sync_local.simulator.model import (
     Fault,
     FaultKind,
     RecordedRequest,
+    SimulatedAccountsUpload,
     SimulatedGhec,
     SimulatedGhes,
+    SimulatedOrganization,
     SimulatedUser,
 )
 from license_sync_local.simulator.oracle import ExpectedUsage, expected_usage, upload_for
@@ -39,8 +41,10 @@ __all__ = [
     "FaultKind",
     "GitHubSimulator",
     "RecordedRequest",
+    "SimulatedAccountsUpload",
     "SimulatedGhec",
     "SimulatedGhes",
+    "SimulatedOrganization",
     "SimulatedUser",
     "demo_enterprise",
     "expected_usage",
