@@ -31,7 +31,8 @@ query($slug: String!, $after: String, $connectedOnly: Boolean) {
       nodes { hostName isConnected
         userAccounts(first: 2) { totalCount nodes { remoteUserId login
           emails(first: 5) { nodes { email isPrimary } } } }
-        userAccountsUploads(first: 1) { nodes { name createdAt syncState } } } } } }
+        userAccountsUploads(first: 1, orderBy: {field: CREATED_AT, direction: DESC}) {
+          nodes { name createdAt syncState } } } } } }
 }
 """
 
