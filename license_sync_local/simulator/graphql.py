@@ -221,7 +221,20 @@ class _Root:
             "enterprise": self._enterprise,
             "organization": self._organization,
             "rateLimit": lambda info, **_: self._rate,
+            "node": self._node,
         }
+
+    def _node(self, info: Info, *, id: str, **_: Any) -> Any:
+        """`node(id:)` for server installations (how a nested connection is paged on)."""
+        if not self._endpoint.has_scope(_ENTERPRISE_SCOPES):
+            raise self._endpoint.scope_error("node", _ENTERPRISE_SCOPES)
+        for instance in self._endpoint.instances():
+            if _node_id("ESI", instance.hostname) == id:
+                return _installation_node(instance)
+        raise GraphQLError(
+            f"Could not resolve to a node with the global id of '{id}'",
+            extensions={"type": "NOT_FOUND"},
+        )
 
     def _enterprise(self, info: Info, *, slug: str, **_: Any) -> Any:
         ghec = self._endpoint.ghec
@@ -306,6 +319,7 @@ def _installation_node(instance: SimulatedGhes) -> dict[str, Any]:
     uploads = list(reversed(instance.user_accounts_uploads))  # newest first
     created = uploads[-1].created_at if uploads else "2026-01-05T09:00:00Z"
     return {
+        "__typename": "EnterpriseServerInstallation",
         "id": _node_id("ESI", instance.hostname),
         "hostName": instance.hostname,
         "customerName": instance.customer_name,
@@ -316,7 +330,7 @@ def _installation_node(instance: SimulatedGhes) -> dict[str, Any]:
             held, _user_account_node(instance.hostname), info, args
         ),
         "userAccountsUploads": lambda info, **args: _connection(
-            uploads,
+            uploads if _descending(args) else list(reversed(uploads)),
             lambda upload: {
                 "id": _node_id("ESUAU", f"{instance.hostname}/{upload.name}"),
                 "name": upload.name,
@@ -328,6 +342,11 @@ def _installation_node(instance: SimulatedGhes) -> dict[str, Any]:
             args,
         ),
     }
+
+
+def _descending(args: Mapping[str, Any]) -> bool:
+    order = args.get("orderBy") or {}
+    return isinstance(order, Mapping) and order.get("direction") == "DESC"
 
 
 def _user_account_node(hostname: str) -> Callable[[SimulatedUser], dict[str, Any]]:
