@@ -180,6 +180,7 @@ def write_outputs(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Pa
         "duplicates": "duplicates.json",
         "license_sync_status": "license-sync-status.json",
         "github_license_sync_status": "github-license-sync-status.json",
+        "github_server_view": "github-server-view.json",
     }
     for kind, name in names.items():
         uri = keys.get(kind)
