@@ -19,7 +19,10 @@ from license_sync.models import ExternalIdentitiesRead, ServerInstallation, User
 from license_sync.pipeline.ports import GhecGraphView
 from license_sync.pipeline.records import InstanceProgress
 
-GRAPHQL_BUDGET_SECONDS = 300.0
+IDENTITIES_BUDGET_SECONDS = 120.0
+INSTALLATIONS_BUDGET_SECONDS = 120.0
+"""Finalize has 900 s in all and spends up to 300 s on consumed-licenses; a read that runs
+out of its budget is reported (as any GitHubError here), not allowed to end the run."""
 IDENTITIES_FALLBACK = "matching used NameID and verified emails only"
 
 
@@ -50,12 +53,12 @@ def read_github_graph(source: Callable[[], GhecGraphView] | None) -> GitHubGraph
     graph = source()
     try:
         try:
-            identities = graph.read_external_identities(budget_seconds=GRAPHQL_BUDGET_SECONDS)
+            identities = graph.read_external_identities(budget_seconds=IDENTITIES_BUDGET_SECONDS)
         except GitHubError as exc:
             identities = ExternalIdentitiesRead(not_read=[str(exc)])
         try:
             installations: Sequence[ServerInstallation] | None = graph.read_server_installations(
-                budget_seconds=GRAPHQL_BUDGET_SECONDS
+                budget_seconds=INSTALLATIONS_BUDGET_SECONDS
             )
             error = ""
         except GitHubError as exc:
