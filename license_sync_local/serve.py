@@ -425,8 +425,8 @@ def deliveries(stack: EmbeddedStack) -> Iterator[threading.Thread]:
     """Deliver queued messages in a background thread until the block ends."""
     stop = threading.Event()
     thread = threading.Thread(
-        target=stack.deliver_messages,
-        kwargs={"until": stop.is_set, "timeout_seconds": 10 * 365 * 24 * 3600.0},
+        target=_deliver_until_stopped,
+        args=(stack, stop),
         name="license-sync-deliveries",
         daemon=True,
     )
@@ -436,6 +436,18 @@ def deliveries(stack: EmbeddedStack) -> Iterator[threading.Thread]:
     finally:
         stop.set()
         thread.join(timeout=30)
+
+
+def _deliver_until_stopped(stack: EmbeddedStack, stop: threading.Event) -> None:
+    # The served stack outlives one bad delivery: were this thread to end, every later run
+    # would stay `collecting` with nothing to say why. Function errors are the stack's own
+    # business (SQS redelivers); this catches what the local loop itself hits (moto, say).
+    while not stop.is_set():
+        try:
+            stack.deliver_messages(until=stop.is_set, timeout_seconds=10 * 365 * 24 * 3600.0)
+        except Exception as exc:
+            logger.warning("delivering queued messages failed; retrying", error=repr(exc))
+            stop.wait(0.5)
 
 
 @contextmanager

@@ -457,6 +457,7 @@ def test_sync_start_wait_prints_progress_lines_off_a_terminal(
     assert code == 0, out
     lines = out.splitlines()
     run_lines = [line for line in lines if re.match(r"^\d\d:\d\d:\d\d run \S+: ", line)]
+    assert run_lines, out
     assert run_lines[0].endswith(" instances done)")  # collecting (n/m instances done)
     # (other tests leave instances registered on this server; one of theirs may fail)
     assert re.search(r": (succeeded|partial)$", run_lines[-1]), out
