@@ -360,3 +360,17 @@ def test_reconciliation_entries_are_listed_paged_with_their_reasons() -> None:
     ]
     assert rows[-1][6] == HOSTILE_ERROR
     assert HOSTILE_ERROR not in page  # only as escaped JSON data
+
+
+def test_identities_that_could_not_be_read_are_said_beside_the_count() -> None:
+    note = "identities not read: <scope>; matching used NameID and verified emails only"
+    run = page_input().run
+    assert run.summary is not None
+    unread = run.model_copy(
+        update={"summary": run.summary.model_copy(update={"identities_note": note})}
+    )
+
+    page = render_report_page(page_input(run=unread)).decode()
+
+    assert "<p id='identities-note' class='warn'>identities not read: &lt;scope&gt;;" in page
+    assert "id='identities-note'" not in render_report_page(page_input()).decode()

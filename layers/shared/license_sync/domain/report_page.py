@@ -343,6 +343,7 @@ def _seats_section(page: ReportPageInput) -> str:
         "<section id='seats'><h2>Seats</h2>"
         f"<div class='tiles'>{tile_html}</div><p>{counts}</p>"
         f"<p id='drift-explained'>{html.escape(_drift_explained(ghec, drift))}</p>"
+        f"{_identities_note(summary.identities_note)}"
         f"{_reconciliation_entries(page.reconciliation)}</section>"
     )
 
@@ -378,6 +379,11 @@ def _reconciliation_entries(reconciliation: Reconciliation | None) -> str:
         f"counted alike are not listed. {unexplained:,} seat(s) have no reason the run "
         f"knows.</p>{table}</div>"
     )
+
+
+def _identities_note(note: str) -> str:
+    """Matching used fewer SAML/SCIM identities than GitHub does: said beside the count."""
+    return f"<p id='identities-note' class='warn'>{html.escape(note)}</p>" if note else ""
 
 
 def _drift_explained(ghec: int | None, drift: int | None) -> str:

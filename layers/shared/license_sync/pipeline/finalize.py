@@ -40,9 +40,15 @@ from license_sync.models import (
 )
 from license_sync.pipeline.attempts import record_failed_attempt
 from license_sync.pipeline.collect import RunBookkeeping
+from license_sync.pipeline.github_view import (
+    GitHubGraphRead,
+    github_server_view,
+    read_github_graph,
+)
 from license_sync.pipeline.ports import (
     AccountStore,
     GhecEnterprise,
+    GhecGraphView,
     InstanceStore,
     ReportStore,
     RunStore,
@@ -75,6 +81,8 @@ class FinalizeDeps:
     publisher: Callable[[str], UsagePublisher]
     """The push target for a run (its argument is the run ID)."""
     clock: Callable[[], datetime] = utc_now
+    github_graph: Callable[[], GhecGraphView] | None = None
+    """GHEC's GraphQL views (identities, server installations); None: not read, and said."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,8 @@ class FinalizedRun:
     run: Run
     github_view: LicenseSyncStatus
     """GHEC's own license-sync-status as this run read it (GitHub Connect's view)."""
+    github_graph: GitHubGraphRead | None = None
+    """What GHEC's GraphQL API told this run (`installations` feeds reconciliation)."""
 
 
 def finalize_sync(run_id: str, deps: FinalizeDeps) -> FinalizedRun | None:
@@ -113,12 +123,18 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
     sources = _choose_sources(progress, registry)
 
     ghec = deps.ghec()
+    deps.runs.record_step(run.run_id, "reading GHEC's consumed licenses")
     known = ghec.get_consumed_licenses(budget_seconds=GHEC_BUDGET_SECONDS)
     # GitHub's view as this run found it: reconciliation explains the difference with it
     # (GitHub's own syncs, not our push, change what GHEC holds).
     github_view = ghec.get_license_sync_status()
+    deps.runs.record_step(run.run_id, "reading GitHub's server view and identities")
+    graph = read_github_graph(deps.github_graph)
+    deps.runs.record_step(run.run_id, f"building persons from {len(sources)} instance(s)' accounts")
     builder = PersonBuilder(
-        known.users, {progress[source.instance_id].hostname for source in sources}
+        known.users,
+        {progress[source.instance_id].hostname for source in sources},
+        identities=graph.identities.identities,
     )
     # One read of the accounts serves both the persons and the push: a fresh source's
     # seat-holding accounts are kept by reference (the builder holds the accounts anyway).
@@ -131,6 +147,7 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
                 kept.append(account)
     report = builder.build()
 
+    deps.runs.record_step(run.run_id, "writing the reports")
     report_keys = _write_reports(run.run_id, report, known.total_seats_purchased, deps)
     reconciliation = reconcile(
         ReconciliationInput(
@@ -138,7 +155,7 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
             ghec=known,
             accounts=builder.accounts,
             github_status=github_view,
-            installations=None,  # GitHub's stored view (GraphQL), when a run reads it
+            installations=graph.installations,
             collected_hostnames=[progress[source.instance_id].hostname for source in sources],
         )
     )
@@ -147,6 +164,7 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
         json.dumps(reconciliation.to_document(), indent=2).encode(),
         content_type="application/json",
     )
+    deps.runs.record_step(run.run_id, "pushing each freshly collected instance's usage")
     publisher = deps.publisher(run.run_id)
     for source in sources:
         if source.fresh:
@@ -182,6 +200,11 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
         github_view.model_dump_json(indent=2).encode(),
         content_type="application/json",
     )
+    report_keys["github_server_view"] = deps.reports.put(
+        f"reports/{run.run_id}/github-server-view.json",
+        github_server_view(graph, progress).model_dump_json(indent=2).encode(),
+        content_type="application/json",
+    )
     purchased = known.total_seats_purchased
     summary = RunSummary(
         accounts_collected=report.accounts_seen,
@@ -198,6 +221,8 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
             unexplained_drift=reconciliation.unexplained_drift,
         ),
         report_keys=report_keys,
+        identities_note=graph.identities_note,
+        github_view_error=graph.installations_error,
     )
     finished = run.model_copy(
         update={
@@ -211,7 +236,7 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
         finished, report, registry, github_view, deps, reconciliation=reconciliation
     )
     deps.runs.finish(finished)
-    return FinalizedRun(run=finished, github_view=github_view)
+    return FinalizedRun(run=finished, github_view=github_view, github_graph=graph)
 
 
 def fail_run_record(
