@@ -153,9 +153,9 @@ def test_reconciliation_explains_every_seat_of_drift_against_githubs_earlier_syn
             ["ghes-b.acme.example:1"],
             1,
             0,
-            "ghes-b.acme.example has never synced to GitHub (it is not in GHEC's "
-            "license-sync-status): enable GitHub Connect's license sync or upload its license "
-            "usage file",
+            # (the simulator's GitHub holds every instance as connected)
+            "ghes-b.acme.example is connected to GitHub but GitHub has no sync of its usage: "
+            "enable GitHub Connect's license sync or upload its license usage file",
         ),
         (
             "only_ghec",

@@ -26,6 +26,8 @@ from license_sync.models import (
     ServerAccount,
     ServerInstallation,
     ServerInstanceSyncStatus,
+    UserAccountsUpload,
+    UserAccountsUploadState,
 )
 from tests.unit.domain.factories import GHES_A, GHES_B, account, member, server_row
 from tests.unit.domain.test_person_properties import ghec_rows, unique_accounts
@@ -151,6 +153,45 @@ def test_given_installation_not_connected_then_not_connected_wins() -> None:
     (entry,) = result.entries
     assert entry.cause is Cause.NOT_CONNECTED
     assert entry.reason.startswith(f"{GHES_B} is not connected to GitHub")
+
+
+def test_given_connected_installation_without_any_sync_then_never_synced_says_connected() -> None:
+    installation = ServerInstallation(host_name=GHES_B, is_connected=True, user_accounts_count=0)
+    result = run_reconcile(
+        [account(5, "b@corp.example", hostname=GHES_B)],
+        [],
+        status=synced(GHES_A),
+        installations=[installation],
+    )
+
+    (entry,) = result.entries
+    assert entry.cause is Cause.NEVER_SYNCED
+    assert entry.reason.startswith(f"{GHES_B} is connected to GitHub but GitHub has no sync")
+
+
+def test_given_no_status_date_then_githubs_newest_accepted_upload_dates_the_sync() -> None:
+    installation = ServerInstallation(
+        host_name=GHES_B,
+        is_connected=True,
+        user_accounts_count=0,
+        uploads=[
+            UserAccountsUpload(
+                name="u2",
+                created_at="2026-11-20T00:00:00Z",
+                sync_state=UserAccountsUploadState.FAILURE,
+            ),
+            UserAccountsUpload(
+                name="u1",
+                created_at="2026-11-10T00:00:00Z",
+                sync_state=UserAccountsUploadState.SUCCESS,
+            ),
+        ],
+    )
+    new = account(5, "b@corp.example", hostname=GHES_B, created_at=AFTER_SYNC)
+    result = run_reconcile([new], [], status=synced(GHES_A), installations=[installation])
+
+    (entry,) = result.entries
+    assert entry.reason == f"new on {GHES_B} since GitHub's last sync of it (2026-11-10)"
 
 
 def test_given_member_matched_by_attribute_we_cannot_read_then_counted_differently() -> None:

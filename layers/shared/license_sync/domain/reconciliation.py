@@ -32,6 +32,7 @@ from license_sync.models import (
     LicenseSyncStatus,
     ServerAccount,
     ServerInstallation,
+    UserAccountsUploadState,
 )
 
 TOP_ENTRIES_PER_KIND = 5
@@ -322,12 +323,22 @@ def _knowledge(
         earlier = known.get(hostname, InstanceKnowledge(hostname=hostname))
         known[hostname] = InstanceKnowledge(
             hostname=hostname,
-            last_sync=earlier.last_sync,
+            # license-sync-status names the date; otherwise GitHub's newest accepted upload
+            last_sync=earlier.last_sync or _last_upload(installation),
             last_sync_status=earlier.last_sync_status,
             listed_by_github=earlier.listed_by_github,
             installation=installation,
         )
     return known
+
+
+def _last_upload(installation: ServerInstallation) -> datetime | None:
+    dates = [
+        parse_github_time(upload.created_at)
+        for upload in installation.uploads
+        if upload.sync_state is UserAccountsUploadState.SUCCESS
+    ]
+    return max((d for d in dates if d is not None), default=None)
 
 
 class _Explainer:
@@ -393,15 +404,18 @@ class _Explainer:
                 f"{hostname} is not connected to GitHub: GHEC counts none of its accounts until "
                 "GitHub Connect's license sync is enabled or its license usage file is uploaded"
             )
-        if known is None or (not known.listed_by_github and installation is None):
+        if known is None or known.last_sync is None:
+            if installation is not None:
+                where = f"{hostname} is connected to GitHub but GitHub has no sync of its usage"
+            elif known is not None and known.listed_by_github:
+                where = f"GitHub lists {hostname} but has no date of a sync of it"
+            else:
+                where = (
+                    f"{hostname} has never synced to GitHub (it is not in GHEC's "
+                    "license-sync-status)"
+                )
             return Cause.NEVER_SYNCED, (
-                f"{hostname} has never synced to GitHub (it is not in GHEC's license-sync-"
-                "status): enable GitHub Connect's license sync or upload its license usage file"
-            )
-        if known.last_sync is None:
-            return Cause.NEVER_SYNCED, (
-                f"GitHub lists {hostname} but has no date of a sync of it: enable GitHub "
-                "Connect's license sync or upload its license usage file"
+                f"{where}: enable GitHub Connect's license sync or upload its license usage file"
             )
         status = (known.last_sync_status or "").casefold()
         if status and status not in _SUCCESSFUL_SYNC:
