@@ -1,14 +1,15 @@
 """A GitHub simulator for tests, the demo and the benchmarks.
 
 One local HTTP server plays several GHES instances (site-admin report and REST API) and a
-GHEC enterprise (consumed licenses, license-sync status, and the upload target), answers in
+GHEC enterprise (consumed licenses and license-sync status, from what GitHub holds per
+instance) and the enterprise's usage forwarding service (the `http` push target), answers in
 the shapes of GitHub's published OpenAPI description, records every request, and injects
 faults on demand. See `server.GitHubSimulator`.
 """
 
 from license_sync_local.simulator.generate import (
     DEMO_EXPECTED_PERSONS_MATCHED_TO_MEMBERS,
-    DEMO_EXPECTED_SEATS_BEFORE_SYNC,
+    DEMO_EXPECTED_GHEC_SEATS_CONSUMED,
     DEMO_EXPECTED_SEATS_CONSUMED,
     DEMO_EXPECTED_SERVER_PERSONS,
     DEMO_HOSTNAMES,
@@ -19,6 +20,8 @@ from license_sync_local.simulator.model import (
     DROPPED_STATUS,
     Fault,
     FaultKind,
+    GitHubConnectState,
+    ManualUpload,
     RecordedRequest,
     SimulatedGhec,
     SimulatedGhes,
@@ -29,7 +32,7 @@ from license_sync_local.simulator.server import GitHubSimulator
 
 __all__ = [
     "DEMO_EXPECTED_PERSONS_MATCHED_TO_MEMBERS",
-    "DEMO_EXPECTED_SEATS_BEFORE_SYNC",
+    "DEMO_EXPECTED_GHEC_SEATS_CONSUMED",
     "DEMO_EXPECTED_SEATS_CONSUMED",
     "DEMO_EXPECTED_SERVER_PERSONS",
     "DEMO_HOSTNAMES",
@@ -37,7 +40,9 @@ __all__ = [
     "ExpectedUsage",
     "Fault",
     "FaultKind",
+    "GitHubConnectState",
     "GitHubSimulator",
+    "ManualUpload",
     "RecordedRequest",
     "SimulatedGhec",
     "SimulatedGhes",
