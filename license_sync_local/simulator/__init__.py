@@ -8,8 +8,8 @@ faults on demand. See `server.GitHubSimulator`.
 """
 
 from license_sync_local.simulator.generate import (
-    DEMO_EXPECTED_PERSONS_MATCHED_TO_MEMBERS,
     DEMO_EXPECTED_GHEC_SEATS_CONSUMED,
+    DEMO_EXPECTED_PERSONS_MATCHED_TO_MEMBERS,
     DEMO_EXPECTED_SEATS_CONSUMED,
     DEMO_EXPECTED_SERVER_PERSONS,
     DEMO_HOSTNAMES,
@@ -31,8 +31,8 @@ from license_sync_local.simulator.oracle import ExpectedUsage, expected_usage, u
 from license_sync_local.simulator.server import GitHubSimulator
 
 __all__ = [
-    "DEMO_EXPECTED_PERSONS_MATCHED_TO_MEMBERS",
     "DEMO_EXPECTED_GHEC_SEATS_CONSUMED",
+    "DEMO_EXPECTED_PERSONS_MATCHED_TO_MEMBERS",
     "DEMO_EXPECTED_SEATS_CONSUMED",
     "DEMO_EXPECTED_SERVER_PERSONS",
     "DEMO_HOSTNAMES",
