@@ -148,8 +148,14 @@ def record_run_finished(run: Run) -> None:
     metrics.add_metric(
         name="ConsumedLicenses", unit=MetricUnit.Count, value=summary.consumed_licenses
     )
-    metrics.add_metric(name="SeatsPurchased", unit=MetricUnit.Count, value=summary.seats_purchased)
-    metrics.add_metric(name="SeatsAvailable", unit=MetricUnit.Count, value=summary.seats_available)
+    if summary.seats_purchased is not None:
+        metrics.add_metric(
+            name="SeatsPurchased", unit=MetricUnit.Count, value=summary.seats_purchased
+        )
+    if summary.seats_available is not None:
+        metrics.add_metric(
+            name="SeatsAvailable", unit=MetricUnit.Count, value=summary.seats_available
+        )
     if summary.reconciliation.drift is not None:
         metrics.add_metric(
             name="LicenseCountDrift", unit=MetricUnit.Count, value=summary.reconciliation.drift
@@ -162,6 +168,8 @@ def record_github_view(status: LicenseSyncStatus, now: datetime) -> None:
         last = instance.last_sync
         outcome = (last.status or "").lower()
         failed = bool(outcome) and outcome not in {"success", "succeeded", "ok"}
+        if not instance.hostname:
+            continue  # GitHub's schema lets an entry leave it out; finalize notes it
         _instance_metric(
             instance.hostname, "GitHubConnectSyncFailed", MetricUnit.Count, int(failed)
         )

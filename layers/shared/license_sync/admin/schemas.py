@@ -418,8 +418,9 @@ class RunCounts(_View):
     duplicate_accounts_merged: int
     likely_duplicates: int
     consumed_licenses: int
-    seats_purchased: int
-    seats_available: int
+    seats_purchased: int | None
+    """None when GHEC's consumed-licenses did not give `total_seats_purchased`."""
+    seats_available: int | None
 
 
 class ReconciliationView(_View):

@@ -124,7 +124,7 @@ class SeatTrend:
 
 
 def trend_point(run: Run) -> TrendPoint | None:
-    if run.summary is None:
+    if run.summary is None or run.summary.seats_purchased is None:
         return None
     return TrendPoint(
         run_id=run.run_id,
@@ -304,14 +304,33 @@ def _seats_section(page: ReportPageInput) -> str:
             f"{': ' + html.escape(page.run.error) if page.run.error else ''}.</p></section>"
         )
     consumed, purchased = summary.consumed_licenses, summary.seats_purchased
-    share = f"{consumed / purchased:.0%} of purchased" if purchased else "no seats purchased"
+    if purchased is None:
+        share = "purchased seats unknown"
+    else:
+        share = f"{consumed / purchased:.0%} of purchased" if purchased else "no seats purchased"
+    available = summary.seats_available
     reconciliation = summary.reconciliation
     ghec = reconciliation.ghec_total_seats_consumed
     drift = reconciliation.drift
     tiles = [
-        ("Consumed", f"{consumed:,}", share, "over" if consumed > purchased else ""),
-        ("Purchased", f"{purchased:,}", "GHEC's total_seats_purchased", ""),
-        ("Available", f"{summary.seats_available:,}", "purchased minus consumed", ""),
+        (
+            "Consumed",
+            f"{consumed:,}",
+            share,
+            "over" if purchased is not None and consumed > purchased else "",
+        ),
+        (
+            "Purchased",
+            "unknown" if purchased is None else f"{purchased:,}",
+            "GHEC's total_seats_purchased",
+            "",
+        ),
+        (
+            "Available",
+            "unknown" if available is None else f"{available:,}",
+            "purchased minus consumed",
+            "",
+        ),
         (
             "GHEC's own count",
             "unknown" if ghec is None else f"{ghec:,}",
@@ -338,13 +357,20 @@ def _seats_section(page: ReportPageInput) -> str:
     )
     return (
         "<section id='seats'><h2>Seats</h2>"
-        f"<div class='tiles'>{tile_html}</div><p>{counts}</p>"
+        f"<div class='tiles'>{tile_html}</div><p>{counts}</p>{_notes(summary.notes)}"
         f"<p id='drift-explained'>{html.escape(_drift_explained(ghec, drift))}</p>"
         "<div id='reconciliation-entries' class='placeholder'>"
         "<h3>Reconciliation entries</h3><p class='muted'>Per-person reconciliation (which "
         "persons GHEC counts differently) is not recorded yet: the difference above is one "
         "number. When it is, its entries are listed here.</p></div></section>"
     )
+
+
+def _notes(notes: list[str]) -> str:
+    if not notes:
+        return ""
+    items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
+    return f"<div id='run-notes'><h3>Notes</h3><ul>{items}</ul></div>"
 
 
 def _drift_explained(ghec: int | None, drift: int | None) -> str:

@@ -64,13 +64,16 @@ class ReportNotReady:
 @dataclass(frozen=True)
 class GhesLicense:
     seats: int | None
-    """None: the license is unlimited."""
-    seats_used: int
+    """None: the license is unlimited, or GHES did not say (then "seats" is in `missing`)."""
+    seats_used: int | None
+    """None: GHES did not say (see `missing`)."""
     seats_available: int | None
-    """None: unlimited."""
+    """None: unlimited, or not given."""
     kind: str | None
     days_until_expiration: int | None
     expire_at: str | None
+    missing: tuple[str, ...] = ()
+    """Fields GitHub's schema makes optional that this answer left out, for a note."""
 
 
 # --- Validated shapes ---------------------------------------------------------------------
@@ -124,7 +127,11 @@ class ReportRow(BaseModel):
 
 
 class ListedUser(BaseModel):
-    """An item of `GET /users` (GitHub's "Simple User"); only what we use is checked."""
+    """An item of `GET /users` (GitHub's "Simple User"); only what we use is checked.
+
+    No GHES schema gives list items a suspension state (`suspended_at` is not among their
+    properties), so none is read: a listing cannot tell suspended accounts apart, and the
+    run notes that they may be counted as seats."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -132,7 +139,6 @@ class ListedUser(BaseModel):
     login: str
     type: str = "User"
     email: str | None = None
-    suspended_at: str | None = None
 
     def to_account(self, hostname: str) -> ServerAccount:
         return ServerAccount(
@@ -140,7 +146,6 @@ class ListedUser(BaseModel):
             user_id=self.id,
             login=self.login,
             email=self.email.strip() if self.email and self.email.strip() else None,
-            suspended=self.suspended_at is not None,
             account_type=(
                 AccountType.ORGANIZATION if self.type == "Organization" else AccountType.USER
             ),
@@ -148,12 +153,13 @@ class ListedUser(BaseModel):
 
 
 class LicenseInfo(BaseModel):
-    """`GET /enterprise/settings/license`; `seats` may be a number or e.g. "unlimited"."""
+    """`GET /enterprise/settings/license`; `seats` may be a number or e.g. "unlimited".
+    Every field is optional in GitHub's schema."""
 
     model_config = ConfigDict(extra="ignore")
 
-    seats: int | str
-    seats_used: int
+    seats: int | str | None = None
+    seats_used: int | None = None
     seats_available: int | str | None = None
     kind: str | None = None
     days_until_expiration: int | None = None
@@ -433,7 +439,8 @@ class GhesClient(GitHubClientBase):
     def list_users(self, *, budget_seconds: float) -> Iterator[ServerAccount]:
         """Every account via `GET /users`, in sign-up order, following `Link` rel="next".
 
-        Emails here are public emails only (often none): callers mark the usage incomplete.
+        Emails here are public emails only (often none), and no item says whether its
+        account is suspended: callers mark the usage incomplete.
         """
         deadline = Deadline.after(self._clock, budget_seconds)
         return self._list_users(deadline)
@@ -462,7 +469,7 @@ class GhesClient(GitHubClientBase):
             url, _LICENSE, deadline=self._http.deadline(None), what="the license"
         )
         return GhesLicense(
-            seats=self._seat_count(info.seats, "seats"),
+            seats=None if info.seats is None else self._seat_count(info.seats, "seats"),
             seats_used=info.seats_used,
             seats_available=(
                 None
@@ -472,6 +479,7 @@ class GhesClient(GitHubClientBase):
             kind=info.kind,
             days_until_expiration=info.days_until_expiration,
             expire_at=info.expire_at,
+            missing=tuple(name for name in ("seats", "seats_used") if getattr(info, name) is None),
         )
 
     def _seat_count(self, value: int | str, name: str) -> int | None:

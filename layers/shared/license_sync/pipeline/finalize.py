@@ -138,7 +138,9 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
                 seat_accounts[source.collection_id],
             )
 
-    # Reconciliation needs GHEC's count after the push, not its rows again.
+    # GHEC's count is GitHub's own (GitHub Connect's syncs, manual uploads), which our push
+    # does not change; it is read last so that a forwarder that uploads at once is seen.
+    # Reconciliation needs the count only, not the rows again.
     after_push = ghec.get_consumed_license_totals()
     github_view = ghec.get_license_sync_status()
     now = deps.clock()
@@ -166,6 +168,8 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
         content_type="application/json",
     )
     purchased = known.total_seats_purchased
+    ghec_count = after_push.total_seats_consumed
+    notes = _notes(purchased, ghec_count, github_view, progress, sources)
     summary = RunSummary(
         accounts_collected=report.accounts_seen,
         accounts_consuming_seats=report.accounts_consuming_seat,
@@ -174,12 +178,15 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
         likely_duplicates=len(report.likely_duplicates),
         consumed_licenses=report.total_seats_consumed,
         seats_purchased=purchased,
-        seats_available=max(purchased - report.total_seats_consumed, 0),
+        seats_available=(
+            None if purchased is None else max(purchased - report.total_seats_consumed, 0)
+        ),
         reconciliation=Reconciliation(
-            ghec_total_seats_consumed=after_push.total_seats_consumed,
-            drift=report.total_seats_consumed - after_push.total_seats_consumed,
+            ghec_total_seats_consumed=ghec_count,
+            drift=None if ghec_count is None else report.total_seats_consumed - ghec_count,
         ),
         report_keys=report_keys,
+        notes=notes,
     )
     finished = run.model_copy(
         update={
@@ -192,6 +199,47 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
     finished = _write_report_page(finished, report, registry, github_view, deps)
     deps.runs.finish(finished)
     return FinalizedRun(run=finished, github_view=github_view)
+
+
+def _notes(
+    purchased: int | None,
+    ghec_count: int | None,
+    github_view: LicenseSyncStatus,
+    progress: dict[str, InstanceProgress],
+    sources: list[_Source],
+) -> list[str]:
+    """What the run could not know: values GitHub's schema lets GHEC leave out, and
+    instances whose suspended accounts could not be told apart."""
+    notes: list[str] = []
+    if purchased is None:
+        notes.append(
+            "GHEC's consumed-licenses answer gave no total_seats_purchased (GitHub's schema "
+            "makes it optional): seats purchased and available are unknown for this run."
+        )
+    if ghec_count is None:
+        notes.append(
+            "GHEC's consumed-licenses answer gave no total_seats_consumed (GitHub's schema "
+            "makes it optional): GHEC's own count and the difference are unknown for this run."
+        )
+    for position, entry in enumerate(github_view.server_instances, start=1):
+        missing = [name for name in ("server_id", "hostname") if not getattr(entry, name)]
+        if missing:
+            known_as = entry.hostname or entry.server_id or f"entry {position}"
+            notes.append(
+                f"GHEC's license-sync-status lists {known_as} without its "
+                f"{' and '.join(missing)} (GitHub's schema makes them optional): it is shown "
+                "as GitHub gave it and matched to no instance by the missing value."
+            )
+    for source in sources:
+        instance_progress = progress[source.instance_id]
+        if source.fresh and instance_progress.source is UsageSource.USERS_API:
+            notes.append(
+                f"{instance_progress.hostname} was listed with GET /api/v3/users (it does not "
+                "serve the site-admin report): only public emails are known, and GitHub's "
+                "listing does not say which accounts are suspended, so suspended accounts may "
+                "be counted as seats."
+            )
+    return notes
 
 
 def fail_run_record(

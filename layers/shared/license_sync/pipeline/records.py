@@ -165,10 +165,15 @@ class RunSummary(_Record):
     duplicate_accounts_merged: int
     likely_duplicates: int
     consumed_licenses: int
-    seats_purchased: int
-    seats_available: int
+    seats_purchased: int | None
+    """GHEC's `total_seats_purchased`; None when GHEC's answer did not give it (see notes)."""
+    seats_available: int | None
     reconciliation: Reconciliation
     report_keys: dict[str, str]
+    notes: list[str] = Field(default_factory=list)
+    """What the run could not know or had to take as given, for a person to read: values
+    GitHub's schema allows to be missing and that were, an instance listed by `GET /users`
+    (suspended accounts may be counted)."""
 
 
 class Run(_Record):
