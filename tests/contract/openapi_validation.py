@@ -234,7 +234,7 @@ def _deviates_only_as_githubs_example(  # noqa: PLR0917 - one call site, all nee
 def _schema_deviations(exc: BaseException) -> set[tuple[str, str, str]]:
     """(location with list indexes as `*`, failed keyword, offending value) of every
     schema error."""
-    deviations: set[tuple[str, str]] = set()
+    deviations: set[tuple[str, str, str]] = set()
     # Only explicit causes: raised while handling another error, an exception's context
     # would be that other error.
     current: BaseException | None = exc

@@ -155,7 +155,9 @@ def test_license_and_version(sim: GitHubSimulator, clock: FakeClock) -> None:
         version = client.get_version()
 
     assert license_info.seats == 1000
+    assert license_info.seats_used is not None
     assert license_info.seats_used + (license_info.seats_available or 0) == 1000
+    assert license_info.missing == ()
     assert version == "3.19.0"
     for request in sim.requests:
         assert request.headers["authorization"] == "Bearer ghes-token"

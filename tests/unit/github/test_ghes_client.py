@@ -386,11 +386,12 @@ def test_list_users_follows_link_next_and_types_accounts() -> None:
     # When every user is listed
     accounts = list(client.list_users(budget_seconds=60))
 
-    # Then both pages were read and typed
+    # Then both pages were read and typed; a `suspended_at` no GHES schema gives a list
+    # item is not taken as a suspension (the run notes that suspension is unknown)
     assert accounts == [
         ServerAccount(HOST, 1, "mona", "mona@example.com"),
         ServerAccount(HOST, 2, "acme", None, account_type=AccountType.ORGANIZATION),
-        ServerAccount(HOST, 3, "gone", None, suspended=True),
+        ServerAccount(HOST, 3, "gone", None, suspended=False),
     ]
     first, second = github.requests
     assert dict(first.url.params) == {"per_page": "100"}
@@ -494,7 +495,30 @@ def test_unlimited_license_has_no_seat_numbers() -> None:
 
 
 @pytest.mark.parametrize(
-    "body", [{"seats": "lots", "seats_used": 1}, {"seats": 10}, ["not", "an", "object"]]
+    ("body", "missing"),
+    [
+        pytest.param({"seats": 10}, ("seats_used",), id="no-seats-used"),
+        pytest.param({"seats_used": 3}, ("seats",), id="no-seats"),
+        pytest.param({}, ("seats", "seats_used"), id="neither"),
+    ],
+)
+def test_a_license_without_optional_seat_fields_reports_them_missing(
+    body: dict[str, int], missing: tuple[str, ...]
+) -> None:
+    # GitHub's schema makes every field of the license optional.
+    github = ScriptedGitHub().add(
+        "/api/v3/enterprise/settings/license", httpx.Response(200, json=body)
+    )
+
+    license_info = make_client(github).get_license()
+
+    assert license_info.missing == missing
+    assert license_info.seats == body.get("seats")
+    assert license_info.seats_used == body.get("seats_used")
+
+
+@pytest.mark.parametrize(
+    "body", [{"seats": "lots", "seats_used": 1}, {"seats_used": "x"}, ["not", "an", "object"]]
 )
 def test_bad_license_is_malformed(body: object) -> None:
     github = ScriptedGitHub().add(

@@ -468,7 +468,7 @@ def _instances_section(page: ReportPageInput) -> str:
     for host, github in sorted(github_by_host.items()):
         if host not in seen_hosts:
             rows.append(
-                f"<tr><td>{html.escape(github.hostname)}</td><td>GitHub Connect only</td>"
+                f"<tr><td>{html.escape(github.hostname or host)}</td><td>GitHub Connect only</td>"
                 "<td>not registered here</td><td></td><td></td><td></td>"
                 f"<td>{_github_status(github, now)}</td></tr>"
             )

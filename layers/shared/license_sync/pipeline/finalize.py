@@ -278,7 +278,7 @@ def _choose_sources(
 
 
 def _write_reports(
-    run_id: str, report: LicenseReport, total_seats_purchased: int, deps: FinalizeDeps
+    run_id: str, report: LicenseReport, total_seats_purchased: int | None, deps: FinalizeDeps
 ) -> dict[str, str]:
     # Each document goes out as soon as it is built, so at most one is held at a time.
     prefix = f"reports/{run_id}"
