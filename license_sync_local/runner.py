@@ -232,7 +232,7 @@ def summarise(run: Run, metrics: list[dict[str, Any]]) -> str:
             ).total_seconds() / 3600
             note = f"stale usage from {age_hours:.1f} h earlier counted; {note}"
         elif progress.source is not None and not progress.complete:
-            note = "public emails only (incomplete)"
+            note = "public emails only, suspension unknown (incomplete)"
         lines.append(
             f"  {progress.hostname:<28} {progress.status:<10} {progress.accounts:>9}  {note}"
         )
@@ -251,6 +251,7 @@ def summarise(run: Run, metrics: list[dict[str, Any]]) -> str:
             if drift is not None
             else "  GHEC's own count          unknown",
         ]
+        lines += [f"  note: {note}" for note in summary.notes]
     if run.error:
         lines.append(f"  error: {run.error}")
     lines += metric_summary(metrics)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import partial
@@ -169,7 +169,16 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
     )
     purchased = known.total_seats_purchased
     ghec_count = after_push.total_seats_consumed
-    notes = _notes(purchased, ghec_count, github_view, progress, sources)
+    notes = run_notes(
+        purchased,
+        ghec_count,
+        github_view,
+        listed_without_suspension=[
+            progress[source.instance_id].hostname
+            for source in sources
+            if source.fresh and progress[source.instance_id].source is UsageSource.USERS_API
+        ],
+    )
     summary = RunSummary(
         accounts_collected=report.accounts_seen,
         accounts_consuming_seats=report.accounts_consuming_seat,
@@ -201,15 +210,16 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
     return FinalizedRun(run=finished, github_view=github_view)
 
 
-def _notes(
+def run_notes(
     purchased: int | None,
     ghec_count: int | None,
     github_view: LicenseSyncStatus,
-    progress: dict[str, InstanceProgress],
-    sources: list[_Source],
+    *,
+    listed_without_suspension: Sequence[str] = (),
 ) -> list[str]:
-    """What the run could not know: values GitHub's schema lets GHEC leave out, and
-    instances whose suspended accounts could not be told apart."""
+    """What the run could not know: values GitHub's schema lets GHEC leave out, and the
+    instances (hostnames) collected by `GET /users`, whose suspended accounts cannot be
+    told apart."""
     notes: list[str] = []
     if purchased is None:
         notes.append(
@@ -230,15 +240,13 @@ def _notes(
                 f"{' and '.join(missing)} (GitHub's schema makes them optional): it is shown "
                 "as GitHub gave it and matched to no instance by the missing value."
             )
-    for source in sources:
-        instance_progress = progress[source.instance_id]
-        if source.fresh and instance_progress.source is UsageSource.USERS_API:
-            notes.append(
-                f"{instance_progress.hostname} was listed with GET /api/v3/users (it does not "
-                "serve the site-admin report): only public emails are known, and GitHub's "
-                "listing does not say which accounts are suspended, so suspended accounts may "
-                "be counted as seats."
-            )
+    for hostname in listed_without_suspension:
+        notes.append(
+            f"{hostname} was listed with GET /api/v3/users (it does not "
+            "serve the site-admin report): only public emails are known, and GitHub's "
+            "listing does not say which accounts are suspended, so suspended accounts may "
+            "be counted as seats."
+        )
     return notes
 
 
