@@ -188,6 +188,7 @@ def run_view(run: Run) -> RunView:
         )
         if summary
         else None,
+        notes=list(summary.notes) if summary else [],
         error=run.error,
         links=run_links(run.run_id) if summary else None,
     )

@@ -453,6 +453,9 @@ class RunView(_View):
     instances: list[InstanceProgressView]
     counts: RunCounts | None
     reconciliation: ReconciliationView | None
+    notes: list[str] = Field(default_factory=list)
+    """What the run could not know (a value GitHub's schema makes optional and GHEC left
+    out, an instance listed by `GET /users` whose suspended accounts may be counted)."""
     error: str
     links: RunLinks | None
     """Where the run's reports are, once it has them."""
