@@ -160,6 +160,44 @@ def test_report_dormant_column_marks_dormant_accounts() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("role", "account_type"),
+    [
+        # GitHub documents `role` as "whether the account is an admin or an ordinary user"
+        # and writes `admin` / `user`; an organization's row is typed as GitHub spells
+        # account types (`Organization`, as in `GET /users`), in any letter case.
+        pytest.param("admin", AccountType.USER, id="admin"),
+        pytest.param("user", AccountType.USER, id="user"),
+        pytest.param("Admin", AccountType.USER, id="Admin"),
+        pytest.param("User", AccountType.USER, id="User"),
+        pytest.param("", AccountType.USER, id="blank"),
+        pytest.param("Organization", AccountType.ORGANIZATION, id="Organization"),
+        pytest.param("organization", AccountType.ORGANIZATION, id="organization"),
+        pytest.param(" ORGANIZATION ", AccountType.ORGANIZATION, id="spaced-upper"),
+    ],
+)
+def test_report_roles_in_githubs_spellings(role: str, account_type: AccountType) -> None:
+    body = f"id,login,email,role,suspended?\n7,acct,,{role},false\n"
+    github = ScriptedGitHub().add(REPORT, csv_answer(body))
+
+    (account,) = read_report(make_client(github))
+
+    assert account.account_type is account_type
+
+
+@pytest.mark.parametrize(
+    ("flag", "suspended"),
+    [("true", True), ("false", False), ("TRUE", True), ("False", False)],
+)
+def test_report_suspended_flag_in_githubs_spellings(flag: str, suspended: bool) -> None:
+    body = f"id,login,email,role,suspended?\n7,acct,a@example.com,user,{flag}\n"
+    github = ScriptedGitHub().add(REPORT, csv_answer(body))
+
+    (account,) = read_report(make_client(github))
+
+    assert account.suspended is suspended
+
+
 def test_report_organizations_are_typed_by_role() -> None:
     body = "id,login,email,role,suspended?\n7,acme-org,,Organization,false\n"
     github = ScriptedGitHub().add(REPORT, csv_answer(body))
