@@ -113,6 +113,9 @@ class SimulatedGhes:
     after the first (counting 200 answers only) shows `report_revisions[k-1]`, and the last
     revision stays after that. A revision replaces `users` (so the REST API and the oracle
     see it too) at the moment its report is served."""
+    site_admin_reports: bool = True
+    """The instance serves `/stafftools/reports/*` (404 when False, as behind a proxy that
+    blocks stafftools): license-sync then lists accounts with `GET /api/v3/users`."""
     connect: GitHubConnectState | None = None
     """What GitHub holds about the instance (GitHub Connect, manual uploads); None: GHEC
     has never heard of it (no server rows, no license-sync-status row)."""

@@ -421,6 +421,8 @@ class GitHubSimulator:
         if instance is None:
             return _not_found()
         if request.path == _REPORT_PATH and request.method == "GET":
+            if not instance.config.site_admin_reports:
+                return _not_found()
             return self._site_admin_report(instance, request)
         if request.path.startswith(_GHES_API_PREFIX + "/"):
             return self._route_ghes_api(instance, request)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from license_sync.models import ConsumedLicenseUser, UsageUpload
+from license_sync.models import ConsumedLicenseUser, UsageSource, UsageUpload
 from license_sync.pipeline.records import InstanceRunStatus, RunStatus
 from license_sync.runtime import reset_dependencies
 from license_sync_local.cloudwatch import emitted_metrics
@@ -261,6 +261,31 @@ def test_failed_instance_keeps_its_last_usage_as_stale(deployment: DeploymentFac
         # And nothing stale was pushed as if it were fresh
         assert Counter(upload.hostname for upload in local.simulator.uploads)[US] == 1
         assert "partial" in local.messages[-1]
+
+
+def test_an_instance_listed_by_the_users_api_is_noted_as_counting_suspended_accounts(
+    deployment: DeploymentFactory,
+) -> None:
+    # Given ghes-us does not serve the site-admin report (a proxy blocks stafftools), and
+    # has a suspended account (judy) that GET /users cannot tell apart
+    instances, ghec = demo_enterprise()
+    us = instances[1]
+    us.site_admin_reports = False
+    assert any(user.suspended for user in us.users)
+    with deployment(instances, ghec) as local:
+        # When a sync runs
+        run = local.run()
+
+        # Then ghes-us was listed, marked incomplete, and the run says what that means
+        progress = run.instances[US]
+        assert progress.status is InstanceRunStatus.COLLECTED
+        assert progress.source is UsageSource.USERS_API
+        assert not progress.complete
+        assert run.summary is not None
+        (note,) = run.summary.notes
+        assert note.startswith(f"{US} was listed with GET /api/v3/users")
+        assert "suspended accounts may be counted" in note
+        assert local.outputs(run, "run.json")["summary"]["notes"] == [note]
 
 
 def test_instance_failing_its_first_run_contributes_nothing(
