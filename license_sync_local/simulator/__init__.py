@@ -2,7 +2,9 @@
 
 One local HTTP server plays several GHES instances (site-admin report and REST API) and a
 GHEC enterprise (consumed licenses and license-sync status, from what GitHub holds per
-instance) and the enterprise's usage forwarding service (the `http` push target), answers in
+instance, and GraphQL: server installations and SAML/SCIM identities, executed against
+GitHub's published schema in `graphql`) and the enterprise's usage forwarding service (the
+`http` push target), answers in
 the shapes of GitHub's published OpenAPI description, records every request, and injects
 faults on demand. See `server.GitHubSimulator`.
 """
@@ -24,8 +26,10 @@ from license_sync_local.simulator.model import (
     GitHubConnectState,
     ManualUpload,
     RecordedRequest,
+    SimulatedAccountsUpload,
     SimulatedGhec,
     SimulatedGhes,
+    SimulatedOrganization,
     SimulatedUser,
 )
 from license_sync_local.simulator.oracle import ExpectedUsage, expected_usage, upload_for
@@ -46,8 +50,10 @@ __all__ = [
     "GitHubSimulator",
     "ManualUpload",
     "RecordedRequest",
+    "SimulatedAccountsUpload",
     "SimulatedGhec",
     "SimulatedGhes",
+    "SimulatedOrganization",
     "SimulatedUser",
     "demo_enterprise",
     "expected_usage",
