@@ -434,6 +434,7 @@ def demo_enterprise(*, now: datetime | None = None) -> tuple[list[SimulatedGhes]
         ],
         seats=50,
         scim_enabled=False,
+        is_connected=False,  # GraphQL's view; `connect` None: GitHub never heard of it
     )
     lab = SimulatedGhes(
         hostname=DEMO_HOSTNAMES[2],
