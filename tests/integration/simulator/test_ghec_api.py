@@ -381,3 +381,36 @@ def test_without_a_ghec_the_simulator_serves_an_empty_enterprise(client: httpx.C
         body = _consumed(client, simulator).json()
 
     assert body == {"total_seats_consumed": 0, "total_seats_purchased": 1000, "users": []}
+
+
+def test_graphql_server_installations_show_the_same_github_state(
+    simulator: GitHubSimulator, client: httpx.Client
+) -> None:
+    query = (
+        '{ enterprise(slug: "acme") { ownerInfo { enterpriseServerInstallations(first: 10, '
+        "connectedOnly: false) { nodes { hostName isConnected userAccounts(first: 1) "
+        "{ totalCount } userAccountsUploads(first: 5) { nodes { name syncState } } } } } } }"
+    )
+
+    response = client.post(
+        simulator.ghec_api_url + "/graphql", headers=GHEC_AUTH, json={"query": query}
+    )
+
+    assert response.status_code == 200, response.text
+    nodes = response.json()["data"]["enterprise"]["ownerInfo"]["enterpriseServerInstallations"]
+    by_host = {node["hostName"]: node for node in nodes["nodes"]}
+    # ghes-us is unknown to GitHub; ghes-eu connected (7 seat accounts a week ago); ghes-lab
+    # not connected, known from its manual upload (5 accounts)
+    assert set(by_host) == {EU, LAB}
+    assert (by_host[EU]["isConnected"], by_host[EU]["userAccounts"]["totalCount"]) == (True, 7)
+    assert (by_host[LAB]["isConnected"], by_host[LAB]["userAccounts"]["totalCount"]) == (False, 5)
+    assert [upload["syncState"] for upload in by_host[LAB]["userAccountsUploads"]["nodes"]] == [
+        "SUCCESS"
+    ]
+    held_by_rest = {
+        sid
+        for row in _all_rows(client, simulator)
+        for sid in row["enterprise_server_user_ids"]
+        if sid.startswith(EU)
+    }
+    assert len(held_by_rest) == 7
