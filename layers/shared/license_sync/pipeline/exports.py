@@ -16,11 +16,32 @@ from typing import Protocol
 
 from license_sync.errors import ExportFileError, LicenseSyncError
 from license_sync.github.export_file import parse_export_file
-from license_sync.pipeline.ports import AccountStore, InstanceStore
+from license_sync.pipeline.ports import AccountStore, InstanceStore, ReportStore
 from license_sync.pipeline.records import Collection, ExportUpload, utc_now
 
 EXPORTS_PREFIX = "exports/"
 _EXPORT_KEY = re.compile(r"^exports/(?P<instance_id>[A-Za-z0-9._-]{1,128})/[^/]+$")
+
+
+UPLOADS_PREFIX = "uploads/"
+UPLOAD_PACKAGE_CONTENT_TYPE = "application/json"
+
+
+def upload_package_key(run_id: str, hostname: str) -> str:
+    """Where a run's upload package for `hostname` lives (the s3 push target's layout)."""
+    return f"{UPLOADS_PREFIX}{run_id}/{hostname}.json"
+
+
+def store_upload_package(store: ReportStore, *, run_id: str, hostname: str, body: bytes) -> str:
+    """Keep an instance's upload package for GHEC: the GHES export file, byte for byte.
+
+    The one place that writes it, whoever got the file (an administrator's upload, an SSH
+    fetch): GHEC's "Upload license usage" page takes the file as GHES wrote it (its users
+    list encrypted), so nothing here parses or rewrites it. Returns the stored location.
+    """
+    return store.put(
+        upload_package_key(run_id, hostname), body, content_type=UPLOAD_PACKAGE_CONTENT_TYPE
+    )
 
 
 class ExportFiles(Protocol):
