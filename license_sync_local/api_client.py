@@ -182,7 +182,12 @@ class AdminApiClient:
         self.request("DELETE", f"/instances/{instance_id}")
 
     def upload_export(self, instance_id: str, file: Path) -> dict[str, Any]:
-        ticket: dict[str, Any] = self._json("POST", f"/instances/{instance_id}/exports")
+        """Get a presigned URL for `file` (an `.csv` is the site-admin report `all_users.csv`,
+        anything else the "Export license usage" JSON), then PUT the file to it."""
+        kind = "all_users_csv" if file.suffix.lower() == ".csv" else "export"
+        ticket: dict[str, Any] = self._json(
+            "POST", f"/instances/{instance_id}/exports", params={"kind": kind}
+        )
         # The upload URL is presigned: it goes to S3 (or the local server) without our auth.
         upload = self._presigned.put(
             ticket["upload_url"], content=file.read_bytes(), headers=ticket["headers"]
@@ -598,7 +603,9 @@ def _add_instance_commands(commands: argparse._SubParsersAction[argparse.Argumen
     remove.set_defaults(handler=command_instances_remove)
 
     upload = instance_commands.add_parser(
-        "upload-export", help="upload an 'Export license usage' file for an instance"
+        "upload-export",
+        help="upload an air-gapped instance's file: the 'Export license usage' JSON, or the "
+        "site-admin report all_users.csv (by its .csv name)",
     )
     _common(upload)
     upload.add_argument("instance_id")

@@ -35,6 +35,7 @@ from license_sync.errors import ConfigError
 from license_sync.github.http import validate_base_url
 from license_sync.models import UsageSource
 from license_sync.pipeline.records import (
+    ExportFileKind,
     InstanceRunStatus,
     InstanceSourceKind,
     RunStatus,
@@ -387,6 +388,8 @@ class InstanceList(_View):
 class ExportUploadTicket(_View):
     instance_id: str
     key: str
+    kind: ExportFileKind = ExportFileKind.EXPORT
+    """What the file is read as: `export` (the JSON export) or `all_users_csv`."""
     upload_url: str
     method: Literal["PUT"] = "PUT"
     headers: dict[str, str]

@@ -178,6 +178,12 @@ class InstanceProgress(_Record):
     """Why the latest of those attempts failed (the error's own message): what the
     dead-letter handler reports when SQS gives up."""
 
+    @property
+    def synced(self) -> bool:
+        """Counted, and its usage pushed; or an export instance whose last file still stands
+        (no new file: nothing new to push, and no failure)."""
+        return self.status is InstanceRunStatus.COLLECTED and (self.pushed or self.no_new_export)
+
 
 class TriggerKind(StrEnum):
     SCHEDULE = "schedule"
