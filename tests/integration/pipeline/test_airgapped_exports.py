@@ -26,7 +26,10 @@ ENCRYPTED_SERVER_ID = "5f0e7a4c-2b1d-4c8e-9a3f-6d2b8e1c0a97"
 
 
 def _export_instance(hostname: str, export_file: Path) -> str:
-    return f'\n[[instances]]\nhostname = "{hostname}"\nsource = "export"\nexport_file = "{export_file}"\n'
+    return (
+        f'\n[[instances]]\nhostname = "{hostname}"\nsource = "export"\n'
+        f'export_file = "{export_file}"\n'
+    )
 
 
 def _downloaded_report(instance: SimulatedGhes, path: Path) -> Path:
@@ -75,7 +78,8 @@ def test_an_uploaded_all_users_csv_counts_exactly_like_a_collection(
         assert progress.accounts == collected.instances[eu.hostname].accounts
         assert progress.pushed
         assert _persons(local.report(uploaded)) == _persons(over_the_api)
-        assert uploaded.summary is not None and collected.summary is not None
+        assert uploaded.summary is not None
+        assert collected.summary is not None
         assert uploaded.summary.consumed_licenses == collected.summary.consumed_licenses
         assert uploaded.summary.persons == collected.summary.persons
         assert eu.hostname not in {request.target for request in local.simulator.requests}
@@ -89,7 +93,8 @@ def test_an_encrypted_export_is_kept_as_the_upload_package_and_its_server_id_sho
     with deployment(instances, ghec, extra_config=_export_instance(AIRGAP, ENCRYPTED)) as local:
         # When the file is ingested and the sync runs
         instance = instance_store(local.stack).get(AIRGAP)
-        assert instance is not None and instance.last_export is not None
+        assert instance is not None
+        assert instance.last_export is not None
         assert instance.last_export.status == "accepted"  # kept, not rejected
         assert instance.server_id == ENCRYPTED_SERVER_ID  # the file's own, not derived
         run = local.run()
@@ -128,7 +133,8 @@ def test_an_export_of_another_registered_instance_is_refused(
     wrong.write_text(json.dumps(document))
     with deployment(instances, ghec, extra_config=_export_instance(AIRGAP, wrong)) as local:
         instance = instance_store(local.stack).get(AIRGAP)
-        assert instance is not None and instance.last_export is not None
+        assert instance is not None
+        assert instance.last_export is not None
 
         assert instance.last_export.status == "failed"
         assert f"instance {other.hostname!r}" in instance.last_export.error
@@ -164,16 +170,20 @@ def test_no_new_file_counts_the_last_one_marked_stale_and_does_not_fail_the_run(
             progress.stale_from == first.instances[eu.hostname].finished_at or progress.stale_from
         )
         assert progress.stale_from is not None
-        assert "no new export file" in progress.note and "0 days old" in progress.note
+        assert "no new export file" in progress.note
+        assert "0 days old" in progress.note
         assert not progress.pushed  # nothing new to push
         assert progress.error == ""
-        assert second.summary is not None and first.summary is not None
+        assert second.summary is not None
+        assert first.summary is not None
         assert second.summary.consumed_licenses == first.summary.consumed_licenses
         # GHEC's view: the last file's sync stands (no failure recorded)
         status = _sync_status(local, second)[eu.hostname]["last_sync"]
-        assert isinstance(status, dict) and status["status"] == "success"
+        assert isinstance(status, dict)
+        assert status["status"] == "success"
         instance = instance_store(local.stack).get(eu.hostname)
-        assert instance is not None and instance.last_sync is not None
+        assert instance is not None
+        assert instance.last_sync is not None
         assert instance.last_sync.status == "success"
         assert instance.last_sync.consecutive_failures == 0
 

@@ -276,7 +276,8 @@ def test_an_encrypted_users_list_is_kept_unread_and_the_metadata_read() -> None:
         "public key",
     )
     (not_read,) = usage.not_read
-    assert not_read.startswith("users: encrypted (") and not_read.endswith("kept unread")
+    assert not_read.startswith("users: encrypted (")
+    assert not_read.endswith("kept unread")
 
 
 def test_plain_users_say_how_many_were_read() -> None:
