@@ -296,6 +296,8 @@ def _instance_line(instance: Mapping[str, Any]) -> str:
     export = instance.get("last_export") or {}
     if export.get("status") == "failed":
         sync += f"; last export failed: {export.get('error')}"
+    elif export.get("status") == "accepted" and not export.get("users_read", True):
+        sync += f"; last export's users encrypted (server ID {instance.get('server_id')})"
     state = "enabled" if instance.get("enabled") else "disabled"
     return f"{instance['instance_id']:<32} {instance['source']:<7} {state:<9} {sync}"
 
@@ -435,7 +437,7 @@ def command_instances_upload(arguments: argparse.Namespace) -> int:
 def _run_lines(run: Mapping[str, Any]) -> list[str]:
     lines = [f"run {run['run_id']}: {run['status']} ({run['trigger']}, {run['started_at']})"]
     for progress in run.get("instances", []):
-        note = progress.get("error") or progress.get("push_error") or ""
+        note = progress.get("error") or progress.get("push_error") or progress.get("note") or ""
         lines.append(
             f"  {progress['hostname']:<30} {progress['status']:<10}"
             f" {progress['accounts']:>8}  {note}"

@@ -226,7 +226,9 @@ def summarise(run: Run, metrics: list[dict[str, Any]]) -> str:
     lines.append(header)
     for progress in sorted(run.instances.values(), key=lambda item: item.hostname):
         note = progress.error or progress.push_error
-        if progress.stale_from is not None:
+        if progress.no_new_export or progress.export_package:
+            note = progress.note
+        elif progress.stale_from is not None:
             age_hours = (
                 (run.finished_at or progress.stale_from) - progress.stale_from
             ).total_seconds() / 3600

@@ -330,6 +330,11 @@ def instance_view(instance: Instance) -> InstanceView:
             error=last_export.error,
             accounts=last_export.accounts,
             unknown_keys=list(last_export.unknown_keys),
+            kind=last_export.kind,
+            server_id=last_export.server_id,
+            users_read=last_export.users_read,
+            read=list(last_export.read),
+            not_read=list(last_export.not_read),
         )
         if last_export
         else None,
