@@ -22,6 +22,8 @@ from license_sync_local.cloudwatch import emitted_metrics, metric_summary
 from license_sync_local.dashboard import HISTORY_FILE, read_history
 from license_sync_local.dynamodb_local import REPO_ROOT
 from license_sync_local.embedded import EmbeddedStack
+from license_sync_local.notes import stale_usage_note
+from license_sync_local.progress import RunPoller
 from license_sync_local.sync_config import SyncConfig, resolve_secret
 
 Progress = Callable[[str], None]
@@ -43,6 +45,16 @@ def instance_store(stack: EmbeddedStack) -> DynamoInstanceStore:
 
 def run_store(stack: EmbeddedStack) -> DynamoRunStore:
     return DynamoRunStore(stack.dynamodb, stack.table_names["RunsTable"])
+
+
+def config_secrets(config: SyncConfig) -> dict[str, str]:
+    """Every token the config names, resolved (`env:NAME` read now, before a stack starts)."""
+    secrets = {"ghec.token": resolve_secret(config.ghec.token, field="ghec.token")}
+    for index, section in enumerate(config.instances):
+        if section.token:
+            field = f"instances[{index}].token"
+            secrets[field] = resolve_secret(section.token, field=field)
+    return secrets
 
 
 def register_from_config(stack: EmbeddedStack, config: SyncConfig, progress: Progress) -> None:
@@ -135,21 +147,38 @@ class ProgressWatcher:
             self.progress(f"run {run.run_id}: {run.status}")
 
 
-def run_sync(stack: EmbeddedStack, progress: Progress, *, timeout_seconds: float = 600.0) -> Run:
-    """Start a run through start_sync and deliver its messages until it has finished."""
+def run_sync(
+    stack: EmbeddedStack,
+    progress: Progress,
+    *,
+    timeout_seconds: float = 600.0,
+    observe: Callable[[Run], None] | None = None,
+    observe_every_seconds: float = 0.5,
+) -> Run:
+    """Start a run through start_sync and deliver its messages until it has finished.
+
+    `observe` (default: a line per status change to `progress`) sees the run record between
+    deliveries and, from a thread, every `observe_every_seconds` during long invocations.
+    """
     started = stack.invoke("StartSyncFunction", {"trigger": "local"})
     run_id: str = started["run_id"]
     runs = run_store(stack)
-    watcher = ProgressWatcher(progress)
+    watch = observe or ProgressWatcher(progress).observe
 
     def finished() -> bool:
         run = runs.get(run_id)
         if run is None:
             return False
-        watcher.observe(run)
+        watch(run)
         return not run.status.is_active
 
-    stack.deliver_messages(until=finished, timeout_seconds=timeout_seconds)
+    if observe is None:
+        stack.deliver_messages(until=finished, timeout_seconds=timeout_seconds)
+    else:
+        # The poller's own client: boto3 clients are made on this thread, used on that one.
+        polled = run_store(stack)
+        with RunPoller(lambda: polled.get(run_id), observe, observe_every_seconds):
+            stack.deliver_messages(until=finished, timeout_seconds=timeout_seconds)
     run = runs.get(run_id)
     assert run is not None
     return run
@@ -168,8 +197,13 @@ def run_heartbeat(stack: EmbeddedStack, progress: Progress) -> None:
     progress(f"heartbeat: {hours:.1f} h since the last successful sync")
 
 
-def write_outputs(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Path]:
-    """Copy the run's reports out of the stack's bucket into `out_dir`."""
+def write_outputs(
+    stack: EmbeddedStack, run: Run, out_dir: Path, *, lambda_output: str | None = None
+) -> dict[str, Path]:
+    """Copy the run's reports out of the stack's bucket into `out_dir`.
+
+    `lambda_output` is what the handlers printed during this run (default: all of it).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     keys = run.summary.report_keys if run.summary else {}
@@ -194,7 +228,8 @@ def write_outputs(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Pa
     run_path.write_text(run.model_dump_json(indent=2))
     written["run"] = run_path
     metrics_path = out_dir / "metrics.json"
-    metrics_path.write_text(json.dumps(emitted_metrics(stack.lambda_output.getvalue()), indent=2))
+    output = stack.lambda_output.getvalue() if lambda_output is None else lambda_output
+    metrics_path.write_text(json.dumps(emitted_metrics(output), indent=2))
     written["metrics"] = metrics_path
     return written
 
@@ -227,12 +262,10 @@ def summarise(run: Run, metrics: list[dict[str, Any]]) -> str:
     for progress in sorted(run.instances.values(), key=lambda item: item.hostname):
         note = progress.error or progress.push_error
         if progress.no_new_export or progress.export_package:
-            note = progress.note
+            note = progress.note  # an air-gapped instance: what its file gave, or its age
         elif progress.stale_from is not None:
-            age_hours = (
-                (run.finished_at or progress.stale_from) - progress.stale_from
-            ).total_seconds() / 3600
-            note = f"stale usage from {age_hours:.1f} h earlier counted; {note}"
+            stale = stale_usage_note(progress.stale_from, run.finished_at or progress.stale_from)
+            note = f"{note} ({stale})" if note else stale
         elif progress.source is not None and not progress.complete:
             note = "public emails only (incomplete)"
         lines.append(

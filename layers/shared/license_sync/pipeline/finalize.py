@@ -112,7 +112,9 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
     sources = _choose_sources(progress, registry)
 
     ghec = deps.ghec()
+    deps.runs.record_step(run.run_id, "reading GHEC's consumed licenses")
     known = ghec.get_consumed_licenses(budget_seconds=GHEC_BUDGET_SECONDS)
+    deps.runs.record_step(run.run_id, f"building persons from {len(sources)} instance(s)' accounts")
     builder = PersonBuilder(
         known.users, {progress[source.instance_id].hostname for source in sources}
     )
@@ -127,7 +129,9 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
                 kept.append(account)
     report = builder.build()
 
+    deps.runs.record_step(run.run_id, "writing the reports")
     report_keys = _write_reports(run.run_id, report, known.total_seats_purchased, deps)
+    deps.runs.record_step(run.run_id, "pushing each freshly collected instance's usage")
     publisher = deps.publisher(run.run_id)
     for source in sources:
         if source.fresh:
@@ -144,6 +148,7 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
             progress[instance_id] = _keep_upload_package(instance_progress, run.run_id, deps)
 
     # Reconciliation needs GHEC's count after the push, not its rows again.
+    deps.runs.record_step(run.run_id, "reading GHEC's count and license-sync-status back")
     after_push = ghec.get_consumed_license_totals()
     github_view = ghec.get_license_sync_status()
     now = deps.clock()

@@ -7,7 +7,7 @@ moto and the GitHub simulator, or plain fakes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
@@ -66,6 +66,16 @@ class RunStore(Protocol):
 
     def update_progress(self, run_id: str, instance_id: str, progress: InstanceProgress) -> None:
         """Record progress of an instance that is still being collected."""
+        ...
+
+    def record_collecting(
+        self, run_id: str, instance_id: str, *, accounts_so_far: int, waiting: str = ""
+    ) -> None:
+        """Note a pending instance's accounts written so far and what it waits for, if any."""
+        ...
+
+    def record_step(self, run_id: str, step: str) -> None:
+        """Note the finalize step under way."""
         ...
 
     def complete_instance(
@@ -159,8 +169,11 @@ class UsageReportSource(Protocol):
     stats: RequestStats
 
     def open_usage_report(
-        self, *, budget_seconds: float
-    ) -> AbstractContextManager[Iterator[ServerAccount] | ReportNotReady]: ...
+        self, *, budget_seconds: float, on_wait: Callable[[int, float], None] | None = None
+    ) -> AbstractContextManager[Iterator[ServerAccount] | ReportNotReady]:
+        """`on_wait(answers_202_so_far, seconds)` hears each wait before asking again."""
+        ...
+
     def list_users(self, *, budget_seconds: float) -> Iterator[ServerAccount]: ...
     def get_license(self) -> GhesLicense: ...
     def get_version(self) -> str | None: ...

@@ -148,6 +148,10 @@ class InstanceProgress(_Record):
     hostname: str
     status: InstanceRunStatus = InstanceRunStatus.PENDING
     accounts: int = 0
+    accounts_so_far: int = 0
+    """While collecting: accounts written so far (`accounts` is set once the instance is done)."""
+    waiting: str = ""
+    """While collecting: why the next attempt waits and for how long (202, a rate limit)."""
     error: str = ""
     continuations: int = 0
     finished_at: datetime | None = None
@@ -221,6 +225,8 @@ class Run(_Record):
     instances: dict[str, InstanceProgress] = Field(default_factory=dict)
     instances_total: int = 0
     instances_done: int = 0
+    step: str = ""
+    """While finalizing: the step under way."""
     summary: RunSummary | None = None
     error: str = ""
     finalize_failed_attempts: int = 0
