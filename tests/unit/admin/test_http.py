@@ -240,7 +240,7 @@ VALID_REGISTRATION = {
         (
             {"url": "http://ghes.example"},
             "url",
-            "must use https; plain http is accepted only for loopback hosts",
+            "must use https (plain http is accepted only for loopback hosts, not ghes.example)",
         ),
         (
             {"url": "https://admin:pw@ghes.example"},
@@ -250,12 +250,14 @@ VALID_REGISTRATION = {
         (
             {"hostname": "ghes example"},
             "hostname",
-            "must be a host name: letters, digits, dots and hyphens (at most 128)",
+            "must be a host name of letters, digits, dots and hyphens (at most 128 characters)"
+            " starting with a letter or digit",
         ),
         (
             {"site_admin": "ad min"},
             "site_admin",
-            "must be a login: letters, digits, dots, underscores and hyphens",
+            "must be a GitHub login: letters, digits, dots, hyphens and underscores, starting with"
+            " a letter or digit",
         ),
         ({"colour": "red"}, "colour", "is not a field of this request"),
         ({"enabled": "yes"}, "enabled", "must be true or false"),

@@ -39,9 +39,15 @@ from license_sync.models import (
 from license_sync.pipeline.attempts import record_failed_attempt
 from license_sync.pipeline.collect import RunBookkeeping
 from license_sync.pipeline.exports import store_upload_package
+from license_sync.pipeline.github_view import (
+    GitHubGraphRead,
+    github_server_view,
+    read_github_graph,
+)
 from license_sync.pipeline.ports import (
     AccountStore,
     GhecEnterprise,
+    GhecGraphView,
     InstanceStore,
     ReportStore,
     RunStore,
@@ -74,6 +80,8 @@ class FinalizeDeps:
     publisher: Callable[[str], UsagePublisher]
     """The push target for a run (its argument is the run ID)."""
     clock: Callable[[], datetime] = utc_now
+    github_graph: Callable[[], GhecGraphView] | None = None
+    """GHEC's GraphQL views (identities, server installations); None: not read, and said."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,8 @@ class FinalizedRun:
     run: Run
     github_view: LicenseSyncStatus
     """GHEC's own license-sync-status after the push (GitHub Connect's view too)."""
+    github_graph: GitHubGraphRead | None = None
+    """What GHEC's GraphQL API told this run (`installations` feeds reconciliation)."""
 
 
 def finalize_sync(run_id: str, deps: FinalizeDeps) -> FinalizedRun | None:
@@ -114,9 +124,13 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
     ghec = deps.ghec()
     deps.runs.record_step(run.run_id, "reading GHEC's consumed licenses")
     known = ghec.get_consumed_licenses(budget_seconds=GHEC_BUDGET_SECONDS)
+    deps.runs.record_step(run.run_id, "reading GitHub's server view and identities")
+    graph = read_github_graph(deps.github_graph)
     deps.runs.record_step(run.run_id, f"building persons from {len(sources)} instance(s)' accounts")
     builder = PersonBuilder(
-        known.users, {progress[source.instance_id].hostname for source in sources}
+        known.users,
+        {progress[source.instance_id].hostname for source in sources},
+        identities=graph.identities.identities,
     )
     # One read of the accounts serves both the persons and the push: a fresh source's
     # seat-holding accounts are kept by reference (the builder holds the accounts anyway).
@@ -177,6 +191,11 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
         github_view.model_dump_json(indent=2).encode(),
         content_type="application/json",
     )
+    report_keys["github_server_view"] = deps.reports.put(
+        f"reports/{run.run_id}/github-server-view.json",
+        github_server_view(graph, progress).model_dump_json(indent=2).encode(),
+        content_type="application/json",
+    )
     purchased = known.total_seats_purchased
     summary = RunSummary(
         accounts_collected=report.accounts_seen,
@@ -192,6 +211,8 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
             drift=report.total_seats_consumed - after_push.total_seats_consumed,
         ),
         report_keys=report_keys,
+        identities_note=graph.identities_note,
+        github_view_error=graph.installations_error,
     )
     finished = run.model_copy(
         update={
@@ -203,7 +224,7 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
     )
     finished = _write_report_page(finished, report, registry, github_view, deps)
     deps.runs.finish(finished)
-    return FinalizedRun(run=finished, github_view=github_view)
+    return FinalizedRun(run=finished, github_view=github_view, github_graph=graph)
 
 
 def fail_run_record(

@@ -16,8 +16,10 @@ from license_sync.github.ghes import GhesLicense, ReportNotReady
 from license_sync.github.http import RequestStats
 from license_sync.models import (
     ConsumedLicenses,
+    ExternalIdentitiesRead,
     LicenseSyncStatus,
     ServerAccount,
+    ServerInstallation,
     UsageUpload,
 )
 from license_sync.pipeline.records import (
@@ -192,3 +194,11 @@ class GhecEnterprise(Protocol):
     def get_consumed_licenses(self, *, budget_seconds: float) -> ConsumedLicenses: ...
     def get_consumed_license_totals(self) -> ConsumedLicenses: ...
     def get_license_sync_status(self) -> LicenseSyncStatus: ...
+
+
+class GhecGraphView(Protocol):
+    """GHEC's GraphQL views as finalize reads them (GhecGraphQLClient implements it)."""
+
+    def read_external_identities(self, *, budget_seconds: float) -> ExternalIdentitiesRead: ...
+    def read_server_installations(self, *, budget_seconds: float) -> list[ServerInstallation]: ...
+    def close(self) -> None: ...

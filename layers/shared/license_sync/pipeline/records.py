@@ -213,6 +213,11 @@ class RunSummary(_Record):
     seats_available: int
     reconciliation: Reconciliation
     report_keys: dict[str, str]
+    identities_note: str = ""
+    """Why matching used fewer SAML/SCIM identities than GitHub does ("" when all were read):
+    "identities not read: ...; matching used NameID and verified emails only"."""
+    github_view_error: str = ""
+    """Why GitHub's server installations (GraphQL) could not be read this run ("" when read)."""
 
 
 class Run(_Record):
