@@ -11,7 +11,8 @@ import pytest
 
 from license_sync.models import ConsumedLicenses, UsageSource
 from license_sync.pipeline.records import InstanceRunStatus, Run, RunStatus
-from license_sync_local.runner import instance_store, upload_export
+from license_sync_local.cloudwatch import emitted_metrics
+from license_sync_local.runner import instance_store, run_heartbeat, upload_export
 from license_sync_local.simulator import demo_enterprise
 from license_sync_local.simulator.ghes import GhesInstance
 from license_sync_local.simulator.model import SimulatedGhes
@@ -186,6 +187,19 @@ def test_no_new_file_counts_the_last_one_marked_stale_and_does_not_fail_the_run(
         assert instance.last_sync is not None
         assert instance.last_sync.status == "success"
         assert instance.last_sync.consecutive_failures == 0
+
+        # And the heartbeat publishes the last file's age (its alarm's metric), well under 35 days
+        local.stack.lambda_output.truncate(0)
+        local.stack.lambda_output.seek(0)
+        run_heartbeat(local.stack, local.messages.append)
+        ages = [
+            row
+            for row in emitted_metrics(local.stack.lambda_output.getvalue())
+            if row["name"] == "ExportAgeDays"
+        ]
+        assert [row["dimensions"]["Instance"] for row in ages] == [eu.hostname]
+        (age,) = ages[0]["value"] if isinstance(ages[0]["value"], list) else [ages[0]["value"]]
+        assert 0.0 <= age < 1.0
 
         # And a new upload makes it fresh again
         upload_export(local.stack, eu.hostname, report_csv, local.messages.append)
