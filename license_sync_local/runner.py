@@ -239,7 +239,8 @@ def copy_usage_uploads(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[st
     """The `s3` push target's usage files, at the bucket's layout: `uploads/RUN_ID/HOST.json`.
 
     They are what an administrator would take to GHEC's "Upload license usage" page; with the
-    `http` target the bucket holds none and nothing is copied.
+    `http` target the bucket holds only the air-gapped instances' encrypted exports (kept there
+    unchanged, whatever the target), so only those are copied.
     """
     prefix = f"uploads/{run.run_id}/"
     written: dict[str, Path] = {}

@@ -206,3 +206,37 @@ def test_no_new_file_counts_the_last_one_marked_stale_and_does_not_fail_the_run(
         third = local.run()
         assert third.instances[eu.hostname].stale_from is None
         assert third.instances[eu.hostname].pushed
+
+
+def test_a_report_and_an_encrypted_export_both_count_in_the_next_run(
+    deployment: DeploymentFactory, tmp_path: Path
+) -> None:
+    # Given an air-gapped instance's encrypted export, then its all_users.csv, before a run
+    report = tmp_path / "all_users.csv"
+    report.write_text(
+        "created_at,id,login,email,role,suspended?,last_logged_ip,repos,ssh_keys,"
+        "org_memberships,dormant?,last_active,raw_login,2fa_enabled?\n"
+        "2024-01-02 10:00:00 UTC,12,nadia,nadia@acme.example,user,false,,0,0,0,false,,"
+        "nadia,true\n"
+    )
+    instances, ghec = demo_enterprise()
+    with deployment(
+        instances, ghec, extra_config=_export_instance(AIRGAP, ENCRYPTED), push_target="s3"
+    ) as local:
+        upload_export(local.stack, AIRGAP, report, local.messages.append)
+
+        # When the sync runs
+        run = local.run()
+
+        # Then the report's users count, and the encrypted file is the kept upload package
+        assert run.status is RunStatus.SUCCEEDED
+        air = run.instances[AIRGAP]
+        assert air.stale_from is None
+        assert air.accounts == 1
+        assert air.pushed
+        assert "users: encrypted" in air.note
+        assert (
+            local.stack.get_object(f"uploads/{run.run_id}/{AIRGAP}.json") == ENCRYPTED.read_bytes()
+        )
+        assert f"{AIRGAP}:12" in json.dumps(local.outputs(run, "report.json"))
+        assert _sync_status(local, run)[AIRGAP]["server_id"] == ENCRYPTED_SERVER_ID

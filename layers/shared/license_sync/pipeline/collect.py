@@ -193,6 +193,9 @@ def _use_pending_export(
     uploaded = instance.last_export
     note = uploaded.description() if uploaded is not None else ""
     if export is not None:
+        if package is not None and package.key != (uploaded.key if uploaded else ""):
+            # An encrypted export came too (before this newer per-user file): kept as well.
+            note = f"{note}; {package.description()}"
         done = progress.model_copy(
             update={
                 "status": InstanceRunStatus.COLLECTED,
@@ -203,6 +206,7 @@ def _use_pending_export(
                 "version": export.version,
                 "finished_at": deps.clock(),
                 "note": note,
+                "export_package": package.key if package is not None else "",
             }
         )
         return deps.bookkeeping.complete(request, done, export)

@@ -403,12 +403,17 @@ def _keep_upload_package(
     body = deps.reports.find(progress.export_package)
     if body is None:
         error = f"the upload package {progress.export_package} is no longer in the bucket"
+        if progress.push_error:
+            error = f"{progress.push_error}; {error}"
         return progress.model_copy(update={"pushed": False, "push_error": error})
+    # Written after the usage document a fresh collection pushed (an s3 target writes the same
+    # key): GitHub's own file is what GHEC's upload page takes.
     location = store_upload_package(
         deps.reports, run_id=run_id, hostname=progress.hostname, body=body
     )
     note = f"{progress.note}; kept as the upload package {location}"
-    return progress.model_copy(update={"pushed": True, "push_error": "", "note": note})
+    # A failed push of the usage document stays failed.
+    return progress.model_copy(update={"pushed": not progress.push_error, "note": note})
 
 
 def _last_sync(
