@@ -214,7 +214,12 @@ class AdminApiClient:
         self.request("DELETE", f"/instances/{instance_id}")
 
     def upload_export(self, instance_id: str, file: Path) -> dict[str, Any]:
-        ticket: dict[str, Any] = self._json("POST", f"/instances/{instance_id}/exports")
+        """Get a presigned URL for `file` (an `.csv` is the site-admin report `all_users.csv`,
+        anything else the "Export license usage" JSON), then PUT the file to it."""
+        kind = "all_users_csv" if file.suffix.lower() == ".csv" else "export"
+        ticket: dict[str, Any] = self._json(
+            "POST", f"/instances/{instance_id}/exports", params={"kind": kind}
+        )
         # The upload URL is presigned: it goes to S3 (or the local server) without our auth.
         upload = self._presigned.put(
             ticket["upload_url"], content=file.read_bytes(), headers=ticket["headers"]
@@ -342,6 +347,8 @@ def _instance_line(instance: Mapping[str, Any]) -> str:
     export = instance.get("last_export") or {}
     if export.get("status") == "failed":
         sync += f"; last export failed: {export.get('error')}"
+    elif export.get("status") == "accepted" and not export.get("users_read", True):
+        sync += f"; last export's users encrypted (server ID {instance.get('server_id')})"
     state = "enabled" if instance.get("enabled") else "disabled"
     return f"{instance['instance_id']:<32} {instance['source']:<7} {state:<9} {sync}"
 
@@ -482,7 +489,9 @@ def _run_lines(run: Mapping[str, Any]) -> list[str]:
     lines = [f"run {run['run_id']}: {run['status']} ({run['trigger']}, {run['started_at']})"]
     for progress in run.get("instances", []):
         note = progress.get("error") or progress.get("push_error") or ""
-        if progress.get("stale_from"):
+        if progress.get("no_new_export") or (progress.get("note") and not note):
+            note = progress["note"]  # an air-gapped instance: what its file gave, or its age
+        elif progress.get("stale_from"):
             as_of = datetime.fromisoformat(run.get("finished_at") or run["started_at"])
             stale = stale_usage_note(datetime.fromisoformat(progress["stale_from"]), as_of)
             note = f"{note} ({stale})" if note else stale
@@ -697,7 +706,9 @@ def _add_instance_commands(commands: argparse._SubParsersAction[argparse.Argumen
     remove.set_defaults(handler=command_instances_remove)
 
     upload = instance_commands.add_parser(
-        "upload-export", help="upload an 'Export license usage' file for an instance"
+        "upload-export",
+        help="upload an air-gapped instance's file: the 'Export license usage' JSON, or the "
+        "site-admin report all_users.csv (by its .csv name)",
     )
     _common(upload)
     upload.add_argument("instance_id")

@@ -239,7 +239,8 @@ def copy_usage_uploads(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[st
     """The `s3` push target's usage files, at the bucket's layout: `uploads/RUN_ID/HOST.json`.
 
     They are what an administrator would take to GHEC's "Upload license usage" page; with the
-    `http` target the bucket holds none and nothing is copied.
+    `http` target the bucket holds only the air-gapped instances' encrypted exports (kept there
+    unchanged, whatever the target), so only those are copied.
     """
     prefix = f"uploads/{run.run_id}/"
     written: dict[str, Path] = {}
@@ -262,7 +263,9 @@ def summarise(run: Run, metrics: list[dict[str, Any]]) -> str:
     lines.append(header)
     for progress in sorted(run.instances.values(), key=lambda item: item.hostname):
         note = progress.error or progress.push_error
-        if progress.stale_from is not None:
+        if progress.no_new_export or progress.export_package:
+            note = progress.note  # an air-gapped instance: what its file gave, or its age
+        elif progress.stale_from is not None:
             stale = stale_usage_note(progress.stale_from, run.finished_at or progress.stale_from)
             note = f"{note} ({stale})" if note else stale
         elif progress.source is not None and not progress.complete:

@@ -52,6 +52,8 @@ class Settings(BaseModel):
     github_max_attempts: int = Field(default=5, alias="GITHUB_MAX_ATTEMPTS", ge=1, le=10)
     """Attempts per GitHub request for 5xx answers, timeouts and dropped connections."""
     collect_reserve_seconds: float = Field(default=60.0, alias="COLLECT_RESERVE_SECONDS", gt=0)
+    export_max_age_days: int = Field(default=35, alias="EXPORT_MAX_AGE_DAYS", ge=1)
+    """Past this age an export instance's last accepted file alarms (template: ExportMaxAgeDays)."""
     """Time a collect keeps back before Lambda's timeout to flush and re-queue."""
 
     @field_validator("upload_url", mode="before")

@@ -210,7 +210,13 @@ def heartbeat_deps() -> HeartbeatDeps:
         )
 
     runs = _runs(settings)
-    return HeartbeatDeps(runs=runs, run_locks=runs, instances=_instances(settings), ghec=ghec)
+    return HeartbeatDeps(
+        runs=runs,
+        run_locks=runs,
+        instances=_instances(settings),
+        ghec=ghec,
+        export_max_age_days=settings.export_max_age_days,
+    )
 
 
 @cache

@@ -47,6 +47,7 @@ INSTANCE_METRICS = (
     "InstanceConsecutiveFailures",
     "GitHubConnectSyncAgeHours",
     "GitHubConnectSyncFailed",
+    "ExportAgeDays",
 )
 OTHER_METRICS = ("HoursSinceLastSuccessfulSync", "DeadLetters", "ExportFilesRejected")
 """Run-level dimensions too: the heartbeat's, the dead-letter handler's, ingest_export's."""
@@ -179,6 +180,11 @@ def record_github_view(status: LicenseSyncStatus, now: datetime) -> None:
             _instance_metric(
                 instance.hostname, "GitHubConnectSyncAgeHours", MetricUnit.NoUnit, age_hours
             )
+
+
+def record_export_age(hostname: str, age_days: float) -> None:
+    """The heartbeat's per air-gapped instance value: days since its last accepted file."""
+    _instance_metric(hostname, "ExportAgeDays", MetricUnit.NoUnit, age_days)
 
 
 def record_hours_since_success(hours: float) -> None:

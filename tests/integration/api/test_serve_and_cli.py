@@ -462,3 +462,47 @@ def test_sync_start_wait_prints_progress_lines_off_a_terminal(
     # (other tests leave instances registered on this server; one of theirs may fail)
     assert re.search(r": (succeeded|partial)$", run_lines[-1]), out
     assert any(re.match(r"^\d\d:\d\d:\d\d \S+: collected \d+ accounts$", line) for line in lines)
+
+
+def test_the_cli_uploads_an_all_users_csv_and_an_encrypted_export(
+    server: Served, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    api = ("--api-url", server.url)
+    air_csv, air_encrypted = "ghes-csv.acme.example", AIRGAP
+    for hostname in (air_csv, air_encrypted):
+        code, out = _cli(
+            capsys, "instances", "add", *api, "--hostname", hostname, "--source", "export"
+        )
+        assert code == 0, out
+    try:
+        # Given the site-admin report its administrator downloaded by hand
+        report = tmp_path / "all_users.csv"
+        report.write_text(
+            "created_at,id,login,email,role,suspended?,last_logged_ip,repos,ssh_keys,"
+            "org_memberships,dormant?,last_active,raw_login,2fa_enabled?\n"
+            "2024-01-02 10:00:00 UTC,5,nadia,nadia@acme.example,user,false,,0,0,0,false,,"
+            "nadia,true\n"
+        )
+        # When the CLI uploads it (a presigned URL for a .csv, then the PUT)
+        code, out = _cli(capsys, "instances", "upload-export", *api, air_csv, str(report))
+
+        # Then it was taken as the site-admin report
+        assert (code, "export accepted" in out) == (0, True), out
+        assert ".csv" in out
+        code, shown = _cli(capsys, "instances", "show", *api, air_csv)
+        last_export = json.loads(shown)["last_export"]
+        assert (last_export["kind"], last_export["accounts"]) == ("all_users_csv", 1)
+
+        # And an encrypted export is accepted, its Server ID the instance's from then on
+        encrypted = REPO_ROOT / "tests" / "fixtures" / "exports" / "encrypted-license-usage.json"
+        code, out = _cli(capsys, "instances", "upload-export", *api, air_encrypted, str(encrypted))
+        assert (code, "export accepted" in out) == (0, True), out
+        code, shown = _cli(capsys, "instances", "show", *api, air_encrypted)
+        instance = json.loads(shown)
+        assert instance["server_id"] == "5f0e7a4c-2b1d-4c8e-9a3f-6d2b8e1c0a97"
+        assert instance["last_export"]["users_read"] is False
+        code, listed = _cli(capsys, "instances", "list", *api)
+        assert "users encrypted (server ID 5f0e7a4c-2b1d-4c8e-9a3f-6d2b8e1c0a97)" in listed
+    finally:
+        for hostname in (air_csv, air_encrypted):
+            _cli(capsys, "instances", "remove", *api, hostname)

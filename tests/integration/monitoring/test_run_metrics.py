@@ -106,8 +106,11 @@ def test_successful_run_emits_every_run_and_instance_metric(
         assert {host for _, host in per_instance} == hosts
         github_views = {"GitHubConnectSyncFailed", "GitHubConnectSyncAgeHours"}
         for host in hosts:
-            for name in set(INSTANCE_METRICS) - github_views:
+            # ExportAgeDays is published for air-gapped instances only (none here; see
+            # tests/integration/pipeline/test_airgapped_exports.py)
+            for name in set(INSTANCE_METRICS) - github_views - {"ExportAgeDays"}:
                 assert (name, host) in per_instance, (name, host)
+            assert ("ExportAgeDays", host) not in per_instance
             assert per_instance[("InstanceSyncFailed", host)] == [0.0]
             assert per_instance[("InstanceConsecutiveFailures", host)] == [0.0]
         # GitHub's own view, from finalize and again from the heartbeat: only ghes-eu syncs

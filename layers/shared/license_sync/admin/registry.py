@@ -27,12 +27,17 @@ from license_sync.errors import RegistrationChanged
 from license_sync.pipeline.exports import EXPORTS_PREFIX
 from license_sync.pipeline.records import (
     Collection,
+    ExportFileKind,
     Instance,
     InstanceSourceKind,
     default_server_id,
 )
 
-EXPORT_CONTENT_TYPE = "application/json"
+EXPORT_FILE_TYPES = {
+    ExportFileKind.EXPORT: (".json", "application/json"),
+    ExportFileKind.ALL_USERS_CSV: (".csv", "text/csv"),
+}
+"""Each uploadable file's key extension (what ingest_export reads it as) and Content-Type."""
 
 
 def instance_id_for(hostname: str) -> str:
@@ -241,8 +246,12 @@ def remove_instance(instance_id: str, deps: AdminDeps) -> None:
     deps.tokens.delete(instance_id)
 
 
-def request_export_upload(instance_id: str, deps: AdminDeps) -> ExportUploadTicket:
-    """A presigned PUT URL for the instance's next "Export license usage" file.
+def request_export_upload(
+    instance_id: str, deps: AdminDeps, kind: ExportFileKind = ExportFileKind.EXPORT
+) -> ExportUploadTicket:
+    """A presigned PUT URL for the instance's next file: the "Export license usage" JSON, or
+    the site-admin report `all_users.csv` (`kind`; it sets the key's extension and the
+    Content-Type the PUT must send).
 
     ingest_export picks the file up from `exports/INSTANCE_ID/` when it lands and records
     the outcome (accepted, or failed with a reason) on the instance.
@@ -256,14 +265,16 @@ def request_export_upload(instance_id: str, deps: AdminDeps) -> ExportUploadTick
             reason="must be 'export' to upload export files",
         )
     now = deps.clock()
-    key = f"{EXPORTS_PREFIX}{instance_id}/{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"
+    extension, content_type = EXPORT_FILE_TYPES[kind]
+    key = f"{EXPORTS_PREFIX}{instance_id}/{now.strftime('%Y%m%dT%H%M%S%fZ')}{extension}"
     expires = deps.limits.upload_expires_seconds
-    url = deps.uploads.presign_put(key, content_type=EXPORT_CONTENT_TYPE, expires_seconds=expires)
+    url = deps.uploads.presign_put(key, content_type=content_type, expires_seconds=expires)
     return ExportUploadTicket(
         instance_id=instance_id,
         key=key,
+        kind=kind,
         upload_url=url,
-        headers={"Content-Type": EXPORT_CONTENT_TYPE},
+        headers={"Content-Type": content_type},
         expires_at=now + timedelta(seconds=expires),
     )
 
@@ -319,6 +330,11 @@ def instance_view(instance: Instance) -> InstanceView:
             error=last_export.error,
             accounts=last_export.accounts,
             unknown_keys=list(last_export.unknown_keys),
+            kind=last_export.kind,
+            server_id=last_export.server_id,
+            users_read=last_export.users_read,
+            read=list(last_export.read),
+            not_read=list(last_export.not_read),
         )
         if last_export
         else None,

@@ -39,7 +39,7 @@ from license_sync.admin.schemas import (
 )
 from license_sync.models import ConsumedLicenses, LicenseSyncStatus
 from license_sync.observability import logger
-from license_sync.pipeline.records import Instance
+from license_sync.pipeline.records import ExportFileKind, Instance
 from license_sync.telemetry import record_run_started
 
 DEPS_KEY = "license_sync.admin.deps"
@@ -242,7 +242,9 @@ def remove_instance(instance_id: InstanceId) -> Response[str]:
     "/instances/<instance_id>/exports",
     summary="Get an upload URL for an exported license usage file",
     description=(
-        "PUT the GHES 'Export license usage' file to `upload_url` with `headers`. The file "
+        "PUT the file to `upload_url` with `headers`: the GHES 'Export license usage' JSON "
+        "(`kind=export`, the default) or the site-admin report `all_users.csv` downloaded "
+        "from the instance (`kind=all_users_csv`, a complete per-user source). The file "
         "is ingested when it lands; the outcome shows as `last_export` on the instance."
     ),
     operation_id="requestExportUpload",
@@ -251,8 +253,13 @@ def remove_instance(instance_id: InstanceId) -> Response[str]:
         {200: _json(ExportUploadTicket, "A presigned S3 PUT URL.")}, *_BODY_ERRORS, 404, 409
     ),
 )
-def request_export_upload(instance_id: InstanceId) -> ExportUploadTicket:
-    return registry.request_export_upload(instance_id, _deps())
+def request_export_upload(
+    instance_id: InstanceId,
+    kind: Annotated[
+        ExportFileKind, Query(description="export (the JSON export) or all_users_csv")
+    ] = ExportFileKind.EXPORT,
+) -> ExportUploadTicket:
+    return registry.request_export_upload(instance_id, _deps(), kind)
 
 
 # --- Syncs ------------------------------------------------------------------------------------

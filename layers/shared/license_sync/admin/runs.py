@@ -169,6 +169,8 @@ def run_view(run: Run) -> RunView:
                 stale_from=progress.stale_from,
                 pushed=progress.pushed,
                 push_error=progress.push_error,
+                no_new_export=progress.no_new_export,
+                note=progress.note,
             )
             for instance_id, progress in sorted(run.instances.items())
         ],

@@ -35,6 +35,7 @@ from license_sync.errors import ConfigError
 from license_sync.github.http import validate_base_url
 from license_sync.models import UsageSource
 from license_sync.pipeline.records import (
+    ExportFileKind,
     InstanceRunStatus,
     InstanceSourceKind,
     RunStatus,
@@ -354,6 +355,13 @@ class ExportUploadView(_View):
     """Why the file was refused, for an administrator to read."""
     accounts: int
     unknown_keys: list[str]
+    kind: ExportFileKind = ExportFileKind.EXPORT
+    server_id: str = ""
+    """The Server ID the file gives; it became the instance's `server_id`."""
+    users_read: bool = True
+    """False for an export whose users are encrypted: kept as the upload package for GHEC."""
+    read: list[str] = Field(default_factory=list)
+    not_read: list[str] = Field(default_factory=list)
 
 
 class InstanceView(_View):
@@ -387,6 +395,8 @@ class InstanceList(_View):
 class ExportUploadTicket(_View):
     instance_id: str
     key: str
+    kind: ExportFileKind = ExportFileKind.EXPORT
+    """What the file is read as: `export` (the JSON export) or `all_users_csv`."""
     upload_url: str
     method: Literal["PUT"] = "PUT"
     headers: dict[str, str]
@@ -410,9 +420,15 @@ class InstanceProgressView(_View):
     continuations: int
     finished_at: datetime | None
     stale_from: datetime | None
-    """Set when the instance failed and its usage from this time was counted instead."""
+    """Set when the usage counted is not this run's: a failed instance's last good usage, or
+    an air-gapped instance's last file when no new one came (`no_new_export`)."""
     pushed: bool
     push_error: str
+    no_new_export: bool = False
+    """An air-gapped instance with no new file this run: its last file was counted, nothing
+    pushed, and the run is not failed for it."""
+    note: str = ""
+    """For air-gapped instances: what the run read from the file and what it did not."""
 
 
 class RunCounts(_View):

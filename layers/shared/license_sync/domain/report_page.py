@@ -494,7 +494,9 @@ def _instance_row(
     now: datetime,
 ) -> str:
     ok = progress.status is InstanceRunStatus.COLLECTED and progress.pushed
-    if ok:
+    if progress.no_new_export and progress.synced:
+        state, css = "no new export file", "ok"
+    elif ok:
         state, css = "synced", "ok"
     elif progress.status is InstanceRunStatus.COLLECTED:
         state, css = "collected, push failed", "bad"

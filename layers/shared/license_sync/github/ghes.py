@@ -240,6 +240,97 @@ class _BoundedReportLines:
             yield last
 
 
+class ReportFormatError(ValueError):
+    """The report is not a valid `all_users.csv`; the message names the line and the problem."""
+
+
+class ReportTooLarge(Exception):
+    """The report passed the bytes accepted for a whole report."""
+
+
+class AllUsersReport:
+    """`all_users.csv` as accounts, from its bytes in chunks: the one parser of the report.
+
+    The collector feeds it GHES's streamed answer; ingest_export an administrator's uploaded
+    copy of the same report, so both count an instance alike. Rows are validated one by one
+    (`ReportRow`), at most one CSV record is held (`_BoundedReportLines`), and a bad row
+    raises `ReportFormatError` naming its line rather than losing an account.
+    """
+
+    def __init__(
+        self,
+        chunks: Iterable[bytes],
+        *,
+        hostname: str,
+        label: str,
+        total_cap: int,
+        record_cap: int,
+    ) -> None:
+        self._lines = _BoundedReportLines(chunks, total_cap=total_cap, record_cap=record_cap)
+        self.hostname = hostname
+        self.label = label
+        self.total_cap = total_cap
+        self.record_cap = record_cap
+        self.line_num = 0
+        """The last line read (for errors raised by the chunks' source)."""
+
+    def accounts(self) -> Iterator[ServerAccount]:
+        lines, label = self._lines, self.label
+        reader = csv.reader(lines, strict=True)
+        rows = 0  # records read, the header included
+        next_line = 1  # the line the next record starts on
+        try:
+            header = [name.strip() for name in next(reader, [])]
+            lines.record_read()
+            rows, next_line, self.line_num = 1, reader.line_num + 1, reader.line_num
+            _check_report_header(header, label)
+            width = len(header)
+            for fields in reader:
+                lines.record_read()
+                rows, next_line, self.line_num = rows + 1, reader.line_num + 1, reader.line_num
+                if not fields:
+                    continue  # a blank line holds no account
+                if len(fields) != width:
+                    raise ReportFormatError(
+                        f"{label}, line {reader.line_num}: {len(fields)} fields, "
+                        f"the header has {width}"
+                    )
+                try:
+                    row = ReportRow.model_validate(dict(zip(header, fields, strict=True)))
+                except ValidationError as exc:
+                    raise ReportFormatError(
+                        f"{label}, line {reader.line_num}: {describe_validation_error(exc)}"
+                    ) from exc
+                yield row.to_account(self.hostname)
+        except _RecordTooLong as exc:
+            raise ReportFormatError(
+                f"{label}, row {rows + 1} (from line {next_line}): one CSV record is "
+                f"longer than the {lines.record_cap} bytes accepted; refused without reading "
+                "the rest"
+            ) from exc
+        except _ReportTooLarge as exc:
+            raise ReportTooLarge(
+                f"{label} is larger than the {self.total_cap} bytes accepted"
+            ) from exc
+        except csv.Error as exc:
+            raise ReportFormatError(
+                f"{label}, line {reader.line_num}: not valid CSV ({exc})"
+            ) from exc
+        except UnicodeDecodeError as exc:
+            raise ReportFormatError(f"{label}, line {reader.line_num + 1}: not UTF-8") from exc
+
+
+def _check_report_header(header: list[str], label: str) -> None:
+    if not header:
+        raise ReportFormatError(f"{label} is empty (no header line)")
+    missing = [column for column in REQUIRED_REPORT_COLUMNS if column not in header]
+    if missing:
+        raise ReportFormatError(f"{label}, line 1: missing column(s) {', '.join(missing)}")
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if duplicated:
+        raise ReportFormatError(f"{label}, line 1: duplicated column(s) {', '.join(duplicated)}")
+
+
 # --- The client ---------------------------------------------------------------------------
 
 
@@ -350,91 +441,27 @@ class GhesClient(GitHubClientBase):
                 host=self.hostname,
                 status=response.status_code,
             )
-        lines = _BoundedReportLines(
+        report = AllUsersReport(
             response.iter_bytes(),
+            hostname=self.hostname,
+            label=label,
             total_cap=self._settings.max_report_bytes,
             record_cap=self._settings.max_report_record_bytes,
         )
-        reader = csv.reader(lines, strict=True)
-        rows = 0  # records read, the header included
-        next_line = 1  # the line the next record starts on
         try:
-            header = [name.strip() for name in next(reader, [])]
-            lines.record_read()
-            rows, next_line = 1, reader.line_num + 1
-            self._check_report_header(header, label)
-            width = len(header)
-            for fields in reader:
-                lines.record_read()
-                rows, next_line = rows + 1, reader.line_num + 1
-                if not fields:
-                    continue  # a blank line holds no account
-                if len(fields) != width:
-                    raise GitHubMalformedResponse(
-                        f"{label}, line {reader.line_num}: {len(fields)} fields, "
-                        f"the header has {width}",
-                        host=self.hostname,
-                        status=None,
-                    )
-                try:
-                    row = ReportRow.model_validate(dict(zip(header, fields, strict=True)))
-                except ValidationError as exc:
-                    raise GitHubMalformedResponse(
-                        f"{label}, line {reader.line_num}: {describe_validation_error(exc)}",
-                        host=self.hostname,
-                        status=None,
-                    ) from exc
-                yield row.to_account(self.hostname)
-        except _RecordTooLong as exc:
-            raise GitHubMalformedResponse(
-                f"{label}, row {rows + 1} (from line {next_line}): one CSV record is "
-                f"longer than the {lines.record_cap} bytes accepted; refused without reading "
-                "the rest",
-                host=self.hostname,
-                status=None,
-            ) from exc
-        except _ReportTooLarge as exc:
-            raise self._http.too_large(REPORT_PATH, lines.total_cap) from exc
-        except csv.Error as exc:
-            raise GitHubMalformedResponse(
-                f"{label}, line {reader.line_num}: not valid CSV ({exc})",
-                host=self.hostname,
-                status=None,
-            ) from exc
-        except UnicodeDecodeError as exc:
-            raise GitHubMalformedResponse(
-                f"{label}, line {reader.line_num + 1}: not UTF-8",
-                host=self.hostname,
-                status=None,
-            ) from exc
+            yield from report.accounts()
+        except ReportFormatError as exc:
+            raise GitHubMalformedResponse(str(exc), host=self.hostname, status=None) from exc
+        except ReportTooLarge as exc:
+            raise self._http.too_large(REPORT_PATH, report.total_cap) from exc
         except HTTPX_ERRORS as exc:
             raise self._http.failure_error(
                 exc,
                 response.request.url,
                 method="GET",
                 request=response.request,
-                while_doing=f" after line {reader.line_num} of the all_users report",
+                while_doing=f" after line {report.line_num} of the all_users report",
             ) from exc
-
-    def _check_report_header(self, header: list[str], label: str) -> None:
-        if not header:
-            raise GitHubMalformedResponse(
-                f"{label} is empty (no header line)", host=self.hostname, status=None
-            )
-        missing = [column for column in REQUIRED_REPORT_COLUMNS if column not in header]
-        if missing:
-            raise GitHubMalformedResponse(
-                f"{label}, line 1: missing column(s) {', '.join(missing)}",
-                host=self.hostname,
-                status=None,
-            )
-        duplicated = sorted({name for name in header if header.count(name) > 1})
-        if duplicated:
-            raise GitHubMalformedResponse(
-                f"{label}, line 1: duplicated column(s) {', '.join(duplicated)}",
-                host=self.hostname,
-                status=None,
-            )
 
     # -- the REST fallback --
 

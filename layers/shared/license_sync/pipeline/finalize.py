@@ -38,6 +38,7 @@ from license_sync.models import (
 )
 from license_sync.pipeline.attempts import record_failed_attempt
 from license_sync.pipeline.collect import RunBookkeeping
+from license_sync.pipeline.exports import store_upload_package
 from license_sync.pipeline.github_view import (
     GitHubGraphRead,
     github_server_view,
@@ -156,6 +157,10 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
                 seat_accounts[source.collection_id],
             )
 
+    for instance_id, instance_progress in list(progress.items()):
+        if instance_progress.export_package:
+            progress[instance_id] = _keep_upload_package(instance_progress, run.run_id, deps)
+
     # GHEC's count is GitHub's own (GitHub Connect's syncs, manual uploads), which our push
     # does not change; it is read last so that a forwarder that uploads at once is seen.
     # Reconciliation needs the count only, not the rows again.
@@ -174,6 +179,8 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
         )
         if instance and instance.pending_export and instance_progress.pushed:
             deps.instances.clear_pending_export(instance_id, instance.pending_export.collection_id)
+        if instance_progress.export_package and instance_progress.pushed:
+            deps.instances.clear_pending_package(instance_id, instance_progress.export_package)
 
     status_document = _license_sync_status(progress, registry, run.run_id, now)
     report_keys["license_sync_status"] = deps.reports.put(
@@ -298,8 +305,13 @@ def _choose_sources(
             instance_progress.status is InstanceRunStatus.COLLECTED
             and instance_progress.collection_id
         ):
-            sources.append(_Source(instance_id, instance_progress.collection_id, fresh=True))
+            # An export instance's last file counted again (marked stale by collect) is
+            # counted, not pushed again.
+            fresh = instance_progress.stale_from is None
+            sources.append(_Source(instance_id, instance_progress.collection_id, fresh=fresh))
             continue
+        if instance_progress.status is InstanceRunStatus.COLLECTED:
+            continue  # an encrypted export with no per-user usage: nothing to count
         instance = registry.get(instance_id)
         last_good = instance.last_good_collection if instance else None
         if last_good is not None:
@@ -440,12 +452,37 @@ def _push(
     return progress.model_copy(update={"pushed": True, "push_error": ""})
 
 
+def _keep_upload_package(
+    progress: InstanceProgress, run_id: str, deps: FinalizeDeps
+) -> InstanceProgress:
+    """Copy an encrypted export, unchanged, to the run's uploads: it is what GHEC accepts."""
+    body = deps.reports.find(progress.export_package)
+    if body is None:
+        error = f"the upload package {progress.export_package} is no longer in the bucket"
+        if progress.push_error:
+            error = f"{progress.push_error}; {error}"
+        return progress.model_copy(update={"pushed": False, "push_error": error})
+    # Written after the usage document a fresh collection pushed (an s3 target writes the same
+    # key): GitHub's own file is what GHEC's upload page takes.
+    location = store_upload_package(
+        deps.reports, run_id=run_id, hostname=progress.hostname, body=body
+    )
+    note = f"{progress.note}; kept as the upload package {location}"
+    # A failed push of the usage document stays failed.
+    return progress.model_copy(update={"pushed": not progress.push_error, "note": note})
+
+
 def _last_sync(
     progress: InstanceProgress,
     run_id: str,
     now: datetime,
     previous: InstanceLastSync | None = None,
 ) -> InstanceLastSync:
+    if progress.no_new_export and progress.status is InstanceRunStatus.COLLECTED:
+        # Nothing was synced this run and nothing failed: the last file's sync stands.
+        if previous is not None:
+            return previous
+        return InstanceLastSync(date=progress.stale_from or now, status="success")
     if progress.status is InstanceRunStatus.COLLECTED and progress.pushed:
         return InstanceLastSync(date=now, status="success", run_id=run_id)
     error = progress.error or progress.push_error or "not collected"
@@ -477,8 +514,8 @@ def _license_sync_status(
 ) -> LicenseSyncStatus:
     instances = []
     for instance_id, instance_progress in sorted(progress.items()):
-        last = _last_sync(instance_progress, run_id, now)
         instance = registry.get(instance_id)
+        last = _last_sync(instance_progress, run_id, now, instance.last_sync if instance else None)
         instances.append(
             ServerInstanceSyncStatus(
                 server_id=instance.server_id if instance else "",
@@ -496,7 +533,7 @@ def _license_sync_status(
 def _run_status(progress: dict[str, InstanceProgress]) -> RunStatus:
     if not progress:
         return RunStatus.SUCCEEDED
-    ok = [p for p in progress.values() if p.status is InstanceRunStatus.COLLECTED and p.pushed]
+    ok = [p for p in progress.values() if p.synced]
     if len(ok) == len(progress):
         return RunStatus.SUCCEEDED
     if not ok:

@@ -43,9 +43,20 @@ class InstanceStore(Protocol):
     def record_collection(self, instance_id: str, collection: Collection) -> None: ...
     def record_last_sync(self, instance_id: str, last_sync: InstanceLastSync) -> None: ...
     def record_export(
-        self, instance_id: str, upload: ExportUpload, collection: Collection | None
-    ) -> None: ...
+        self,
+        instance_id: str,
+        upload: ExportUpload,
+        collection: Collection | None,
+        *,
+        server_id: str | None = None,
+        package: ExportUpload | None = None,
+    ) -> None:
+        """Record an upload; an accepted one may bring a collection (users read), a server ID
+        (the file's own), or be kept as the upload package (users encrypted)."""
+
     def clear_pending_export(self, instance_id: str, collection_id: str) -> None: ...
+    def clear_pending_package(self, instance_id: str, key: str) -> None:
+        """Drop the pending upload package if it is still `key` (a newer one stays)."""
 
 
 class RunStore(Protocol):

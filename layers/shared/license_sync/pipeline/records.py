@@ -66,6 +66,13 @@ class InstanceLastSync(_Record):
     """Runs in a row that failed to sync this instance, this one included (0 after a success)."""
 
 
+class ExportFileKind(StrEnum):
+    EXPORT = "export"
+    """GHES's "Export license usage" JSON file."""
+    ALL_USERS_CSV = "all_users_csv"
+    """The site-admin report `all_users.csv`, downloaded by hand: a complete per-user source."""
+
+
 class ExportUpload(_Record):
     key: str
     received_at: datetime
@@ -73,6 +80,22 @@ class ExportUpload(_Record):
     error: str = ""
     accounts: int = 0
     unknown_keys: list[str] = Field(default_factory=list)
+    kind: ExportFileKind = ExportFileKind.EXPORT
+    server_id: str = ""
+    """The Server ID the file gives ("" when none); it becomes the instance's server ID."""
+    users_read: bool = True
+    """False for an export whose users list is encrypted: kept as the upload package."""
+    read: list[str] = Field(default_factory=list)
+    """What was understood, in words (the file's metadata, the users)."""
+    not_read: list[str] = Field(default_factory=list)
+    """What was not: an encrypted users list, keys not understood."""
+
+    def description(self) -> str:
+        """What the file gave, for the run's record: "export KEY: read ...; not read ..."."""
+        parts = [f"read {', '.join(self.read)}" if self.read else "nothing read"]
+        if self.not_read:
+            parts.append(f"not read: {'; '.join(self.not_read)}")
+        return f"{self.kind.value} file {self.key}: {'; '.join(parts)}"
 
 
 class Instance(_Record):
@@ -94,6 +117,9 @@ class Instance(_Record):
     last_good_collection: Collection | None = None
     pending_export: Collection | None = None
     """An uploaded export not yet used by a run."""
+    pending_package: ExportUpload | None = None
+    """An accepted export whose users are encrypted, not yet used by a run: the file itself
+    (at its `key`) is the instance's upload package for GHEC."""
     last_export: ExportUpload | None = None
     registration_revision: str = ""
     """New with every registration write; a change is written only over the revision it
@@ -137,7 +163,15 @@ class InstanceProgress(_Record):
     github_requests: int = 0
     rate_limit_wait_seconds: float = 0.0
     stale_from: datetime | None = None
-    """Set by finalize when a failed instance's earlier usage was counted instead."""
+    """When the usage counted was collected, when it is not this run's: a failed instance's
+    last good usage, or an export instance's last file when no new one came."""
+    no_new_export: bool = False
+    """An export instance with no new file this run: its last file's usage is counted (see
+    `stale_from`), nothing is pushed, and the run is not failed for it."""
+    export_package: str = ""
+    """Key of the export file finalize keeps as this instance's upload package."""
+    note: str = ""
+    """What the run read and did not read for this instance (export files), in words."""
     pushed: bool = False
     push_error: str = ""
     consecutive_failures: int = 0
@@ -147,6 +181,12 @@ class InstanceProgress(_Record):
     last_attempt_error: str = ""
     """Why the latest of those attempts failed (the error's own message): what the
     dead-letter handler reports when SQS gives up."""
+
+    @property
+    def synced(self) -> bool:
+        """Counted, and its usage pushed; or an export instance whose last file still stands
+        (no new file: nothing new to push, and no failure)."""
+        return self.status is InstanceRunStatus.COLLECTED and (self.pushed or self.no_new_export)
 
 
 class TriggerKind(StrEnum):
