@@ -44,6 +44,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("sqs:SendMessage", "CollectQueue"),
         ("sqs:SendMessage", "FinalizeQueue"),
         ("secretsmanager:GetSecretValue", "InstanceSecrets"),
+        ("s3:PutObject", "ReportsBucket/uploads/*"),  # upload packages fetched over SSH
     },
     "FinalizeSyncFunction": {
         ("dynamodb:Scan", "InstancesTable"),
@@ -57,6 +58,10 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("s3:GetObject", "ReportsBucket/reports/*"),
         ("s3:ListBucket", "ReportsBucket?prefix=reports/*"),
         ("secretsmanager:GetSecretValue", "GhecTokenSecret"),
+        # The notification listing the upload packages, on the KMS-encrypted alarm topic.
+        ("sns:Publish", "AlarmTopic"),
+        ("kms:GenerateDataKey", "AlarmTopicKey"),
+        ("kms:Decrypt", "AlarmTopicKey"),
     },
     "IngestExportFunction": {
         ("dynamodb:GetItem", "InstancesTable"),

@@ -22,6 +22,7 @@ from license_sync.aws.dynamodb import (
     DynamoInstanceStore,
     DynamoRunStore,
 )
+from license_sync.aws.notifications import SnsRunNotifier
 from license_sync.aws.queues import SqsWorkQueue
 from license_sync.aws.secrets import SecretsManagerTokens
 from license_sync.aws.storage import S3ExportFiles, S3ReportStore, S3UploadUrls, S3UsagePublisher
@@ -30,6 +31,7 @@ from license_sync.config import PushTarget, Settings, settings_from_environment
 from license_sync.github.export_file import MAX_EXPORT_FILE_BYTES
 from license_sync.github.ghec import GhecClient, HttpUsageUploader
 from license_sync.github.ghes import GhesClient
+from license_sync.github.ghes_ssh import GhesShell
 from license_sync.github.http import HttpSettings
 from license_sync.pipeline.collect import CollectDeps, CollectLimits, RunBookkeeping
 from license_sync.pipeline.dead_letters import DeadLetterDeps
@@ -39,6 +41,7 @@ from license_sync.pipeline.heartbeat import HeartbeatDeps
 from license_sync.pipeline.ports import UsagePublisher, UsageReportSourceFactory
 from license_sync.pipeline.records import Instance
 from license_sync.pipeline.start import StartSyncDeps
+from license_sync.pipeline.upload_packages import UploadPackageDeps
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
@@ -115,13 +118,19 @@ def start_sync_deps() -> StartSyncDeps:
 @cache
 def collect_deps() -> CollectDeps:
     settings = settings_from_environment()
+    tokens = _tokens(settings)
     return CollectDeps(
         instances=_instances(settings),
         runs=_runs(settings),
         accounts=_accounts(settings),
         queue=_queue(settings),
-        tokens=_tokens(settings),
+        tokens=tokens,
         connect=_instance_connector(settings),
+        upload_packages=UploadPackageDeps(
+            shell=GhesShell(),
+            secrets=tokens,
+            files=S3ReportStore(boto3.client("s3"), settings.reports_bucket),
+        ),
         limits=CollectLimits(
             reserve_seconds=settings.collect_reserve_seconds,
             report_wait_seconds=settings.report_wait_seconds,
@@ -162,6 +171,10 @@ def finalize_deps() -> FinalizeDeps:
         reports=S3ReportStore(boto3.client("s3"), settings.reports_bucket),
         ghec=ghec_for_run,
         publisher=publisher_for_run,
+        notifier=SnsRunNotifier(boto3.client("sns"), settings.notification_topic_arn)
+        if settings.notification_topic_arn
+        else None,
+        push_writes_upload_files=settings.push_target is PushTarget.S3,
     )
 
 

@@ -56,6 +56,10 @@ REGISTRATION_FIELDS = frozenset(
         "source",
         "enabled",
         "server_id",
+        "ssh_key_secret",
+        "ssh_host_key",
+        "ssh_port",
+        "ssh_user",
         "registration_revision",
     }
 )

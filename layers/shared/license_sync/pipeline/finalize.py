@@ -43,6 +43,7 @@ from license_sync.pipeline.ports import (
     GhecEnterprise,
     InstanceStore,
     ReportStore,
+    RunNotifier,
     RunStore,
     UsagePublisher,
 )
@@ -72,6 +73,11 @@ class FinalizeDeps:
     ghec: Callable[[], GhecEnterprise]
     publisher: Callable[[str], UsagePublisher]
     """The push target for a run (its argument is the run ID)."""
+    notifier: RunNotifier | None = None
+    """Told the files to upload on GHEC's licensing page, when a run fetched any."""
+    push_writes_upload_files: bool = False
+    """The push target writes `uploads/RUN_ID/HOSTNAME.json` itself (the `s3` target): an
+    instance whose real upload package is already there keeps it, not our document."""
     clock: Callable[[], datetime] = utc_now
 
 
@@ -129,7 +135,16 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
     report_keys = _write_reports(run.run_id, report, known.total_seats_purchased, deps)
     publisher = deps.publisher(run.run_id)
     for source in sources:
-        if source.fresh:
+        if (
+            source.fresh
+            and deps.push_writes_upload_files
+            and (progress[source.instance_id].upload_package)
+        ):
+            # GitHub's own file is at the key our document would take: it is what to upload.
+            progress[source.instance_id] = progress[source.instance_id].model_copy(
+                update={"pushed": True, "push_error": ""}
+            )
+        elif source.fresh:
             progress[source.instance_id] = _push(
                 progress[source.instance_id],
                 source,
@@ -190,8 +205,42 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
         }
     )
     finished = _write_report_page(finished, report, registry, github_view, deps)
+    notice = upload_packages_notice(finished)
+    if notice is not None and deps.notifier is not None:
+        # Before the run is recorded finished: a failed publish is retried with the finalize.
+        deps.notifier.notify(*notice)
     deps.runs.finish(finished)
     return FinalizedRun(run=finished, github_view=github_view)
+
+
+def upload_packages_notice(run: Run) -> tuple[str, str] | None:
+    """The subject and text that list a run's upload packages; None when it has none."""
+    fetched = sorted(
+        (p.hostname, p.upload_package) for p in run.instances.values() if p.upload_package
+    )
+    missed = sorted(
+        (p.hostname, p.upload_package_error)
+        for p in run.instances.values()
+        if p.upload_package_error
+    )
+    if not fetched:
+        return None
+    lines = [
+        f"license-sync run {run.run_id} fetched {len(fetched)} upload package(s) with "
+        "ghe-license usage.",
+        "Upload each file on GHEC: Enterprise settings > Enterprise licensing > "
+        "Upload license usage.",
+        "",
+    ]
+    for hostname, location in fetched:
+        lines.append(f"- {hostname}: {location}")
+        if location.startswith("s3://"):
+            lines.append(f"    aws s3 cp {location} ./{hostname}.json")
+    if missed:
+        lines += ["", "Not fetched:"]
+        lines += [f"- {hostname}: {error}" for hostname, error in missed]
+    subject = f"license-sync {run.run_id}: {len(fetched)} usage file(s) to upload to GHEC"
+    return subject[:100], "\n".join(lines)
 
 
 def fail_run_record(
