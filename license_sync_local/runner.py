@@ -61,6 +61,12 @@ def register_from_config(stack: EmbeddedStack, config: SyncConfig, progress: Pro
                 Name=secret_name,
                 SecretString=resolve_secret(section.token, field=f"instances[{index}].token"),
             )
+        ssh_key_secret = ""
+        if section.ssh_key_file is not None:
+            ssh_key_secret = f"{prefix}{section.instance_id}/ssh-key"
+            stack.secretsmanager.create_secret(
+                Name=ssh_key_secret, SecretString=section.ssh_key_file.read_text()
+            )
         store.put(
             Instance(
                 instance_id=section.instance_id,
@@ -73,6 +79,10 @@ def register_from_config(stack: EmbeddedStack, config: SyncConfig, progress: Pro
                 enabled=section.enabled,
                 server_id=section.resolved_server_id,
                 created_at=datetime.now(UTC),
+                ssh_key_secret=ssh_key_secret,
+                ssh_host_key=section.ssh_host_key or "",
+                ssh_port=section.ssh_port,
+                ssh_user=section.ssh_user,
             )
         )
         if section.export_file is not None:

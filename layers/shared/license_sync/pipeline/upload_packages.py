@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from license_sync.errors import LicenseSyncError
 from license_sync.github.ghes_ssh import SshTarget
@@ -49,7 +50,8 @@ def fetch_upload_package(
 ) -> InstanceProgress:
     """`progress` with where the package went, or why it was not fetched."""
     target = SshTarget(
-        hostname=instance.hostname,
+        # The address the administrator gave for the instance's API, else its host name.
+        hostname=urlsplit(instance.url).hostname or instance.hostname,
         port=instance.ssh_port,
         user=instance.ssh_user,
         host_key=instance.ssh_host_key,
