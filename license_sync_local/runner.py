@@ -18,6 +18,7 @@ from license_sync.pipeline.records import (
     Run,
     RunStatus,
 )
+from license_sync.pipeline.upload_packages import SSH_KEY_SECRET_SUFFIX
 from license_sync_local.cloudwatch import emitted_metrics, metric_summary
 from license_sync_local.dashboard import HISTORY_FILE, read_history
 from license_sync_local.dynamodb_local import REPO_ROOT
@@ -63,7 +64,7 @@ def register_from_config(stack: EmbeddedStack, config: SyncConfig, progress: Pro
             )
         ssh_key_secret = ""
         if section.ssh_key_file is not None:
-            ssh_key_secret = f"{prefix}{section.instance_id}/ssh-key"
+            ssh_key_secret = f"{prefix}{section.instance_id}{SSH_KEY_SECRET_SUFFIX}"
             stack.secretsmanager.create_secret(
                 Name=ssh_key_secret, SecretString=section.ssh_key_file.read_text()
             )

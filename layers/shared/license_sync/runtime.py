@@ -41,7 +41,7 @@ from license_sync.pipeline.heartbeat import HeartbeatDeps
 from license_sync.pipeline.ports import UsagePublisher, UsageReportSourceFactory
 from license_sync.pipeline.records import Instance
 from license_sync.pipeline.start import StartSyncDeps
-from license_sync.pipeline.upload_packages import UploadPackageDeps
+from license_sync.pipeline.upload_packages import SSH_KEY_SECRET_SUFFIX, UploadPackageDeps
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
@@ -224,6 +224,12 @@ def api_deps() -> AdminDeps:
         instances=_instances(settings),
         tokens=SecretsManagerTokenVault(
             boto3.client("secretsmanager"), prefix=settings.instance_secret_prefix
+        ),
+        ssh_keys=SecretsManagerTokenVault(
+            boto3.client("secretsmanager"),
+            prefix=settings.instance_secret_prefix,
+            suffix=SSH_KEY_SECRET_SUFFIX,
+            what="SSH key",
         ),
         runs=_runs(settings),
         start=start_sync_deps(),

@@ -8,7 +8,6 @@ run's notification on the alarm topic lists it. A fault never costs the instance
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -61,8 +60,8 @@ def _received(local: LocalDeployment, url: str) -> list[str]:
 
 
 @pytest.fixture
-def key_file(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "admin-key"
+def key_file(tmp_path: Path) -> Path:
+    return tmp_path / "admin-key"
 
 
 def test_the_package_lands_in_s3_and_out_and_the_notification_lists_it(

@@ -166,6 +166,8 @@ def run_view(run: Run) -> RunView:
                 stale_from=progress.stale_from,
                 pushed=progress.pushed,
                 push_error=progress.push_error,
+                upload_package=progress.upload_package,
+                upload_package_error=progress.upload_package_error,
             )
             for instance_id, progress in sorted(run.instances.items())
         ],

@@ -145,7 +145,7 @@ class DynamoInstanceStore:
     def update_registration(
         self,
         instance_id: str,
-        changes: Mapping[str, str | bool | None],
+        changes: Mapping[str, str | bool | int | None],
         *,
         expected_revision: str | None = None,
     ) -> Instance | None:

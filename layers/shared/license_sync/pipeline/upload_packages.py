@@ -19,6 +19,8 @@ from license_sync.pipeline.ports import AdminShell, ReportStore, TokenSource
 from license_sync.pipeline.records import Instance, InstanceProgress
 
 UPLOADS_PREFIX = "uploads/"
+SSH_KEY_SECRET_SUFFIX = "/ssh-key"  # noqa: S105 - a secret name's suffix, not a secret
+"""An instance's SSH key is the secret `INSTANCE_SECRET_PREFIX + instance_id + this`."""
 NOT_FETCHED = "upload package not fetched"
 
 
