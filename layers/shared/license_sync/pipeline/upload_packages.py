@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from license_sync.errors import LicenseSyncError
+from license_sync.errors import ConfigError, LicenseSyncError
 from license_sync.github.ghes_ssh import SshTarget
 from license_sync.pipeline.ports import AdminShell, ReportStore, TokenSource
 from license_sync.pipeline.records import Instance, InstanceProgress
@@ -60,6 +60,12 @@ def fetch_upload_package(
     )
     try:
         key = deps.secrets.get_token(instance.ssh_key_secret)
+    except ConfigError:
+        reason = f"the SSH key secret {instance.ssh_key_secret} is missing or empty"
+        return progress.model_copy(
+            update={"upload_package": "", "upload_package_error": f"{NOT_FETCHED}: {reason}"}
+        )
+    try:
         body = deps.shell.fetch_license_usage(target, key, version=progress.version)
         _check_is_export_file(body, target)
     except LicenseSyncError as exc:
