@@ -211,10 +211,11 @@ def write_outputs(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Pa
 
 
 def copy_usage_uploads(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Path]:
-    """The `s3` push target's usage files, at the bucket's layout: `uploads/RUN_ID/HOST.json`.
+    """The files to upload, at the bucket's layout: `uploads/RUN_ID/HOST.json`.
 
-    They are what an administrator would take to GHEC's "Upload license usage" page; with the
-    `http` target the bucket holds none and nothing is copied.
+    They are what an administrator would take to GHEC's "Upload license usage" page: the
+    `s3` push target's usage files, and the upload packages fetched over SSH (with either
+    target; for such an instance GitHub's own file takes the place of our usage file).
     """
     prefix = f"uploads/{run.run_id}/"
     written: dict[str, Path] = {}
@@ -244,6 +245,10 @@ def summarise(run: Run, metrics: list[dict[str, Any]]) -> str:
             note = f"stale usage from {age_hours:.1f} h earlier counted; {note}"
         elif progress.source is not None and not progress.complete:
             note = "public emails only (incomplete)"
+        package = progress.upload_package_error or (
+            f"upload package kept: {progress.upload_package}" if progress.upload_package else ""
+        )
+        note = "; ".join(part for part in (note, package) if part)
         lines.append(
             f"  {progress.hostname:<28} {progress.status:<10} {progress.accounts:>9}  {note}"
         )
