@@ -66,7 +66,8 @@ def register_from_config(stack: EmbeddedStack, config: SyncConfig, progress: Pro
         if section.ssh_key_file is not None:
             ssh_key_secret = f"{prefix}{section.instance_id}{SSH_KEY_SECRET_SUFFIX}"
             stack.secretsmanager.create_secret(
-                Name=ssh_key_secret, SecretString=section.ssh_key_file.read_text()
+                Name=ssh_key_secret,
+                SecretString=section.ssh_private_key(f"instances[{index}].ssh_key_file"),
             )
         store.put(
             Instance(

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from license_sync.domain.hostnames import normalise_hostname
 from license_sync.errors import ConfigError
-from license_sync.github.ghes_ssh import parse_host_key
+from license_sync.github.ghes_ssh import parse_host_key, validate_private_key
 from license_sync.github.http import validate_base_url
 from license_sync.pipeline.records import default_server_id
 
@@ -86,6 +86,16 @@ class InstanceSection(_Section):
         if self.ssh_host_key is not None:
             parse_host_key(self.ssh_host_key)
         return self
+
+    def ssh_private_key(self, field: str) -> str:
+        """The key file's text, checked to be a private key the SSH client can use."""
+        assert self.ssh_key_file is not None
+        try:
+            text = self.ssh_key_file.read_text()
+            validate_private_key(text)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(str(exc), field=field) from None
+        return text
 
     @property
     def resolved_server_id(self) -> str:

@@ -32,7 +32,12 @@ from license_sync.admin.schemas import (
 )
 from license_sync.domain.hostnames import normalise_hostname
 from license_sync.errors import RegistrationChanged
-from license_sync.github.ghes_ssh import DEFAULT_SSH_PORT, DEFAULT_SSH_USER
+from license_sync.github.ghes_ssh import (
+    DEFAULT_SSH_PORT,
+    DEFAULT_SSH_USER,
+    InvalidHostKey,
+    parse_host_key,
+)
 from license_sync.pipeline.exports import EXPORTS_PREFIX
 from license_sync.pipeline.records import (
     Collection,
@@ -169,11 +174,20 @@ def _check_secrets_sent(current: Instance, request: InstanceChanges) -> None:
     destination = request.destination_changes
     if destination and not request.token_sent:
         raise TokenRequired(current.instance_id, destination)
-    ssh_destination = [
-        name for name in request.ssh_destination_changes if name != "url" or current.ssh_key_secret
-    ]
-    if ssh_destination and not request.ssh_key_sent:
-        raise SshKeyRequired(current.instance_id, ssh_destination)
+    if request.ssh_key_sent:
+        return
+    # The host key, port and user need the key by the documented shape (422); the URL only
+    # when a key is stored, which is the instance's state (409).
+    named = [name for name in request.ssh_destination_changes if name != "url"]
+    if named:
+        raise SshKeyRequired(current.instance_id, request.ssh_destination_changes)
+    if "url" in request.model_fields_set and current.ssh_key_secret:
+        raise StateConflict(
+            f"instance {current.instance_id!r} has an SSH key, given for the host of its "
+            'current url; send "ssh_key" with the new url (or "ssh_key": null to remove it)',
+            field="ssh_key",
+            reason="required when url changes and an SSH key is stored",
+        )
 
 
 def _ssh_changes(
@@ -382,8 +396,22 @@ def _collection_view(collection: Collection | None) -> CollectionView | None:
     )
 
 
+def ssh_host_key_warning(instance: Instance) -> str | None:
+    """Why the registered host key cannot be used (no run could trust the shell), or None."""
+    if not instance.ssh_host_key:
+        return None
+    try:
+        parse_host_key(instance.ssh_host_key)
+    except InvalidHostKey as exc:
+        return f"instance {instance.instance_id!r}: the SSH host key is not usable: {exc}"
+    return None
+
+
 def changed_instance_view(instance: Instance, sharing_url: list[str]) -> ChangedInstanceView:
     warnings = [shared_url_warning(instance, sharing_url)] if sharing_url else []
+    host_key = ssh_host_key_warning(instance)
+    if host_key is not None:
+        warnings.append(host_key)
     return ChangedInstanceView(**dict(instance_view(instance)), warnings=warnings)
 
 

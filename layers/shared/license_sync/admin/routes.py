@@ -202,9 +202,9 @@ def get_instance(instance_id: InstanceId) -> InstanceView:
         '`token`: a new one, or `"token": null` to remove the stored one (422 otherwise), '
         "so a stored token never goes to a destination it was not given for. Without a "
         "token an instance is not collected (its sync fails, saying so) until one is sent. "
-        "Likewise a change of `ssh_host_key`, `ssh_port` or `ssh_user` (and of `url` when "
-        'an SSH key is stored) must bring `ssh_key` again, or `"ssh_key": null` (422 '
-        "otherwise)."
+        "Likewise a change of `ssh_host_key`, `ssh_port` or `ssh_user` must bring `ssh_key` "
+        'again, or `"ssh_key": null` (422 otherwise), and so must a change of `url` when an '
+        "SSH key is stored (409 otherwise)."
     ),
     operation_id="updateInstance",
     tags=["instances"],

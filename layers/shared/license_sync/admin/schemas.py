@@ -33,13 +33,7 @@ from pydantic_core import CoreSchema
 from license_sync.domain.duplicates import DuplicateKind
 from license_sync.domain.hostnames import normalise_hostname
 from license_sync.errors import ConfigError
-from license_sync.github.ghes_ssh import (
-    DEFAULT_SSH_PORT,
-    DEFAULT_SSH_USER,
-    InvalidHostKey,
-    parse_host_key,
-    validate_private_key,
-)
+from license_sync.github.ghes_ssh import DEFAULT_SSH_PORT, DEFAULT_SSH_USER
 from license_sync.github.http import validate_base_url
 from license_sync.models import UsageSource
 from license_sync.pipeline.records import (
@@ -174,20 +168,25 @@ CaBundle = Annotated[
 
 MAX_SSH_KEY_CHARS = 16384
 SSH_USER_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}$"
-
-
-def _check_host_key(value: str) -> str:
-    try:
-        parse_host_key(value)
-    except InvalidHostKey as exc:
-        raise ValueError(str(exc)) from None
-    return value.strip()
-
+SSH_HOST_KEY_PATTERN = (
+    r"^[ \t]*([!-~]+[ \t]+)?(ssh|ecdsa|sk)-[!-~]+[ \t]+[A-Za-z0-9+/]+={0,3}"
+    r"([ \t][ -~]*)?[ \t\r\n]*$"
+)
+"""One public key line: known_hosts (`[host]:122 ssh-ed25519 AAAA...`) or without the host."""
+SSH_KEY_PATTERN = r"^[\t\n\r\x20-\x7e]*-----BEGIN [A-Z ]*PRIVATE KEY-----[\t\n\r\x20-\x7e]*$"
+"""PEM-armoured private key text (OpenSSH or PKCS#8/PEM)."""
+_SSH_KEY_SHAPE = re.compile(SSH_KEY_PATTERN)
 
 SshHostKey = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=MAX_SSH_KEY_CHARS),
-    AfterValidator(_check_host_key),
+    StringConstraints(max_length=MAX_SSH_KEY_CHARS),
+    _shaped(
+        SSH_HOST_KEY_PATTERN,
+        "must be one OpenSSH public key line, e.g. '[ghes.example.com]:122 ssh-ed25519 "
+        "AAAA...' (ssh-keyscan -p 122 HOST prints it)",
+    ),
+    _pattern(SSH_HOST_KEY_PATTERN),
+    AfterValidator(str.strip),
     Field(
         description="The instance's SSH host key, pinned: one OpenSSH known_hosts line "
         "(`ssh-keyscan -p 122 HOST` prints it). No other host key is ever trusted."
@@ -203,21 +202,26 @@ SshUser = Annotated[
 
 
 def _ssh_key_schema(schema: dict[str, Any]) -> None:
+    # SecretStr takes no `pattern`; check_ssh_key enforces the same rule.
     schema.pop("default", None)
     schema["writeOnly"] = True
     for branch in [schema, *schema.get("anyOf", [])]:
         if branch.get("type") == "string":
-            branch.update(minLength=1, maxLength=MAX_SSH_KEY_CHARS)
+            branch.update(minLength=1, maxLength=MAX_SSH_KEY_CHARS, pattern=SSH_KEY_PATTERN)
 
 
 def check_ssh_key(value: SecretStr | None) -> SecretStr | None:
-    # Never echo the key: the message names only what is wrong with it.
+    # Never echo the key: the message names only what is wrong with it. Whether asyncssh
+    # can use it shows in the registration's `warnings` and in the run.
     if value is None:
         return None
     text = value.get_secret_value()
     if not 1 <= len(text) <= MAX_SSH_KEY_CHARS:
         raise ValueError(f"must have 1 to {MAX_SSH_KEY_CHARS} characters")
-    validate_private_key(text)
+    if _SSH_KEY_SHAPE.fullmatch(text) is None:
+        raise ValueError(
+            "must be a private key's text (-----BEGIN ... PRIVATE KEY-----), OpenSSH or PEM"
+        )
     return value
 
 
@@ -259,14 +263,18 @@ def _drop_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
-def _optional() -> Any:
+def _optional(
+    json_schema_extra: Callable[[dict[str, Any]], None] | None = None, description: str = ""
+) -> Any:
     """A field that may be left out but not sent as null.
 
     Its default, None, only ever means "absent" (defaults are not validated); the OpenAPI
     document shows the field as optional and not nullable. Read it after checking
     `model_fields_set`.
     """
-    return Field(default=None, json_schema_extra=_drop_default)
+    if description:
+        return Field(default=None, json_schema_extra=json_schema_extra, description=description)
+    return Field(default=None, json_schema_extra=json_schema_extra or _drop_default)
 
 
 class _Request(BaseModel):
@@ -290,9 +298,8 @@ class ApiInstanceRegistration(_Request):
     source: Literal[InstanceSourceKind.API] = InstanceSourceKind.API
     enabled: StrictBool = True
     server_id: ServerId = _optional()
-    ssh_key: Annotated[
-        SecretStr, Field(json_schema_extra=_ssh_key_schema, description=_SSH_KEY_DESCRIPTION)
-    ] = _optional()
+    # The schema function drops the default, as _optional's own does.
+    ssh_key: SecretStr = _optional(_ssh_key_schema, _SSH_KEY_DESCRIPTION)
     ssh_host_key: SshHostKey = _optional()
     ssh_port: SshPort = DEFAULT_SSH_PORT
     ssh_user: SshUser = DEFAULT_SSH_USER
