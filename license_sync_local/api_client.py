@@ -16,8 +16,9 @@ import os
 import re
 import sys
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,9 +30,12 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from license_sync.admin.schemas import DESTINATION_FIELDS
-from license_sync.errors import LicenseSyncError
+from license_sync.errors import ConfigError, LicenseSyncError
 from license_sync.github.ghes_ssh import DEFAULT_SSH_PORT, DEFAULT_SSH_USER
-from license_sync.github.http import is_loopback_host
+from license_sync.github.http import is_loopback_host, validate_base_url
+from license_sync_local.notes import stale_usage_note
+from license_sync_local.problems import UsageProblem
+from license_sync_local.progress import RunSnapshot, run_display, showing
 
 API_URL_VARIABLE = "LICENSE_SYNC_API_URL"
 _EXECUTE_API_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.(?P<region>[a-z0-9-]+)\.amazonaws\.com")
@@ -46,9 +50,27 @@ class ApiError(LicenseSyncError):
             f"{error.get('field')}: {error.get('reason')}" for error in body.get("errors", [])
         )
         message = str(body.get("message", f"HTTP {status}"))
-        super().__init__(f"HTTP {status}: {message}" + (f" ({details})" if details else ""))
+        super().__init__(
+            f"HTTP {status}: {message}"
+            + (f" ({details})" if details else "")
+            + f"; {_fix_for_status(status)}"
+        )
         self.status = status
         self.body = dict(body)
+
+
+def _fix_for_status(status: int) -> str:
+    if status == 404:
+        return "check the ID (`license-sync instances list`, `license-sync sync status` list them)"
+    if status in (401, 403):
+        return "check the AWS credentials signing the request (SigV4) may call this API"
+    if status < 500:
+        return "correct what the message names and try again"
+    return "the API failed on its side; its logs say why (correlation id = run id)"
+
+
+class ApiUnreachable(UsageProblem):
+    """No answer from the admin API at all (refused, timed out, not resolvable)."""
 
 
 class SigV4(httpx.Auth):
@@ -86,7 +108,7 @@ def region_of(url: str, explicit: str | None) -> str:
         return match["region"]
     region = boto3.session.Session().region_name
     if not region:
-        raise LicenseSyncError("cannot tell the API's region: pass --region")
+        raise UsageProblem("cannot tell the API's region from its URL", "pass --region")
     return region
 
 
@@ -96,7 +118,10 @@ def signer_for(url: str, region: str | None) -> httpx.Auth | None:
         return None
     credentials = boto3.session.Session().get_credentials()
     if credentials is None:
-        raise LicenseSyncError("no AWS credentials found to sign requests with (SigV4)")
+        raise UsageProblem(
+            "no AWS credentials found to sign requests with (SigV4)",
+            "configure them (aws configure, AWS_PROFILE or AWS_* variables)",
+        )
     return SigV4(credentials, region_of(url, region))
 
 
@@ -141,16 +166,23 @@ class AdminApiClient:
         params: Mapping[str, str | int] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        response = self._http.request(
-            method,
-            path,
-            content=json.dumps(body).encode() if body is not None else None,
-            params=dict(params) if params else None,
-            headers={
-                **({"Content-Type": "application/json"} if body is not None else {}),
-                **(headers or {}),
-            },
-        )
+        try:
+            response = self._http.request(
+                method,
+                path,
+                content=json.dumps(body).encode() if body is not None else None,
+                params=dict(params) if params else None,
+                headers={
+                    **({"Content-Type": "application/json"} if body is not None else {}),
+                    **(headers or {}),
+                },
+            )
+        except httpx.TransportError as exc:
+            reason = _transport_reason(exc)
+            raise ApiUnreachable(
+                f"cannot reach the admin API at {self.base_url} ({reason})",
+                "check --api-url, and that the stack (or `license-sync serve`) is running there",
+            ) from None
         if response.status_code >= 400:
             try:
                 document = response.json()
@@ -257,8 +289,24 @@ class AdminApiClient:
 def _client(arguments: argparse.Namespace) -> AdminApiClient:
     url = arguments.api_url or os.environ.get(API_URL_VARIABLE)
     if not url:
-        raise LicenseSyncError(f"pass --api-url or set {API_URL_VARIABLE}")
+        raise UsageProblem("no admin API given", f"pass --api-url URL or set {API_URL_VARIABLE}")
+    try:
+        validate_base_url(url, field="--api-url")
+    except ConfigError as exc:
+        raise UsageProblem(
+            f"--api-url {url!r} {exc.reason}",
+            "pass the API's base URL, e.g. https://ID.execute-api.REGION.amazonaws.com/v1"
+            " or the http://127.0.0.1:PORT that `license-sync serve` prints",
+        ) from None
     return AdminApiClient.for_url(url, region=arguments.region)
+
+
+def _transport_reason(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return "no answer in time"
+    if isinstance(exc, httpx.ConnectError):
+        return "connection failed: " + (str(exc).split("] ", 1)[-1] or "refused")
+    return type(exc).__name__
 
 
 def _print_json(document: Any) -> None:
@@ -269,7 +317,10 @@ def _read_token(arguments: argparse.Namespace) -> str | None:
     if arguments.token_env:
         token = os.environ.get(arguments.token_env, "")
         if not token:
-            raise LicenseSyncError(f"environment variable {arguments.token_env} is not set")
+            raise UsageProblem(
+                f"environment variable {arguments.token_env} is not set",
+                f"export {arguments.token_env}=<token>, or pass --token-stdin",
+            )
         return token.strip()
     if arguments.token_stdin:
         return sys.stdin.readline().strip()
@@ -484,6 +535,10 @@ def _run_lines(run: Mapping[str, Any]) -> list[str]:
     lines = [f"run {run['run_id']}: {run['status']} ({run['trigger']}, {run['started_at']})"]
     for progress in run.get("instances", []):
         note = progress.get("error") or progress.get("push_error") or ""
+        if progress.get("stale_from"):
+            as_of = datetime.fromisoformat(run.get("finished_at") or run["started_at"])
+            stale = stale_usage_note(datetime.fromisoformat(progress["stale_from"]), as_of)
+            note = f"{note} ({stale})" if note else stale
         lines.append(
             f"  {progress['hostname']:<30} {progress['status']:<10}"
             f" {progress['accounts']:>8}  {note}"
@@ -508,14 +563,25 @@ def _run_lines(run: Mapping[str, Any]) -> list[str]:
 
 
 def _wait(
-    client: AdminApiClient, run: dict[str, Any], *, timeout: float, poll: float
+    client: AdminApiClient,
+    run: dict[str, Any],
+    *,
+    timeout: float,
+    poll: float,
+    observe: Callable[[dict[str, Any]], None] = lambda _: None,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
+    observe(run)
     while run["status"] in ACTIVE_RUN_STATUSES:
         if time.monotonic() > deadline:
-            raise LicenseSyncError(f"run {run['run_id']} is still {run['status']}")
+            raise UsageProblem(
+                f"run {run['run_id']} is still {run['status']} after {timeout:.0f} s",
+                f"follow it with `license-sync sync status {run['run_id']}`, or pass a larger"
+                " --timeout",
+            )
         time.sleep(poll)
         run = client.get_sync(run["run_id"])
+        observe(run)
     return run
 
 
@@ -524,8 +590,17 @@ def command_sync_start(arguments: argparse.Namespace) -> int:
         status, run = client.start_sync(idempotency_key=arguments.idempotency_key)
         if status == 409:
             print(f"a run is already active: {run['run_id']} ({run['status']})", file=sys.stderr)
-        if arguments.wait:
+        if arguments.wait and arguments.json:
             run = _wait(client, run, timeout=arguments.timeout, poll=arguments.poll)
+        elif arguments.wait:
+            with showing(run_display()) as display:
+                run = _wait(
+                    client,
+                    run,
+                    timeout=arguments.timeout,
+                    poll=arguments.poll,
+                    observe=lambda view: display.update(RunSnapshot.of_view(view)),
+                )
     if arguments.json:
         _print_json(run)
     else:
@@ -568,11 +643,35 @@ def command_sync_report(arguments: argparse.Namespace) -> int:
         else:
             data = (json.dumps(client.report(arguments.run_id), indent=2) + "\n").encode()
     if arguments.out:
-        arguments.out.write_bytes(data)
+        write_output_file(arguments.out, data)
         print(f"wrote {arguments.out}")
     else:
         sys.stdout.write(data.decode())
     return 0
+
+
+def readable_file(value: str) -> Path:
+    """An argparse type: a path to an existing, readable file."""
+    path = Path(value)
+    if not path.is_file():
+        state = "is a folder" if path.is_dir() else "does not exist"
+        raise argparse.ArgumentTypeError(f"{path} {state}; pass the path of a file")
+    if not os.access(path, os.R_OK):
+        raise argparse.ArgumentTypeError(f"{path} cannot be read; check its permissions")
+    return path
+
+
+def write_output_file(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except IsADirectoryError:
+        raise UsageProblem(
+            f"--out {path} is a folder", f"pass a file name, e.g. --out {path / 'report.json'}"
+        ) from None
+    except OSError as exc:
+        raise UsageProblem(
+            f"cannot write {path} ({exc.strerror})", "pass --out a file you can write"
+        ) from None
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -592,7 +691,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def _add_ssh_options(add: argparse.ArgumentParser) -> None:
     add.add_argument(
         "--ssh-key-file",
-        type=Path,
+        type=readable_file,
         help="private key for the administrative shell: each run fetches the upload package "
         "(ghe-license usage); stored in Secrets Manager, never shown",
     )
@@ -607,7 +706,9 @@ def _add_ssh_options(add: argparse.ArgumentParser) -> None:
 
 def _update_ssh_options(update: argparse.ArgumentParser) -> None:
     ssh_key = update.add_mutually_exclusive_group()
-    ssh_key.add_argument("--ssh-key-file", type=Path, help="a new SSH private key (or the same)")
+    ssh_key.add_argument(
+        "--ssh-key-file", type=readable_file, help="a new SSH private key (or the same)"
+    )
     ssh_key.add_argument(
         "--drop-ssh-key", action="store_true", help="stop fetching the upload package"
     )
@@ -662,7 +763,7 @@ def _add_instance_commands(commands: argparse._SubParsersAction[argparse.Argumen
     token = add.add_mutually_exclusive_group()
     token.add_argument("--token-env", metavar="NAME", help="read the token from $NAME")
     token.add_argument("--token-stdin", action="store_true", help="read the token from stdin")
-    add.add_argument("--ca-bundle", type=Path, help="PEM file of the instance's CA")
+    add.add_argument("--ca-bundle", type=readable_file, help="PEM file of the instance's CA")
     add.add_argument("--source", choices=["api", "export"], default="api")
     add.add_argument("--server-id")
     add.add_argument("--disabled", dest="enabled", action="store_false")
@@ -690,7 +791,7 @@ def _add_instance_commands(commands: argparse._SubParsersAction[argparse.Argumen
     )
     _common(upload)
     upload.add_argument("instance_id")
-    upload.add_argument("file", type=Path)
+    upload.add_argument("file", type=readable_file)
     upload.set_defaults(handler=command_instances_upload)
 
 
@@ -703,7 +804,7 @@ def _add_sync_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     start.add_argument("--idempotency-key", help="retry-safe: the same key gives the same run")
     start.add_argument("--wait", action="store_true", help="wait until the run has finished")
     start.add_argument("--timeout", type=float, default=3600.0)
-    start.add_argument("--poll", type=float, default=2.0, help="seconds between status checks")
+    start.add_argument("--poll", type=float, default=1.0, help="seconds between status checks")
     start.set_defaults(handler=command_sync_start)
 
     status = sync_commands.add_parser("status", help="a run's status, or the latest runs")

@@ -38,6 +38,7 @@ from license_sync_local.cloudwatch import (
     widget_metrics,
 )
 from license_sync_local.embedded import ACCOUNT_ID, REGION, EmbeddedStack
+from license_sync_local.notes import stale_usage_note
 
 HISTORY_FILE = "history.jsonl"
 DASHBOARD_FILE = "dashboard.html"
@@ -60,6 +61,9 @@ PALETTE = (
     "#bcbd22",
     "#17becf",
 )
+SUCCESS_COLOUR, FAILURE_COLOUR = "#2ca02c", "#d62728"
+AUTO_PALETTE = tuple(colour for colour in PALETTE if colour not in {SUCCESS_COLOUR, FAILURE_COLOUR})
+"""Colours for series the template gives none (per instance): never success's or failure's."""
 STATE_COLOURS = {
     "ALARM": "#d62728",
     "OK": "#2ca02c",
@@ -96,7 +100,11 @@ class RunRecord:
 
 
 def log_lines(output: str) -> list[dict[str, Any]]:
-    """The handlers' warnings and errors (JSON log lines; EMF documents are not logs)."""
+    """What the log widget's query keeps: warnings and errors, and any line with an error.
+
+    (JSON log lines; EMF documents are not logs.) The query's filter is
+    `level in ["ERROR", "CRITICAL", "WARNING"] or (ispresent(error) and error != "")`.
+    """
     found = []
     for line in output.splitlines():
         if not line.startswith("{") or '"_aws"' in line:
@@ -105,7 +113,9 @@ def log_lines(output: str) -> list[dict[str, Any]]:
             entry = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(entry, dict) and entry.get("level") in LOG_LEVELS_SHOWN:
+        if isinstance(entry, dict) and (
+            entry.get("level") in LOG_LEVELS_SHOWN or entry.get("error")
+        ):
             found.append(entry)
     return found
 
@@ -160,12 +170,17 @@ def stack_values(stack: EmbeddedStack) -> dict[str, str]:
     return values
 
 
-def write_stack_dashboard(stack: EmbeddedStack, run: Run, out_dir: Path) -> Path:
-    """`write_dashboard` for a run of the embedded stack (what `license-sync run` calls)."""
+def write_stack_dashboard(
+    stack: EmbeddedStack, run: Run, out_dir: Path, *, lambda_output: str | None = None
+) -> Path:
+    """`write_dashboard` for a run of the embedded stack (what `license-sync run` calls).
+
+    `lambda_output` is what the handlers printed during this run (default: all of it).
+    """
     return write_dashboard(
         out_dir,
         run,
-        stack.lambda_output.getvalue(),
+        stack.lambda_output.getvalue() if lambda_output is None else lambda_output,
         template=stack.template,
         values=stack_values(stack),
     )
@@ -259,7 +274,7 @@ def _metric_widget(
         nonlocal colour_index
         if "color" in options:
             return str(options["color"])
-        chosen = PALETTE[colour_index % len(PALETTE)]
+        chosen = AUTO_PALETTE[colour_index % len(AUTO_PALETTE)]
         colour_index += 1
         return chosen
 
@@ -564,28 +579,45 @@ def _alarm_widget(
     return f'{note}<div class="alarms">{"".join(cells)}</div>'
 
 
+LOG_ROWS_SHOWN = 12
+
+
 def _log_widget(history: Sequence[RunRecord]) -> str:
-    entries = [entry for record in history for entry in record.logs][-12:]
+    entries = [entry for record in history for entry in record.logs][-LOG_ROWS_SHOWN:]
     if not entries:
         return '<p class="note">No warnings or errors were logged in the local runs.</p>'
     rows = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{html.escape(str(entry.get(key) or ''))}</td>"
-            for key in ("timestamp", "correlation_id", "level", "function_name", "message")
-        )
-        + f"<td>{html.escape(_details(entry))}</td></tr>"
+        "<tr>" + "".join(f"<td>{html.escape(value)}</td>" for value in _log_row(entry)) + "</tr>"
         for entry in reversed(entries)
     )
     return (
         '<table class="logs"><tr><th>time</th><th>run</th><th>level</th><th>function</th>'
-        f"<th>message</th><th>details</th></tr>{rows}</table>"
+        f"<th>message</th><th>hostname</th><th>error</th></tr>{rows}</table>"
     )
 
 
-def _details(entry: Mapping[str, Any]) -> str:
-    shown = ("hostname", "outcome", "error", "reason", "status")
-    return "; ".join(f"{key}={entry[key]}" for key in shown if entry.get(key))
+def _log_row(entry: Mapping[str, Any]) -> list[str]:
+    # The query's fields; Lambda's own line for an uncaught error has errorType/errorMessage.
+    message = entry.get("message") or _uncaught_error(entry)
+    return [
+        str(entry.get(key) or "")
+        for key in ("timestamp", "correlation_id", "level", "function_name")
+    ] + [_first_line(message), str(entry.get("hostname") or ""), _first_line(entry.get("error"))]
+
+
+def _uncaught_error(entry: Mapping[str, Any]) -> str:
+    lines = [line for line in str(entry.get("errorMessage") or "").splitlines() if line.strip()]
+    text = f"{entry.get('errorType') or 'error'}: {lines[0] if lines else ''}"
+    if len(lines) > 1:
+        # A batch's message ends with the traceback of what failed: its last line says what.
+        text += f" (last: {lines[-1].strip()})"
+    return text
+
+
+def _first_line(value: Any, limit: int = 240) -> str:
+    """A table cell's worth: the first line (an error's text can carry a whole traceback)."""
+    text = str(value or "").strip().split("\n", 1)[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _markdown(text: str) -> str:
@@ -606,6 +638,15 @@ def _markdown(text: str) -> str:
     return "".join(out)
 
 
+def _stale_usage(run: Run) -> str:
+    as_of = run.finished_at or run.started_at
+    return "; ".join(
+        f"{item.hostname}: {stale_usage_note(item.stale_from, as_of)}"
+        for item in run.instances.values()
+        if item.stale_from is not None
+    )
+
+
 def _runs_table(runs: Sequence[Run]) -> str:
     rows = []
     for index, run in enumerate(runs):
@@ -621,6 +662,7 @@ def _runs_table(runs: Sequence[Run]) -> str:
             f'<td class="status-{run.status.value}">{run.status.value}</td>'
             f"<td>{_number(run.duration_seconds) if run.duration_seconds is not None else '-'}</td>"
             f"<td>{len(run.instances) - len(failed)}/{len(run.instances)}</td>"
+            f"<td>{html.escape(_stale_usage(run))}</td>"
             f"<td>{summary.consumed_licenses if summary else '-'}</td>"
             f"<td>{summary.seats_purchased if summary else '-'}</td>"
             f"<td>{html.escape('; '.join(failed) or run.error or '')}</td></tr>"
@@ -639,8 +681,8 @@ _PAGE = """<!DOCTYPE html>
   header, main, footer {{ width: {width}px; }}
   header h1 {{ font-size: 20px; margin: 0 0 4px; }}
   header p {{ margin: 0 0 10px; color: #545b64; }}
-  main {{ display: grid; grid-template-columns: repeat(24, 1fr); grid-auto-rows: {row}px;
-          gap: 8px; }}
+  main {{ display: grid; grid-template-columns: repeat(24, 1fr);
+          grid-auto-rows: minmax({row}px, auto); gap: 8px; }}
   .widget {{ background: #fff; border: 1px solid #d5dbdb; border-radius: 4px; padding: 6px 8px;
              overflow: hidden; box-sizing: border-box; }}
   .widget h3 {{ font-size: 13px; margin: 0 0 4px; }}
@@ -659,26 +701,26 @@ _PAGE = """<!DOCTYPE html>
             vertical-align: -1px; }}
   .muted, .note {{ color: #879596; fill: #879596; }}
   .note {{ margin: 0 0 4px; font-size: 11px; }}
-  .alarms {{ display: grid; grid-template-columns: repeat(3, 1fr); gap: 4px 12px; }}
-  .alarm {{ font-size: 11px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }}
+  .alarms {{ display: grid; grid-template-columns: repeat(3, 1fr); gap: 6px 12px; }}
+  .alarm {{ font-size: 11px; overflow-wrap: anywhere; }}
   .alarm .state {{ color: #fff; border-radius: 3px; padding: 0 5px; margin-right: 6px;
                    font-weight: 600; font-size: 10px; }}
-  .alarm small {{ color: #879596; margin-left: 6px; }}
+  .alarm small {{ display: block; color: #687078; margin-top: 1px; }}
   table {{ border-collapse: collapse; width: 100%; font-size: 11px; }}
   th, td {{ text-align: left; padding: 2px 6px; border-bottom: 1px solid #eaeded;
             vertical-align: top; }}
   .status-succeeded {{ color: #1d8102; }} .status-partial {{ color: #c46b00; }}
   .status-failed {{ color: #d13212; }}
-  footer {{ margin-top: 12px; background: #fff; border: 1px solid #d5dbdb; padding: 8px; }}
+  footer {{ margin-top: 12px; background: #fff; border: 1px solid #d5dbdb; padding: 8px;
+            box-sizing: border-box; }}
   footer h2 {{ font-size: 14px; margin: 0 0 6px; }}
 </style>
 </head>
 <body>
 <header>
-  <h1>{title}: local dashboard</h1>
-  <p>template.yaml's CloudWatch dashboard, widget for widget, over the local run history:
-  {subtitle}. Each x position is one run (CloudWatch aggregates by the widget's period).
-  Generated {generated}.</p>
+  <p>Local drawing of CloudWatch dashboard <b>{title}</b> (template.yaml's widgets, in their
+  places) over the local run history: {subtitle}. Each x position is one run (CloudWatch
+  aggregates by the widget's period). Generated {generated}.</p>
 </header>
 <main>
 {widgets}
@@ -686,6 +728,7 @@ _PAGE = """<!DOCTYPE html>
 <footer>
   <h2>Local runs</h2>
   <table><tr><th></th><th>run</th><th>status</th><th>seconds</th><th>instances synced</th>
+  <th>stale usage counted</th>
   <th>consumed</th><th>purchased</th><th>failed instances / error</th></tr>{runs}</table>
 </footer>
 </body>

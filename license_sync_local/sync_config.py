@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -123,6 +124,17 @@ class SyncConfig(_Section):
         return self
 
 
+class SyncConfigError(ConfigError):
+    """A mistake in (or about) a `sync.toml`: `field` names the place, `fix` what to do."""
+
+    def __init__(self, reason: str, *, field: str, fix: str) -> None:
+        super().__init__(reason, field=field)
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}; {self.fix}"
+
+
 def resolve_secret(value: str, *, field: str, environ: dict[str, str] | None = None) -> str:
     """A literal token, or the value of the environment variable `env:NAME` names."""
     if not value.startswith("env:"):
@@ -130,17 +142,31 @@ def resolve_secret(value: str, *, field: str, environ: dict[str, str] | None = N
     name = value.removeprefix("env:")
     found = (environ if environ is not None else os.environ).get(name)
     if not found:
-        raise ConfigError(f"environment variable {name} is not set", field=field)
+        raise SyncConfigError(
+            f"environment variable {name} is not set",
+            field=field,
+            fix=f"export {name}=<token> before running, or put the token itself in the file",
+        )
     return found
 
 
 def load_sync_config(path: Path) -> SyncConfig:
+    fix = f"correct it in {path}"
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError("file not found", field=str(path)) from None
+        raise SyncConfigError(
+            "file not found",
+            field=str(path),
+            fix="pass --config the path of your sync.toml (README: running a sync locally)",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise SyncConfigError(
+            f"cannot be read ({reason})", field=str(path), fix="pass --config a readable file"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", field=str(path)) from None
+        raise SyncConfigError(f"not valid TOML: {exc}", field=str(path), fix=fix) from None
     try:
         config = SyncConfig.model_validate(raw)
     except ValidationError as exc:
@@ -148,8 +174,8 @@ def load_sync_config(path: Path) -> SyncConfig:
         location = "".join(
             f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]
         ).lstrip(".")
-        message = error["msg"].removeprefix("Value error, ")
-        raise ConfigError(message, field=location or "config") from None
+        message = _reason(error)
+        raise SyncConfigError(message, field=location or "config", fix=fix) from None
     base = path.parent
     # Relative paths in the file are relative to the file, not to the working directory.
     instances = [
@@ -162,4 +188,30 @@ def load_sync_config(path: Path) -> SyncConfig:
         )
         for instance in config.instances
     ]
+    for index, instance in enumerate(instances):
+        # Found missing now, not after DynamoDB Local has started and half the stack is up.
+        for name in ("ca_bundle", "export_file"):
+            file = getattr(instance, name)
+            if file is not None and not file.is_file():
+                raise SyncConfigError(
+                    f"{file} is not a file" if file.exists() else f"{file} does not exist",
+                    field=f"instances[{index}].{name}",
+                    fix=f"correct the path in {path} (relative paths start at the file's folder)",
+                )
     return config.model_copy(update={"instances": instances})
+
+
+_REASONS = {
+    "missing": "is required",
+    "extra_forbidden": "is not a setting sync.toml knows (check its spelling)",
+}
+_PATTERN_REASONS = {
+    "hostname": "must be a host name (letters, digits, dots and hyphens)",
+    "enterprise": "must be the enterprise's slug (letters, digits and hyphens)",
+}
+
+
+def _reason(error: Mapping[str, Any]) -> str:
+    if error["type"] == "string_pattern_mismatch" and error["loc"]:
+        return _PATTERN_REASONS.get(str(error["loc"][-1]), "has characters it may not hold")
+    return _REASONS.get(error["type"], str(error["msg"]).removeprefix("Value error, "))

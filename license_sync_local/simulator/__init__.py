@@ -1,7 +1,9 @@
 """A GitHub simulator for tests, the demo and the benchmarks.
 
 One local HTTP server plays several GHES instances (site-admin report and REST API) and a
-GHEC enterprise (consumed licenses, license-sync status, and the upload target), answers in
+GHEC enterprise (consumed licenses, license-sync status, the upload target, and GraphQL:
+server installations and SAML/SCIM identities, executed against GitHub's published schema
+in `graphql`), answers in
 the shapes of GitHub's published OpenAPI description, records every request, and injects
 faults on demand. See `server.GitHubSimulator`.
 """
@@ -20,8 +22,10 @@ from license_sync_local.simulator.model import (
     Fault,
     FaultKind,
     RecordedRequest,
+    SimulatedAccountsUpload,
     SimulatedGhec,
     SimulatedGhes,
+    SimulatedOrganization,
     SimulatedUser,
 )
 from license_sync_local.simulator.oracle import ExpectedUsage, expected_usage, upload_for
@@ -39,8 +43,10 @@ __all__ = [
     "FaultKind",
     "GitHubSimulator",
     "RecordedRequest",
+    "SimulatedAccountsUpload",
     "SimulatedGhec",
     "SimulatedGhes",
+    "SimulatedOrganization",
     "SimulatedUser",
     "demo_enterprise",
     "expected_usage",

@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from uuid import NAMESPACE_DNS, uuid5
 
-from license_sync.models import ConsumedLicenseUser, ServerInstanceSyncStatus
+from license_sync.models import (
+    ConsumedLicenseUser,
+    ExternalIdentity,
+    ServerInstanceSyncStatus,
+    UserAccountsUploadState,
+)
 
 SCIM_SETUP_LOGIN = "scim-admin"
 """The built-in setup user GHES creates when SCIM is configured; it consumes no seat."""
@@ -59,9 +64,40 @@ class SimulatedGhes:
     revision stays after that. A revision replaces `users` (so the REST API and the oracle
     see it too) at the moment its report is served."""
 
+    is_connected: bool = True
+    """GitHub Connect links the instance to the enterprise (GraphQL `isConnected`)."""
+    user_accounts_uploads: list[SimulatedAccountsUpload] = field(default_factory=list)
+    """Usage files GitHub received for the instance (GraphQL `userAccountsUploads`), in
+    upload order. An instance neither connected nor uploaded is unknown to GitHub."""
+    github_held_users: list[SimulatedUser] | None = None
+    """The accounts GitHub holds for the instance (GraphQL `userAccounts`), as of its last
+    sync or upload; None: the instance's current seat-holding users."""
+    customer_name: str = "Acme Corp"
+    """GraphQL `customerName`: the license's customer."""
+
     def __post_init__(self) -> None:
         if not self.server_id:
             self.server_id = str(uuid5(NAMESPACE_DNS, self.hostname))
+
+
+@dataclass
+class SimulatedAccountsUpload:
+    """One `EnterpriseServerUserAccountsUpload`: a usage file GitHub received."""
+
+    name: str
+    created_at: str
+    """ISO 8601 in UTC, as GraphQL's `DateTime`."""
+    sync_state: UserAccountsUploadState = UserAccountsUploadState.SUCCESS
+
+
+@dataclass
+class SimulatedOrganization:
+    """An organization of the enterprise, with or without its own SAML identity provider."""
+
+    login: str
+    saml_identity_provider: bool = False
+    """Organization-level SAML; its identities are the enterprise's `external_identities`
+    whose `scope` is `organization:LOGIN`."""
 
 
 @dataclass
@@ -75,6 +111,18 @@ class SimulatedGhec:
     """Enterprise members (`github_com_user=True`) and server rows from earlier syncs. Served
     verbatim until the first upload, which makes the simulator recompute the view."""
     sync_status: list[ServerInstanceSyncStatus] = field(default_factory=list)
+    token_scopes: tuple[str, ...] = ("read:enterprise", "read:org")
+    """The classic token's scopes (`X-OAuth-Scopes`); GraphQL fields that need a missing
+    one answer GitHub's INSUFFICIENT_SCOPES error."""
+    saml_identity_provider: bool = True
+    """Enterprise-level SAML is configured (GraphQL `ownerInfo.samlIdentityProvider`)."""
+    external_identities: list[ExternalIdentity] = field(default_factory=list)
+    """SAML/SCIM identities, enterprise-level (`scope` "enterprise") or of an
+    organization's own SAML (`scope` "organization:LOGIN")."""
+    organizations: list[SimulatedOrganization] = field(default_factory=list)
+    graphql_points: int = 5000
+    """GraphQL points per hour (`rateLimit.limit`); a query costing more than the points
+    left is refused with GitHub's primary rate-limit answer."""
 
 
 class FaultKind(StrEnum):

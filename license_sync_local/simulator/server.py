@@ -40,6 +40,7 @@ from license_sync.models import (
 )
 from license_sync_local.simulator import ghes as ghes_answers
 from license_sync_local.simulator.ghes import GhesInstance, clamp_per_page
+from license_sync_local.simulator.graphql import GRAPHQL_PATH, GraphQLEndpoint
 from license_sync_local.simulator.ledger import EnterpriseLedger
 from license_sync_local.simulator.model import (
     DROPPED_STATUS,
@@ -138,6 +139,9 @@ class GitHubSimulator:
             self._instances[config.hostname] = GhesInstance(config)
         self._ghec = ghec if ghec is not None else SimulatedGhec()
         self._ledger = EnterpriseLedger(self._ghec)
+        self._graphql = GraphQLEndpoint(
+            self._ghec, lambda: [instance.config for instance in self._instances.values()]
+        )
         self._rate_limit = rate_limit
         self._lock = threading.Lock()
         # [fault, hits left]; the caller's Fault object is never mutated.
@@ -467,6 +471,13 @@ class GitHubSimulator:
             return auth_failure
         if request.path == _UPLOAD_PATH:
             return self._upload(request) if request.method == "POST" else _not_found()
+        if request.path == GRAPHQL_PATH:
+            if request.method != "POST":
+                return _not_found()
+            answer = self._graphql.answer(request.body)
+            reply = _json_reply(answer.status, answer.body)
+            reply.headers.update(answer.headers)
+            return reply
         segments = [unquote(segment) for segment in request.path.strip("/").split("/")]
         if request.method != "GET":
             return _not_found()

@@ -127,6 +127,23 @@ class ConfigError(LicenseSyncError):
         self.field = field
 
 
+class GitHubQueryRejected(GitHubError):
+    """GitHub's GraphQL API answered with `errors` (an invalid query, a missing resource)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str,
+        error_types: tuple[str, ...],
+        status: int | None = None,
+        attempts: int | None = None,
+    ) -> None:
+        super().__init__(message, host=host, status=status, attempts=attempts)
+        self.error_types = error_types
+        """GitHub's `type` of each error (`NOT_FOUND`, `FORBIDDEN`, ...; "" when none)."""
+
+
 # --- The administrative shell (SSH port 122) ---------------------------------------------
 
 

@@ -210,3 +210,12 @@ class ExternalIdentity(BaseModel):
     scim_emails: list[str] = Field(default_factory=list)
     scope: str = "enterprise"
     """`enterprise`, or `organization:LOGIN` for organization-level SAML."""
+
+
+class ExternalIdentitiesRead(BaseModel):
+    """The identities a run could read, and what it could not (each a sentence)."""
+
+    identities: list[ExternalIdentity] = Field(default_factory=list)
+    not_read: list[str] = Field(default_factory=list)
+    """Why identities are missing: a scope the token lacks, an organization without SAML, an
+    error GitHub answered. Empty when every identity source was read."""

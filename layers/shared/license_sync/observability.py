@@ -19,6 +19,7 @@ import re
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 REDACTED_EMAIL = "<email>"
 REDACTED_TOKEN = "<token>"  # noqa: S105 (the mask, not a secret)
@@ -72,7 +73,8 @@ def reload_environment() -> None:
     """Re-read the POWERTOOLS_* names after the environment changed.
 
     Lambda sets the environment before any import; a process that sets it later (the
-    local run, tests) calls this so metrics carry the template's namespace and service.
+    local run, tests) calls this so metrics and logs carry the template's namespace and
+    service.
     """
     namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE")
     service = os.environ.get("POWERTOOLS_SERVICE_NAME")
@@ -80,3 +82,9 @@ def reload_environment() -> None:
         metrics.namespace = namespace
     if service:
         metrics.service = service
+        logger.service = service
+        formatter = logger.registered_formatter
+        if isinstance(formatter, LambdaPowertoolsFormatter):
+            # `clear_state=True` resets a handler's keys to these: the service must be in them.
+            formatter.keys_combined["service"] = service
+        logger.append_keys(service=service)

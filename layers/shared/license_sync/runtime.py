@@ -30,6 +30,7 @@ from license_sync.aws.token_vault import SecretsManagerTokenVault
 from license_sync.config import PushTarget, Settings, settings_from_environment
 from license_sync.github.export_file import MAX_EXPORT_FILE_BYTES
 from license_sync.github.ghec import GhecClient, HttpUsageUploader
+from license_sync.github.ghec_graphql import GhecGraphQLClient
 from license_sync.github.ghes import GhesClient
 from license_sync.github.ghes_ssh import GhesShell
 from license_sync.github.http import HttpSettings
@@ -161,6 +162,15 @@ def finalize_deps() -> FinalizeDeps:
             settings=_http_settings(settings),
         )
 
+    def graph_for_run() -> GhecGraphQLClient:
+        # The same GHEC API root and token: GraphQL is `{api_url}/graphql`.
+        return GhecGraphQLClient(
+            api_url=str(settings.ghec_api_url).rstrip("/"),
+            enterprise=settings.ghec_enterprise,
+            token=tokens.get_token(settings.ghec_token_secret),
+            settings=_http_settings(settings),
+        )
+
     def publisher_for_run(run_id: str) -> UsagePublisher:
         return _publisher(settings, tokens.get_token(settings.ghec_token_secret), run_id)
 
@@ -171,6 +181,7 @@ def finalize_deps() -> FinalizeDeps:
         reports=S3ReportStore(boto3.client("s3"), settings.reports_bucket),
         ghec=ghec_for_run,
         publisher=publisher_for_run,
+        github_graph=graph_for_run,
         notifier=SnsRunNotifier(boto3.client("sns"), settings.notification_topic_arn)
         if settings.notification_topic_arn
         else None,

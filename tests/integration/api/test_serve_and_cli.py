@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -266,8 +267,9 @@ def test_update_shows_the_apis_refusals_and_warnings_in_one_line(
     monkeypatch.setenv("UPDATE_TOKEN", "ghp_updateOriginal0003")
     _register_disabled(capsys, api, "update-c.acme.example", "https://update-c.acme.example")
     _register_disabled(capsys, api, "update-d.acme.example", "https://update-d.acme.example")
+    # (disabled, so the runs other tests start on this server leave it alone)
     assert _cli(capsys, "instances", "add", *api, "--hostname", "Update-E.acme.example.",
-                "--source", "export")[0] == 0  # fmt: skip
+                "--source", "export", "--disabled")[0] == 0  # fmt: skip
 
     plain_http = _cli(
         capsys, "instances", "update", *api, "update-c.acme.example",
@@ -366,6 +368,101 @@ def test_the_served_api_answers_a_deeply_nested_body_400(server: Served) -> None
 
     assert response.status_code == 400
     assert "nests deeper than 32 levels" in response.json()["message"]
+
+
+def _one_line(out: str) -> str:
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "Traceback" not in out
+    assert lines[0].startswith("license-sync: ")
+    return lines[0]
+
+
+def test_an_unknown_instance_id_names_where_the_ids_are(
+    server: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _cli(capsys, "instances", "show", "--api-url", server.url, "no-such.example")
+
+    assert code == 2
+    line = _one_line(out)
+    assert "HTTP 404: no instance 'no-such.example'" in line
+    assert "`license-sync instances list`" in line
+
+
+def test_report_out_naming_a_folder(
+    server: Served, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out = _cli(capsys, "sync", "start", "--api-url", server.url, "--wait", "--json")
+    run_id = json.loads(out)["run_id"]
+
+    code, out = _cli(
+        capsys, "sync", "report", "--api-url", server.url, run_id, "--out", str(tmp_path)
+    )
+
+    assert code == 2
+    assert f"--out {tmp_path} is a folder; pass a file name" in _one_line(out)
+
+
+def _closed_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_an_unreachable_api_url(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{_closed_loopback_port()}"
+
+    code, out = _cli(capsys, "instances", "list", "--api-url", url)
+
+    assert code == 2
+    line = _one_line(out)
+    assert f"cannot reach the admin API at {url} (connection failed" in line
+    assert "check --api-url" in line
+
+
+def test_serve_on_a_port_in_use(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    config = tmp_path / "sync.toml"
+    config.write_text('[ghec]\nenterprise = "acme"\ntoken = "literal"\n')
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        code, out = _cli(capsys, "serve", "--config", str(config), "--port", str(port))
+
+    assert code == 2
+    line = _one_line(out)
+    assert f"cannot listen on 127.0.0.1:{port}" in line
+    assert "--port 0 to pick one" in line
+
+
+def test_sync_start_wait_prints_progress_lines_off_a_terminal(
+    server: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an instance to collect (registered here unless an earlier test did: 409 then)
+    instance = server.instances[0]
+    monkeypatch.setenv("GHES_TOKEN", instance.token)
+    added, out = _cli(
+        capsys,
+        "instances", "add", "--api-url", server.url,
+        "--hostname", instance.hostname,
+        "--url", server.simulator.ghes_url(instance.hostname),
+        "--site-admin", instance.site_admin_login,
+        "--token-env", "GHES_TOKEN",
+    )  # fmt: skip
+    assert added == 0 or "HTTP 409" in out, out
+
+    code, out = _cli(capsys, "sync", "start", "--api-url", server.url, "--wait", "--poll", "0.1")
+
+    assert code == 0, out
+    lines = out.splitlines()
+    run_lines = [line for line in lines if re.match(r"^\d\d:\d\d:\d\d run \S+: ", line)]
+    assert run_lines, out
+    assert run_lines[0].endswith(" instances done)")  # collecting (n/m instances done)
+    # (other tests leave instances registered on this server; one of theirs may fail)
+    assert re.search(r": (succeeded|partial)$", run_lines[-1]), out
+    assert any(re.match(r"^\d\d:\d\d:\d\d \S+: collected \d+ accounts$", line) for line in lines)
 
 
 # --- The SSH key for the upload package: stored, never shown, bound to its host -------------

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from license_sync.pipeline.records import Run
+from license_sync_local.browser import CHROMIUM_FLAGS as BROWSER_FLAGS
 from license_sync_local.cli import main as license_sync
 from license_sync_local.demo import write_sync_config
 from license_sync_local.serve import served
@@ -23,16 +24,7 @@ from license_sync_local.sync_config import load_sync_config
 pytestmark = pytest.mark.integration
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
+CHROMIUM_FLAGS = ("--headless", *BROWSER_FLAGS)
 
 
 @pytest.fixture(scope="module")

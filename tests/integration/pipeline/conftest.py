@@ -38,8 +38,8 @@ class LocalDeployment:
     out_dir: Path
     messages: list[str]
 
-    def run(self) -> Run:
-        return run_sync(self.stack, self.messages.append, timeout_seconds=120)
+    def run(self, observe: Callable[[Run], None] | None = None) -> Run:
+        return run_sync(self.stack, self.messages.append, timeout_seconds=120, observe=observe)
 
     def report(self, run: Run) -> ConsumedLicenses:
         write_outputs(self.stack, run, self.out_dir / run.run_id)

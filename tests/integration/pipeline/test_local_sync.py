@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from license_sync.models import ConsumedLicenseUser, UsageUpload
-from license_sync.pipeline.records import InstanceRunStatus, RunStatus
+from license_sync.pipeline.records import InstanceRunStatus, Run, RunStatus
 from license_sync.runtime import reset_dependencies
 from license_sync_local.cloudwatch import emitted_metrics
+from license_sync_local.progress import PlainLines, RunSnapshot
 from license_sync_local.runner import write_outputs
 from license_sync_local.simulator import (
     DEMO_EXPECTED_SEATS_CONSUMED,
@@ -178,14 +181,31 @@ def test_collect_continues_in_a_new_invocation_when_time_runs_short(
     # Given one instance of 1,500 accounts, and Lambdas that have plenty of time when they
     # start but only 30 s (less than the 60 s a collect keeps in reserve) at every later look
     instances, ghec = generate_enterprise(seed=7, instances=1, accounts_total=1500)
+
+    seen_so_far: list[int] = []
+    lines = io.StringIO()
+    display = PlainLines(lines, every_seconds=0.0)  # a line per look, not per 3 s
+
+    def observe(run: Run) -> None:
+        (instance,) = run.instances.values()
+        if instance.status is InstanceRunStatus.PENDING:
+            seen_so_far.append(instance.accounts_so_far)
+        display.update(RunSnapshot.of_run(run))
+
     with deployment(instances, ghec, context_factory=short_on_time) as local:
         # When the sync runs
-        run = local.run()
+        run = local.run(observe)
 
         # Then the collect handed over to continuations and still wrote every account once
         (progress,) = run.instances.values()
         assert progress.status is InstanceRunStatus.COLLECTED
         assert progress.continuations >= 2
+        # And the run record showed the accounts collected so far moving while it collected
+        moving = sorted(set(seen_so_far))
+        assert len(moving) >= 3, seen_so_far
+        assert moving[0] < moving[-1] <= progress.accounts
+        # And the progress lines said so
+        assert any(f"{count:,} accounts so far" in lines.getvalue() for count in moving[1:])
         # (organizations are not in the site-admin report)
         assert progress.accounts == sum(user.type == "User" for user in instances[0].users)
         expected = expected_usage(instances, ghec)
@@ -201,13 +221,29 @@ def test_report_still_generating_requeues_instead_of_waiting(
     instances, ghec = demo_enterprise()
     slow = instances[0]
     slow.report_ready_after = 8
+    waits: list[str] = []
+
+    def observe(run: Run) -> None:
+        waiting = run.instances[slow.hostname].waiting
+        if waiting and waiting not in waits:
+            waits.append(waiting)
+
     with deployment(instances, ghec, environment={"REPORT_WAIT_SECONDS": "0.5"}) as local:
-        run = local.run()
+        run = local.run(observe)
 
         # Then the collect re-queued itself and finished later with the full usage
         progress = run.instances[slow.hostname]
         assert progress.status is InstanceRunStatus.COLLECTED
         assert progress.continuations >= 1
+        # And the run record said what it waited for, and how long, while it waited
+        assert any(
+            re.fullmatch(
+                r"the site-admin report is being generated \(202, \d+ so far\); next try in \d+ s",
+                wait,
+            )
+            for wait in waits
+        ), waits
+        assert progress.waiting == ""
         report_answers = Counter(
             request.status
             for request in local.simulator.requests

@@ -224,3 +224,60 @@ ROUTES = {
 )
 def test_allowed_methods_follow_the_path_templates(path: str, methods: list[str]) -> None:
     assert allowed_methods(path, ROUTES) == methods
+
+
+VALID_REGISTRATION = {
+    "hostname": "ghes.example",
+    "url": "https://ghes.example",
+    "site_admin": "admin",
+    "token": TOKEN,
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        (
+            {"url": "http://ghes.example"},
+            "url",
+            "must use https (plain http is accepted only for loopback hosts, not ghes.example)",
+        ),
+        (
+            {"url": "https://admin:pw@ghes.example"},
+            "url",
+            "must not contain a user name or password",
+        ),
+        (
+            {"hostname": "ghes example"},
+            "hostname",
+            "must be a host name of letters, digits, dots and hyphens (at most 128 characters)"
+            " starting with a letter or digit",
+        ),
+        (
+            {"site_admin": "ad min"},
+            "site_admin",
+            "must be a GitHub login: letters, digits, dots, hyphens and underscores, starting with"
+            " a letter or digit",
+        ),
+        ({"colour": "red"}, "colour", "is not a field of this request"),
+        ({"enabled": "yes"}, "enabled", "must be true or false"),
+    ],
+)
+def test_validation_reasons_read_as_sentences(
+    change: dict[str, str], field: str, reason: str
+) -> None:
+    error = http_error(_validation_error({**VALID_REGISTRATION, **change}))
+
+    assert [detail.model_dump() for detail in error.body.errors] == [
+        {"field": field, "reason": reason}
+    ]
+
+
+def test_a_missing_field_is_required() -> None:
+    body = {key: value for key, value in VALID_REGISTRATION.items() if key != "site_admin"}
+
+    error = http_error(_validation_error(body))
+
+    assert [detail.model_dump() for detail in error.body.errors] == [
+        {"field": "site_admin", "reason": "is required"}
+    ]

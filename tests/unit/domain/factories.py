@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 
 from license_sync.domain import LicenseReport, PersonBuilder
-from license_sync.models import AccountType, ConsumedLicenseUser, ServerAccount
+from license_sync.models import AccountType, ConsumedLicenseUser, ExternalIdentity, ServerAccount
 
 GHES_A = "ghes-a.corp.example"
 GHES_B = "ghes-b.corp.example"
@@ -72,8 +72,9 @@ def build_report(
     *,
     ghec_rows: Iterable[ConsumedLicenseUser] = (),
     collected: Collection[str] = (GHES_A, GHES_B),
+    identities: Iterable[ExternalIdentity] = (),
 ) -> LicenseReport:
-    builder = PersonBuilder(ghec_rows, collected)
+    builder = PersonBuilder(ghec_rows, collected, identities=identities)
     builder.add_all(accounts)
     return builder.build()
 

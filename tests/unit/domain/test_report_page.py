@@ -311,3 +311,17 @@ def test_the_page_names_the_date_the_seats_run_out() -> None:
     runs_out = re.search(r"id='runs-out-on'>(\d{4}-\d\d-\d\d)<", page)
     assert runs_out is not None
     assert date.fromisoformat(runs_out.group(1)) > NOW.date()
+
+
+def test_identities_that_could_not_be_read_are_said_beside_the_count() -> None:
+    note = "identities not read: <scope>; matching used NameID and verified emails only"
+    run = page_input().run
+    assert run.summary is not None
+    unread = run.model_copy(
+        update={"summary": run.summary.model_copy(update={"identities_note": note})}
+    )
+
+    page = render_report_page(page_input(run=unread)).decode()
+
+    assert "<p id='identities-note' class='warn'>identities not read: &lt;scope&gt;;" in page
+    assert "id='identities-note'" not in render_report_page(page_input()).decode()

@@ -353,6 +353,19 @@ def test_report_still_202_when_the_budget_ends_is_not_ready() -> None:
     assert client.stats.requests == 3
 
 
+def test_each_wait_on_a_report_being_generated_is_told_before_it_starts() -> None:
+    github = ScriptedGitHub().add(REPORT, httpx.Response(202))
+    clock = FakeClock()
+    waits: list[tuple[int, float]] = []
+
+    with make_client(github, clock).open_usage_report(
+        budget_seconds=3.0, on_wait=lambda answers, seconds: waits.append((answers, seconds))
+    ):
+        pass
+
+    assert waits == [(1, 0.5), (2, 1.0)]
+
+
 # --- the REST fallback ----------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from license_sync_local.dashboard import (
     MAX_HISTORY_RUNS,
     RunRecord,
     append_history,
+    log_lines,
     read_history,
     render_dashboard,
 )
@@ -120,3 +122,86 @@ def test_history_accumulates_and_is_bounded(tmp_path: Path) -> None:
 def test_an_empty_history_still_renders() -> None:
     page = render_dashboard(TEMPLATE, [], values=VALUES)
     assert "no local run yet" in page
+
+
+def _section(page: str, title: str) -> str:
+    start = page.index(f"<h3>{title}</h3>")
+    return page[start : page.index("</section>", start)]
+
+
+def test_the_page_names_the_dashboard_once() -> None:
+    page = render_dashboard(TEMPLATE, [_record(0, RunStatus.SUCCEEDED)], values=VALUES)
+    body = page.split("<body>", 1)[1]
+
+    # The text widget carries the title; the header only says what the page is
+    assert "<h1>" not in body
+    assert body.count("ls-license-sync") == 1
+
+
+def test_per_instance_series_never_take_the_success_or_failure_colour() -> None:
+    hosts = [f"h{index}.example" for index in range(6)]
+    points = [
+        MetricPoint("LicenseSync", "InstanceSyncFailed", {**SERVICE, "Instance": host}, 1.0, 0)
+        for host in hosts
+    ]
+    record = _record(0, RunStatus.PARTIAL, failed_host="us.example")
+    page = render_dashboard(TEMPLATE, [RunRecord(record.run, points, [])], values=VALUES)
+
+    failed_collects = _section(page, "Instance status: failed collects")
+    assert "#2ca02c" not in failed_collects  # success green
+    assert "#d62728" not in failed_collects.split("annotation")[0]  # failure red
+
+
+def test_the_log_widget_keeps_what_its_query_keeps() -> None:
+    output = "\n".join(
+        [
+            '{"level":"INFO","message":"collect finished","hostname":"lab.example",'
+            '"error":"HTTP 503 from lab.example"}',
+            '{"level":"INFO","message":"collect finished","hostname":"eu.example"}',
+            json.dumps(
+                {
+                    "timestamp": "2026-12-01T09:00:00Z",
+                    "level": "ERROR",
+                    "errorType": "BatchProcessingError",
+                    "errorMessage": "All records failed processing.\n\nTraceback (most recent"
+                    ' call last):\n  File "x.py"\nGitHubUnreachable: lab.example did not answer',
+                    "requestId": "r",
+                }
+            ),
+        ]
+    )
+    logs = log_lines(output)
+    assert [entry.get("hostname") for entry in logs] == ["lab.example", None]
+
+    record = _record(0, RunStatus.PARTIAL, failed_host="us.example")
+    page = render_dashboard(TEMPLATE, [RunRecord(record.run, [], logs)], values=VALUES)
+    table = _section(page, "Errors and warnings by run (logs)")
+    assert "<td>HTTP 503 from lab.example</td>" in table
+    assert (
+        "<td>BatchProcessingError: All records failed processing. "
+        "(last: GitHubUnreachable: lab.example did not answer)</td>"
+    ) in table
+    assert "Traceback (most recent" not in table
+
+
+def test_alarm_details_wrap_and_the_runs_box_keeps_to_the_grid() -> None:
+    page = render_dashboard(TEMPLATE, [_record(0, RunStatus.SUCCEEDED)], values=VALUES)
+
+    assert "text-overflow: ellipsis" not in page
+    footer_rule = re.search(r"\n\s*footer \{([^}]*)\}", page)
+    assert footer_rule is not None
+    assert "box-sizing: border-box" in footer_rule.group(1)
+
+
+def test_the_runs_table_shows_stale_usage() -> None:
+    record = _record(1, RunStatus.PARTIAL, failed_host="us.example")
+    failed = record.run.instances["us.example"].model_copy(
+        update={"stale_from": STARTED - timedelta(days=7)}
+    )
+    run = record.run.model_copy(
+        update={"instances": {**record.run.instances, "us.example": failed}}
+    )
+
+    page = render_dashboard(TEMPLATE, [RunRecord(run, [], [])], values=VALUES)
+
+    assert "us.example: counted from its sync of 2026-11-30; stale 14 days" in page

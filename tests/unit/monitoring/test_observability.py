@@ -14,6 +14,7 @@ from license_sync.observability import (
     REDACTED_TOKEN,
     logger,
     redact_text,
+    reload_environment,
     serialize_log,
 )
 
@@ -71,3 +72,22 @@ def test_the_shared_logger_applies_the_rules(captured_logger: io.StringIO) -> No
     line = json.loads(captured_logger.getvalue().splitlines()[-1])
     assert line["error"] == f"{REDACTED_EMAIL} was not found"
     assert line["token"] == REDACTED_TOKEN
+
+
+def test_logs_carry_the_service_name_set_after_import(
+    captured_logger: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a service name set after the logger was made (as the local run does)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "license-sync-later")
+    reload_environment()
+    try:
+        # When a handler clears its state and logs (inject_lambda_context(clear_state=True))
+        logger.registered_formatter.clear_state()
+        logger.info("collect finished")
+    finally:
+        monkeypatch.undo()
+        reload_environment()
+
+    # Then the line names the service
+    line = json.loads(captured_logger.getvalue().splitlines()[-1])
+    assert line["service"] == "license-sync-later"

@@ -68,6 +68,8 @@ def test_sync_config_resolves_relative_paths_and_defaults(tmp_path: Path) -> Non
         + '[[instances]]\nhostname = "Air.Example"\nsource = "export"\n'
         + 'export_file = "exports/air.json"\n',
     )
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "air.json").write_text("{}")
     config = load_sync_config(path)
     (instance,) = config.instances
     assert instance.export_file == tmp_path / "exports" / "air.json"
@@ -76,6 +78,7 @@ def test_sync_config_resolves_relative_paths_and_defaults(tmp_path: Path) -> Non
 
 
 def test_sync_config_host_names_follow_the_one_host_name_rule(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text("{}")
     path = _write(
         tmp_path,
         GHEC + '[[instances]]\nhostname = " GHES.Example.com. "\nsource = "export"\n'

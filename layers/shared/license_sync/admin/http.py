@@ -1,9 +1,9 @@
 """The one mapping from exceptions to HTTP answers, and the checks made before routing.
 
 Every error body is `ErrorBody`: `{message, errors: [{field, reason}]}` (409 for an active
-run adds `run`). Validation errors keep pydantic's message and drop the offending value,
-so a rejected token is never echoed. Anything not listed is a 500 with a generic message
-(and a logged traceback): no client input leads there.
+run adds `run`). Validation errors are worded as sentences (`validation_reason`) and drop
+the offending value, so a rejected token is never echoed. Anything not listed is a 500 with
+a generic message (and a logged traceback): no client input leads there.
 """
 
 from __future__ import annotations
@@ -40,8 +40,24 @@ from license_sync.admin.errors import (
     UnsupportedMediaType,
 )
 from license_sync.admin.runs import run_view
-from license_sync.admin.schemas import REGISTRATION_TAGS, ActiveRunError, ErrorBody, ErrorDetail
+from license_sync.admin.schemas import (
+    CA_BUNDLE_PATTERN,
+    CURSOR_PATTERN,
+    HOSTNAME_PATTERN,
+    IDEMPOTENCY_KEY_PATTERN,
+    INSTANCE_ID_PATTERN,
+    REGISTRATION_TAGS,
+    RUN_ID_PATTERN,
+    SERVER_ID_PATTERN,
+    SITE_ADMIN_PATTERN,
+    URL_PATTERN,
+    ActiveRunError,
+    ErrorBody,
+    ErrorDetail,
+)
 from license_sync.aws.token_vault import TokenVaultError
+from license_sync.errors import ConfigError
+from license_sync.github.http import validate_base_url
 
 STATUS_OF: tuple[tuple[type[Exception], HTTPStatus], ...] = (
     (NotFound, HTTPStatus.NOT_FOUND),
@@ -131,8 +147,59 @@ def _detail(error: Mapping[str, Any]) -> ErrorDetail:
     path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location[1:])
     if error.get("type") == "json_invalid":
         return ErrorDetail(field="body", reason="not valid JSON")
-    reason = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-    return ErrorDetail(field=path.lstrip(".") or where, reason=reason)
+    field = path.lstrip(".") or where
+    return ErrorDetail(field=field, reason=validation_reason(error, field))
+
+
+# What a pattern stands for, in words: pydantic would quote the regular expression.
+PATTERN_REASONS = {
+    HOSTNAME_PATTERN: "must be a host name: letters, digits, dots and hyphens (at most 128)",
+    INSTANCE_ID_PATTERN: "must be an instance ID: the instance's lower-cased host name",
+    RUN_ID_PATTERN: "must be a run ID as POST /syncs and GET /syncs give it",
+    CURSOR_PATTERN: "must be the next_cursor of the page before",
+    SITE_ADMIN_PATTERN: "must be a login: letters, digits, dots, underscores and hyphens",
+    SERVER_ID_PATTERN: "must be a server ID: letters, digits and hyphens (a UUID)",
+    IDEMPOTENCY_KEY_PATTERN: "must be 1 to 255 printable ASCII characters without white space",
+    URL_PATTERN: "must use https; plain http is accepted only for loopback hosts",
+    CA_BUNDLE_PATTERN: "must be PEM text with at least one -----BEGIN CERTIFICATE----- block",
+}
+FIELD_PATTERN_REASONS = {
+    "ca_bundle": "must be PEM text with at least one certificate, or empty to remove it",
+}
+TYPE_REASONS = {
+    "missing": "is required",
+    "extra_forbidden": "is not a field of this request",
+    "bool_type": "must be true or false",
+    "string_type": "must be a string",
+    "int_parsing": "must be a whole number",
+}
+
+
+def validation_reason(error: Mapping[str, Any], field: str) -> str:
+    """pydantic's error as a sentence like sync.toml's (no regular expression, no value)."""
+    kind = str(error.get("type", ""))
+    if kind == "string_pattern_mismatch":
+        pattern = str((error.get("ctx") or {}).get("pattern", ""))
+        if pattern == URL_PATTERN:
+            return _url_reason(error.get("input"))
+        return PATTERN_REASONS.get(
+            pattern,
+            FIELD_PATTERN_REASONS.get(field.rsplit(".", 1)[-1], "is not in the accepted form"),
+        )
+    if kind in TYPE_REASONS:
+        return TYPE_REASONS[kind]
+    return str(error.get("msg", "invalid")).removeprefix("Value error, ")
+
+
+def _url_reason(value: Any) -> str:
+    # The clients' own URL rule says what exactly is wrong; its words for plain http name
+    # the host, which the fixed sentence leaves out (nothing of the input is echoed).
+    try:
+        validate_base_url(str(value), field="url")
+    except ConfigError as exc:
+        if not exc.reason.startswith("must use https"):
+            return exc.reason
+    return PATTERN_REASONS[URL_PATTERN]
 
 
 # --- Before routing ---------------------------------------------------------------------------

@@ -151,12 +151,15 @@ def run_view(run: Run) -> RunView:
         duration_seconds=run.duration_seconds,
         instances_total=run.instances_total,
         instances_done=run.instances_done,
+        step=run.step,
         instances=[
             InstanceProgressView(
                 instance_id=instance_id,
                 hostname=progress.hostname,
                 status=progress.status,
                 accounts=progress.accounts,
+                accounts_so_far=progress.accounts_so_far,
+                waiting=progress.waiting,
                 error=progress.error,
                 source=progress.source,
                 complete=progress.complete,

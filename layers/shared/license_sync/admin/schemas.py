@@ -523,6 +523,10 @@ class InstanceProgressView(_View):
     hostname: str
     status: InstanceRunStatus
     accounts: int
+    accounts_so_far: int
+    """While collecting: accounts written so far."""
+    waiting: str
+    """While collecting: what the next attempt waits for (202, a rate limit), and how long."""
     error: str
     source: UsageSource | None
     complete: bool
@@ -577,6 +581,8 @@ class RunView(_View):
     duration_seconds: float | None
     instances_total: int
     instances_done: int
+    step: str
+    """While finalizing: the step under way."""
     instances: list[InstanceProgressView]
     counts: RunCounts | None
     reconciliation: ReconciliationView | None

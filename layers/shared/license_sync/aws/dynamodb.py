@@ -349,6 +349,45 @@ class DynamoRunStore:
             if not _condition_failed(exc):
                 raise
 
+    def record_collecting(
+        self, run_id: str, instance_id: str, *, accounts_so_far: int, waiting: str = ""
+    ) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"run_id": {"S": run_id}},
+                UpdateExpression="SET instances.#iid.accounts_so_far = :so_far, "
+                "instances.#iid.waiting = :waiting",
+                # A late note never touches an instance that is already done.
+                ConditionExpression="instances.#iid.#st = :pending",
+                ExpressionAttributeNames={"#iid": instance_id, "#st": "status"},
+                ExpressionAttributeValues={
+                    ":so_far": {"N": str(accounts_so_far)},
+                    ":waiting": {"S": waiting},
+                    ":pending": {"S": InstanceRunStatus.PENDING.value},
+                },
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+
+    def record_step(self, run_id: str, step: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"run_id": {"S": run_id}},
+                UpdateExpression="SET #step = :step",
+                ConditionExpression="#status = :finalizing",
+                ExpressionAttributeNames={"#step": "step", "#status": "status"},
+                ExpressionAttributeValues={
+                    ":step": {"S": step},
+                    ":finalizing": {"S": RunStatus.FINALIZING.value},
+                },
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+
     def complete_instance(
         self, run_id: str, instance_id: str, progress: InstanceProgress
     ) -> Run | None:

@@ -5,8 +5,9 @@ it); `PersonBuilder` applies them. How they map onto DOMAIN.md's steps:
 
 - Accounts are compared by primary email as `normalise_email` does (step 1); the same
   address on any instances is one person (step 4); no match, no address: own person (step 5).
-- SAML NameID before verified-domain emails (steps 2 and 3). Only the NameID is available
-  from GHEC's consumed-licenses rows, so the other SAML claims cannot be compared.
+- The linked SAML/SCIM identity's attributes before verified-domain emails (steps 2 and 3):
+  the row's SAML NameID always, and every attribute of the `ExternalIdentity`s read from
+  GHEC's GraphQL API when the run could read them (`identity_match_values`).
 - GHEC's rows for accounts of earlier syncs are superseded, per hostname, by the fresh
   collection; what they hold for other hostnames still counts and still joins fresh
   accounts by address, so one human is not counted once from GHEC's memory and again from
@@ -30,7 +31,12 @@ from license_sync.domain.emails import normalise_email
 from license_sync.domain.hostnames import normalise_hostname
 from license_sync.domain.seats import SeatExclusion, seat_exclusion
 from license_sync.errors import LicenseSyncError
-from license_sync.models import ConsumedLicenses, ConsumedLicenseUser, ServerAccount
+from license_sync.models import (
+    ConsumedLicenses,
+    ConsumedLicenseUser,
+    ExternalIdentity,
+    ServerAccount,
+)
 
 PERSON_RULES: tuple[str, ...] = (
     "GHES accounts are compared by primary email, ignoring letter case and surrounding "
@@ -38,9 +44,11 @@ PERSON_RULES: tuple[str, ...] = (
     "Seat-consuming accounts with the same primary email are one person, whichever "
     "instances they are on.",
     "An account without a primary email, or whose email matches nothing, is its own person.",
-    "An account whose email equals a GHEC member's SAML NameID belongs to that member; only "
-    "when no member's NameID matches is it compared with members' verified-domain emails.",
-    "When an email matches several members, SAML matches win, then the lowest login; the "
+    "An account whose email equals an attribute of a GHEC member's SAML/SCIM identity belongs "
+    "to that member: the SAML NameID, `username` and `emails`, the `name` and `emailaddress` "
+    "claims, and SCIM's `username` and `emails` (the identity's `login` names the member). Only "
+    "when no identity matches is it compared with members' verified-domain emails.",
+    "When an email matches several members, identity matches win, then the lowest login; the "
     "choice is reported as ambiguous.",
     "GHEC members are persons (they consume a seat) even without any server account, and "
     "two members are never merged.",
@@ -51,6 +59,26 @@ PERSON_RULES: tuple[str, ...] = (
     "Addresses that differ only by a +tag, dots, or the domain, and logins repeated across "
     "instances, are reported as likely duplicates and never merged.",
 )
+
+
+IDENTITY_CLAIMS = ("name", "emailaddress")
+"""SAML attribute claims compared with GHES emails, by their last path segment (IdPs send
+e.g. `http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress`)."""
+
+
+def identity_match_values(identity: ExternalIdentity) -> set[str]:
+    """Every attribute of `identity` GitHub compares with a GHES primary email, normalised."""
+    values: list[str | None] = [
+        identity.saml_name_id,
+        identity.saml_username,
+        *identity.saml_emails,
+        identity.scim_username,
+        *identity.scim_emails,
+    ]
+    for name, claimed in identity.saml_attributes.items():
+        if name.rstrip("/").rpartition("/")[2].casefold() in IDENTITY_CLAIMS:
+            values.extend(claimed)
+    return {n for n in (normalise_email(v) for v in values) if n is not None}
 
 
 class AccountFromUncollectedHostname(LicenseSyncError):
@@ -197,7 +225,11 @@ class PersonBuilder:
     """
 
     def __init__(
-        self, ghec_rows: Iterable[ConsumedLicenseUser], collected_hostnames: Collection[str]
+        self,
+        ghec_rows: Iterable[ConsumedLicenseUser],
+        collected_hostnames: Collection[str],
+        *,
+        identities: Iterable[ExternalIdentity] = (),
     ) -> None:
         self._collected = frozenset(normalise_hostname(h) for h in collected_hostnames)
         self._accounts: dict[tuple[str, int], ServerAccount] = {}
@@ -221,12 +253,19 @@ class PersonBuilder:
                 self._ghec_server_rows.append(_GhecIdentity(row, kept, ordinal))
         self._members.sort(key=lambda m: _login_order(m.row.github_com_login, m.ordinal))
 
-        self._members_by_saml_name_id: dict[str, list[int]] = defaultdict(list)
+        self._members_by_identity: dict[str, list[int]] = defaultdict(list)
         self._members_by_verified_email: dict[str, list[int]] = defaultdict(list)
+        identity_values: dict[str, set[str]] = defaultdict(set)
+        for identity in identities:
+            if identity.login:
+                identity_values[identity.login.casefold()] |= identity_match_values(identity)
         for node, member in enumerate(self._members):
+            values = set(identity_values.get(member.row.github_com_login.casefold(), ()))
             saml_name_id = normalise_email(member.row.github_com_saml_name_id)
             if saml_name_id is not None:
-                self._members_by_saml_name_id[saml_name_id].append(node)
+                values.add(saml_name_id)
+            for value in values:
+                self._members_by_identity[value].append(node)
             for address in {
                 normalise_email(a) for a in member.row.github_com_verified_domain_emails
             }:
@@ -240,8 +279,8 @@ class PersonBuilder:
         holders.extend(
             (len(self._members) + offset, row) for offset, row in enumerate(self._ghec_server_rows)
         )
-        for node, identity in holders:
-            for address in {normalise_email(a) for a in identity.row.enterprise_server_emails}:
+        for node, holder in holders:
+            for address in {normalise_email(a) for a in holder.row.enterprise_server_emails}:
                 if address is not None:
                     self._ghec_nodes_by_stored_email[address].append(node)
 
@@ -326,13 +365,13 @@ class PersonBuilder:
         )
 
     def _match_member(self, email: str, ambiguous: list[AmbiguousMatch]) -> int | None:
-        """The member node `email` joins (SAML first, then lowest login), or None."""
-        by_saml = self._members_by_saml_name_id.get(email, [])
+        """The member node `email` joins (identities first, then lowest login), or None."""
+        by_identity = self._members_by_identity.get(email, [])
         by_verified = [
-            n for n in self._members_by_verified_email.get(email, []) if n not in by_saml
+            n for n in self._members_by_verified_email.get(email, []) if n not in by_identity
         ]
         # Member nodes are numbered in login order, so sorting nodes sorts by login.
-        candidates = sorted(by_saml) + sorted(by_verified)
+        candidates = sorted(by_identity) + sorted(by_verified)
         if not candidates:
             return None
         if len(candidates) > 1:
@@ -343,8 +382,8 @@ class PersonBuilder:
                     chosen_login=logins[0],
                     candidate_logins=logins,
                     reason=(
-                        f"{len(by_saml)} member(s) have it as SAML NameID and "
-                        f"{len(by_verified)} other(s) as a verified email; SAML matches "
+                        f"{len(by_identity)} member(s) have it in a SAML/SCIM identity and "
+                        f"{len(by_verified)} other(s) as a verified email; identity matches "
                         "come first, then the lowest login."
                     ),
                 )

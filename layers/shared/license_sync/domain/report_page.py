@@ -340,11 +340,17 @@ def _seats_section(page: ReportPageInput) -> str:
         "<section id='seats'><h2>Seats</h2>"
         f"<div class='tiles'>{tile_html}</div><p>{counts}</p>"
         f"<p id='drift-explained'>{html.escape(_drift_explained(ghec, drift))}</p>"
+        f"{_identities_note(summary.identities_note)}"
         "<div id='reconciliation-entries' class='placeholder'>"
         "<h3>Reconciliation entries</h3><p class='muted'>Per-person reconciliation (which "
         "persons GHEC counts differently) is not recorded yet: the difference above is one "
         "number. When it is, its entries are listed here.</p></div></section>"
     )
+
+
+def _identities_note(note: str) -> str:
+    """Matching used fewer SAML/SCIM identities than GitHub does: said beside the count."""
+    return f"<p id='identities-note' class='warn'>{html.escape(note)}</p>" if note else ""
 
 
 def _drift_explained(ghec: int | None, drift: int | None) -> str:

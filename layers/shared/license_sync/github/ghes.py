@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import codecs
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -300,7 +300,7 @@ class GhesClient(GitHubClientBase):
 
     @contextmanager
     def open_usage_report(
-        self, *, budget_seconds: float
+        self, *, budget_seconds: float, on_wait: Callable[[int, float], None] | None = None
     ) -> Iterator[Iterator[ServerAccount] | ReportNotReady]:
         """Open `all_users.csv`; yields the accounts (read them inside the `with`).
 
@@ -329,6 +329,8 @@ class GhesClient(GitHubClientBase):
             if delay >= deadline.remaining():
                 yield ReportNotReady(attempts=not_ready, retry_after_seconds=delay)
                 return
+            if on_wait is not None:
+                on_wait(not_ready, delay)
             self._clock.sleep(delay)
 
     def _report_accounts(self, response: httpx.Response) -> Iterator[ServerAccount]:

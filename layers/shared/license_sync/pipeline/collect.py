@@ -103,6 +103,8 @@ class CollectLimits:
     """New attempts from row 0 after the report changed between two continuations."""
     time_check_every: int = 500
     """Accounts between two looks at the remaining time."""
+    progress_every: int = 1000
+    """Accounts between two notes of the count so far on the run record."""
 
 
 @dataclass(frozen=True)
@@ -246,8 +248,13 @@ def _collect_from_instance(
         budget = min(time_left - limits.reserve_seconds, limits.report_wait_seconds)
         with ExitStack() as stack:
             usage_source = UsageSource.SITE_ADMIN_REPORT
+            live = _LiveProgress(request, deps.runs)
             try:
-                report = stack.enter_context(source.open_usage_report(budget_seconds=budget))
+                report = stack.enter_context(
+                    source.open_usage_report(budget_seconds=budget, on_wait=live.report_wait)
+                )
+                if not isinstance(report, ReportNotReady):
+                    live.report_ready()
             except GitHubNotFound:
                 # Some instances do not serve the site-admin report; the REST listing does,
                 # but only with public emails, so the usage is marked incomplete.
@@ -263,7 +270,15 @@ def _collect_from_instance(
                         "requests",
                     )
                 delay = max(limits.not_ready_delay_seconds, int(report.retry_after_seconds))
-                return _continue(request, spent(not_ready_attempts=attempts), delay, progress, deps)
+                return _continue(
+                    request,
+                    spent(not_ready_attempts=attempts),
+                    delay,
+                    progress,
+                    deps,
+                    waiting=f"the site-admin report is being generated (202, {attempts} so far)",
+                )
+
             fingerprint = ReportFingerprint(usage_source)
             finished = _write_accounts(
                 report,
@@ -272,6 +287,7 @@ def _collect_from_instance(
                 resume,
                 remaining_seconds=remaining_seconds,
                 deps=deps,
+                note=live.accounts,
             )
         changed = finished if isinstance(finished, ReportChanged) else None
         if finished is True:
@@ -287,7 +303,14 @@ def _collect_from_instance(
             handover = spent(accounts_written=fingerprint.rows, rows_digest=fingerprint.digest)
             return _continue(request, handover, 0, progress, deps)
     except GitHubRateLimited as exc:
-        return _continue(request, spent(), int(exc.retry_after_seconds) + 1, progress, deps)
+        return _continue(
+            request,
+            spent(),
+            int(exc.retry_after_seconds) + 1,
+            progress,
+            deps,
+            waiting="rate limited by the instance",
+        )
     except PERMANENT_ERRORS as exc:
         return deps.bookkeeping.fail(request, progress, str(exc))
     finally:
@@ -309,6 +332,8 @@ def _collect_from_instance(
         update={
             "status": InstanceRunStatus.COLLECTED,
             "accounts": written,
+            "accounts_so_far": written,
+            "waiting": "",
             "collection_id": collection_id,
             "source": usage_source,
             "complete": complete,
@@ -326,6 +351,35 @@ def _collect_from_instance(
     return deps.bookkeeping.complete(request, done, collection)
 
 
+@dataclass
+class _LiveProgress:
+    """What the run record shows while this collect works: accounts so far, or a wait."""
+
+    request: CollectRequest
+    runs: RunStore
+    waited: bool = False
+
+    def report_wait(self, answers: int, seconds: float) -> None:
+        self.waited = True
+        resume = self.request.resume
+        self.runs.record_collecting(
+            self.request.run_id,
+            self.request.instance_id,
+            accounts_so_far=resume.accounts_written,
+            waiting=f"the site-admin report is being generated (202, "
+            f"{resume.not_ready_attempts + answers} so far); asking again in {seconds:.0f} s",
+        )
+
+    def report_ready(self) -> None:
+        if self.waited:
+            self.accounts(self.request.resume.accounts_written)
+
+    def accounts(self, so_far: int) -> None:
+        self.runs.record_collecting(
+            self.request.run_id, self.request.instance_id, accounts_so_far=so_far
+        )
+
+
 def _write_accounts(
     report: Iterator[ServerAccount],
     fingerprint: ReportFingerprint,
@@ -334,11 +388,13 @@ def _write_accounts(
     *,
     remaining_seconds: Callable[[], float],
     deps: CollectDeps,
+    note: Callable[[int], None],
 ) -> bool | ReportChanged:
     """Write the report's accounts after those earlier invocations of this attempt wrote.
 
     Returns whether the report was finished (`fingerprint` then holds every account read so
-    far), or how the report changed since those invocations read it.
+    far), or how the report changed since those invocations read it. `note` hears the count
+    so far every `progress_every` accounts, once they are flushed.
     """
     changed = skip_consumed(report, fingerprint, resume)
     if changed is not None:
@@ -348,6 +404,9 @@ def _write_accounts(
         for account in report:
             fingerprint.add(account)
             writer.write(account)
+            if fingerprint.rows % limits.progress_every == 0:
+                writer.flush()
+                note(fingerprint.rows)
             if fingerprint.rows % limits.time_check_every == 0 and (
                 remaining_seconds() < limits.reserve_seconds
             ):
@@ -361,10 +420,18 @@ def _continue(
     delay_seconds: int,
     progress: InstanceProgress,
     deps: CollectDeps,
+    *,
+    waiting: str = "",
 ) -> CollectResult:
     resume = resume.model_copy(update={"continuations": resume.continuations + 1})
     deps.queue.send_collect(
         request.model_copy(update={"resume": resume}), delay_seconds=delay_seconds
+    )
+    deps.runs.record_collecting(
+        request.run_id,
+        request.instance_id,
+        accounts_so_far=resume.accounts_written,
+        waiting=f"{waiting}; next try in {delay_seconds} s" if waiting else "",
     )
     return CollectResult(
         CollectOutcome.CONTINUED,
@@ -419,6 +486,7 @@ class RunBookkeeping:
             update={
                 "status": InstanceRunStatus.FAILED,
                 "error": error,
+                "waiting": "",
                 "finished_at": self.clock(),
                 "continuations": request.resume.continuations,
             }

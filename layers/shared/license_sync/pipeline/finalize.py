@@ -38,9 +38,15 @@ from license_sync.models import (
 )
 from license_sync.pipeline.attempts import record_failed_attempt
 from license_sync.pipeline.collect import RunBookkeeping
+from license_sync.pipeline.github_view import (
+    GitHubGraphRead,
+    github_server_view,
+    read_github_graph,
+)
 from license_sync.pipeline.ports import (
     AccountStore,
     GhecEnterprise,
+    GhecGraphView,
     InstanceStore,
     ReportStore,
     RunNotifier,
@@ -79,6 +85,8 @@ class FinalizeDeps:
     """The push target writes `uploads/RUN_ID/HOSTNAME.json` itself (the `s3` target): an
     instance whose real upload package is already there keeps it, not our document."""
     clock: Callable[[], datetime] = utc_now
+    github_graph: Callable[[], GhecGraphView] | None = None
+    """GHEC's GraphQL views (identities, server installations); None: not read, and said."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,8 @@ class FinalizedRun:
     run: Run
     github_view: LicenseSyncStatus
     """GHEC's own license-sync-status after the push (GitHub Connect's view too)."""
+    github_graph: GitHubGraphRead | None = None
+    """What GHEC's GraphQL API told this run (`installations` feeds reconciliation)."""
 
 
 def finalize_sync(run_id: str, deps: FinalizeDeps) -> FinalizedRun | None:
@@ -117,9 +127,15 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
     sources = _choose_sources(progress, registry)
 
     ghec = deps.ghec()
+    deps.runs.record_step(run.run_id, "reading GHEC's consumed licenses")
     known = ghec.get_consumed_licenses(budget_seconds=GHEC_BUDGET_SECONDS)
+    deps.runs.record_step(run.run_id, "reading GitHub's server view and identities")
+    graph = read_github_graph(deps.github_graph)
+    deps.runs.record_step(run.run_id, f"building persons from {len(sources)} instance(s)' accounts")
     builder = PersonBuilder(
-        known.users, {progress[source.instance_id].hostname for source in sources}
+        known.users,
+        {progress[source.instance_id].hostname for source in sources},
+        identities=graph.identities.identities,
     )
     # One read of the accounts serves both the persons and the push: a fresh source's
     # seat-holding accounts are kept by reference (the builder holds the accounts anyway).
@@ -132,7 +148,9 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
                 kept.append(account)
     report = builder.build()
 
+    deps.runs.record_step(run.run_id, "writing the reports")
     report_keys = _write_reports(run.run_id, report, known.total_seats_purchased, deps)
+    deps.runs.record_step(run.run_id, "pushing each freshly collected instance's usage")
     publisher = deps.publisher(run.run_id)
     for source in sources:
         if (
@@ -154,6 +172,7 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
             )
 
     # Reconciliation needs GHEC's count after the push, not its rows again.
+    deps.runs.record_step(run.run_id, "reading GHEC's count and license-sync-status back")
     after_push = ghec.get_consumed_license_totals()
     github_view = ghec.get_license_sync_status()
     now = deps.clock()
@@ -180,6 +199,11 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
         github_view.model_dump_json(indent=2).encode(),
         content_type="application/json",
     )
+    report_keys["github_server_view"] = deps.reports.put(
+        f"reports/{run.run_id}/github-server-view.json",
+        github_server_view(graph, progress).model_dump_json(indent=2).encode(),
+        content_type="application/json",
+    )
     purchased = known.total_seats_purchased
     summary = RunSummary(
         accounts_collected=report.accounts_seen,
@@ -195,6 +219,8 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
             drift=report.total_seats_consumed - after_push.total_seats_consumed,
         ),
         report_keys=report_keys,
+        identities_note=graph.identities_note,
+        github_view_error=graph.installations_error,
     )
     finished = run.model_copy(
         update={
@@ -210,7 +236,7 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
         # Before the run is recorded finished: a failed publish is retried with the finalize.
         deps.notifier.notify(*notice)
     deps.runs.finish(finished)
-    return FinalizedRun(run=finished, github_view=github_view)
+    return FinalizedRun(run=finished, github_view=github_view, github_graph=graph)
 
 
 def upload_packages_notice(run: Run) -> tuple[str, str] | None:

@@ -7,7 +7,7 @@ moto and the GitHub simulator, or plain fakes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
@@ -17,8 +17,10 @@ from license_sync.github.ghes_ssh import SshTarget
 from license_sync.github.http import RequestStats
 from license_sync.models import (
     ConsumedLicenses,
+    ExternalIdentitiesRead,
     LicenseSyncStatus,
     ServerAccount,
+    ServerInstallation,
     UsageUpload,
 )
 from license_sync.pipeline.records import (
@@ -56,6 +58,16 @@ class RunStore(Protocol):
 
     def update_progress(self, run_id: str, instance_id: str, progress: InstanceProgress) -> None:
         """Record progress of an instance that is still being collected."""
+        ...
+
+    def record_collecting(
+        self, run_id: str, instance_id: str, *, accounts_so_far: int, waiting: str = ""
+    ) -> None:
+        """Note a pending instance's accounts written so far and what it waits for, if any."""
+        ...
+
+    def record_step(self, run_id: str, step: str) -> None:
+        """Note the finalize step under way."""
         ...
 
     def complete_instance(
@@ -163,8 +175,11 @@ class UsageReportSource(Protocol):
     stats: RequestStats
 
     def open_usage_report(
-        self, *, budget_seconds: float
-    ) -> AbstractContextManager[Iterator[ServerAccount] | ReportNotReady]: ...
+        self, *, budget_seconds: float, on_wait: Callable[[int, float], None] | None = None
+    ) -> AbstractContextManager[Iterator[ServerAccount] | ReportNotReady]:
+        """`on_wait(answers_202_so_far, seconds)` hears each wait before asking again."""
+        ...
+
     def list_users(self, *, budget_seconds: float) -> Iterator[ServerAccount]: ...
     def get_license(self) -> GhesLicense: ...
     def get_version(self) -> str | None: ...
@@ -183,3 +198,11 @@ class GhecEnterprise(Protocol):
     def get_consumed_licenses(self, *, budget_seconds: float) -> ConsumedLicenses: ...
     def get_consumed_license_totals(self) -> ConsumedLicenses: ...
     def get_license_sync_status(self) -> LicenseSyncStatus: ...
+
+
+class GhecGraphView(Protocol):
+    """GHEC's GraphQL views as finalize reads them (GhecGraphQLClient implements it)."""
+
+    def read_external_identities(self, *, budget_seconds: float) -> ExternalIdentitiesRead: ...
+    def read_server_installations(self, *, budget_seconds: float) -> list[ServerInstallation]: ...
+    def close(self) -> None: ...

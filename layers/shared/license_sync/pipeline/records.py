@@ -129,6 +129,10 @@ class InstanceProgress(_Record):
     hostname: str
     status: InstanceRunStatus = InstanceRunStatus.PENDING
     accounts: int = 0
+    accounts_so_far: int = 0
+    """While collecting: accounts written so far (`accounts` is set once the instance is done)."""
+    waiting: str = ""
+    """While collecting: why the next attempt waits and for how long (202, a rate limit)."""
     error: str = ""
     continuations: int = 0
     finished_at: datetime | None = None
@@ -180,6 +184,11 @@ class RunSummary(_Record):
     seats_available: int
     reconciliation: Reconciliation
     report_keys: dict[str, str]
+    identities_note: str = ""
+    """Why matching used fewer SAML/SCIM identities than GitHub does ("" when all were read):
+    "identities not read: ...; matching used NameID and verified emails only"."""
+    github_view_error: str = ""
+    """Why GitHub's server installations (GraphQL) could not be read this run ("" when read)."""
 
 
 class Run(_Record):
@@ -192,6 +201,8 @@ class Run(_Record):
     instances: dict[str, InstanceProgress] = Field(default_factory=dict)
     instances_total: int = 0
     instances_done: int = 0
+    step: str = ""
+    """While finalizing: the step under way."""
     summary: RunSummary | None = None
     error: str = ""
     finalize_failed_attempts: int = 0
