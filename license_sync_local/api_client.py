@@ -31,6 +31,7 @@ from botocore.credentials import Credentials
 
 from license_sync.admin.schemas import DESTINATION_FIELDS
 from license_sync.errors import ConfigError, LicenseSyncError
+from license_sync.github.ghes_ssh import DEFAULT_SSH_PORT, DEFAULT_SSH_USER
 from license_sync.github.http import is_loopback_host, validate_base_url
 from license_sync_local.notes import stale_usage_note
 from license_sync_local.problems import UsageProblem
@@ -368,6 +369,7 @@ def command_instances_add(arguments: argparse.Namespace) -> int:
             registration["token"] = token
         if arguments.ca_bundle:
             registration["ca_bundle"] = arguments.ca_bundle.read_text()
+        registration.update(_ssh_registration(arguments))
     with _client(arguments) as client:
         instance = client.register_instance(registration)
     _print_warnings(instance)
@@ -378,7 +380,32 @@ def command_instances_add(arguments: argparse.Namespace) -> int:
     return 0
 
 
-UPDATE_OPTIONS = {"url": "--url", "site_admin": "--site-admin", "ca_bundle": "--ca-bundle"}
+def _ssh_registration(arguments: argparse.Namespace) -> dict[str, Any]:
+    """The SSH fields of a registration: the key file's text and the pinned host key."""
+    if (arguments.ssh_key_file is None) != (arguments.ssh_host_key is None):
+        # Never trust an unknown host key: the API refuses one without the other too.
+        raise LicenseSyncError(
+            "--ssh-key-file and --ssh-host-key go together (ssh-keyscan -p 122 HOST prints "
+            "the host key)"
+        )
+    if arguments.ssh_key_file is None:
+        return {}
+    return {
+        "ssh_key": arguments.ssh_key_file.read_text(),
+        "ssh_host_key": arguments.ssh_host_key,
+        "ssh_port": arguments.ssh_port,
+        "ssh_user": arguments.ssh_user,
+    }
+
+
+UPDATE_OPTIONS = {
+    "url": "--url",
+    "site_admin": "--site-admin",
+    "ca_bundle": "--ca-bundle",
+    "ssh_host_key": "--ssh-host-key",
+    "ssh_port": "--ssh-port",
+    "ssh_user": "--ssh-user",
+}
 """The `instances update` option that changes each PATCH field named in errors."""
 
 
@@ -427,8 +454,34 @@ def instance_changes(arguments: argparse.Namespace) -> dict[str, Any]:
         if token == "":
             raise LicenseSyncError("the token is empty")
         changes["token"] = token
+    changes.update(_ssh_changes(arguments))
     if not changes:
         raise LicenseSyncError("nothing to change: pass at least one option (see --help)")
+    return changes
+
+
+def _ssh_changes(arguments: argparse.Namespace) -> dict[str, Any]:
+    """The SSH fields of `instances update`; a changed host key, port or user needs the key
+    again (the API's rule; a changed --url too when a key is stored, which the API checks)."""
+    changes: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("ssh_host_key", arguments.ssh_host_key),
+            ("ssh_port", arguments.ssh_port),
+            ("ssh_user", arguments.ssh_user),
+        )
+        if value is not None
+    }
+    if arguments.drop_ssh_key:
+        changes["ssh_key"] = None
+    elif arguments.ssh_key_file is not None:
+        changes["ssh_key"] = arguments.ssh_key_file.read_text()
+    elif changes:
+        options = ", ".join(UPDATE_OPTIONS[name] for name in changes)
+        raise LicenseSyncError(
+            f"changing {options} needs the SSH key again (the stored one was given for the "
+            "old host): add --ssh-key-file PATH, or --drop-ssh-key to remove it"
+        )
     return changes
 
 
@@ -644,24 +697,38 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _add_sync_commands(commands)
 
 
-def _add_instance_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    instances = commands.add_parser("instances", help="register and manage GHES instances")
-    instance_commands = instances.add_subparsers(dest="instances_command", required=True)
+def _add_ssh_options(add: argparse.ArgumentParser) -> None:
+    add.add_argument(
+        "--ssh-key-file",
+        type=readable_file,
+        help="private key for the administrative shell: each run fetches the upload package "
+        "(ghe-license usage); stored in Secrets Manager, never shown",
+    )
+    add.add_argument(
+        "--ssh-host-key",
+        metavar="LINE",
+        help="the instance's SSH host key, pinned (one line of ssh-keyscan -p 122 HOST)",
+    )
+    add.add_argument("--ssh-port", type=int, default=DEFAULT_SSH_PORT)
+    add.add_argument("--ssh-user", default=DEFAULT_SSH_USER)
 
-    add = instance_commands.add_parser("add", help="register an instance")
-    _common(add)
-    add.add_argument("--hostname", required=True)
-    add.add_argument("--url", help="https://HOST (required for --source api)")
-    add.add_argument("--site-admin", default="", help="a site admin's login")
-    token = add.add_mutually_exclusive_group()
-    token.add_argument("--token-env", metavar="NAME", help="read the token from $NAME")
-    token.add_argument("--token-stdin", action="store_true", help="read the token from stdin")
-    add.add_argument("--ca-bundle", type=readable_file, help="PEM file of the instance's CA")
-    add.add_argument("--source", choices=["api", "export"], default="api")
-    add.add_argument("--server-id")
-    add.add_argument("--disabled", dest="enabled", action="store_false")
-    add.set_defaults(handler=command_instances_add)
 
+def _update_ssh_options(update: argparse.ArgumentParser) -> None:
+    ssh_key = update.add_mutually_exclusive_group()
+    ssh_key.add_argument(
+        "--ssh-key-file", type=readable_file, help="a new SSH private key (or the same)"
+    )
+    ssh_key.add_argument(
+        "--drop-ssh-key", action="store_true", help="stop fetching the upload package"
+    )
+    update.add_argument("--ssh-host-key", metavar="LINE", help="a new pinned SSH host key")
+    update.add_argument("--ssh-port", type=int)
+    update.add_argument("--ssh-user")
+
+
+def _add_update_command(
+    instance_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     update = instance_commands.add_parser(
         "update",
         help="change an instance (a new --url, --site-admin or --ca-bundle needs a new token)",
@@ -689,7 +756,30 @@ def _add_instance_commands(commands: argparse._SubParsersAction[argparse.Argumen
         action="store_true",
         help="remove the stored token (the instance is not collected until one is sent)",
     )
+    _update_ssh_options(update)
     update.set_defaults(handler=command_instances_update)
+
+
+def _add_instance_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    instances = commands.add_parser("instances", help="register and manage GHES instances")
+    instance_commands = instances.add_subparsers(dest="instances_command", required=True)
+
+    add = instance_commands.add_parser("add", help="register an instance")
+    _common(add)
+    add.add_argument("--hostname", required=True)
+    add.add_argument("--url", help="https://HOST (required for --source api)")
+    add.add_argument("--site-admin", default="", help="a site admin's login")
+    token = add.add_mutually_exclusive_group()
+    token.add_argument("--token-env", metavar="NAME", help="read the token from $NAME")
+    token.add_argument("--token-stdin", action="store_true", help="read the token from stdin")
+    add.add_argument("--ca-bundle", type=readable_file, help="PEM file of the instance's CA")
+    add.add_argument("--source", choices=["api", "export"], default="api")
+    add.add_argument("--server-id")
+    add.add_argument("--disabled", dest="enabled", action="store_false")
+    _add_ssh_options(add)
+    add.set_defaults(handler=command_instances_add)
+
+    _add_update_command(instance_commands)
 
     listing = instance_commands.add_parser("list", help="list instances and their last sync")
     _common(listing)

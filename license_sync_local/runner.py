@@ -18,6 +18,7 @@ from license_sync.pipeline.records import (
     Run,
     RunStatus,
 )
+from license_sync.pipeline.upload_packages import SSH_KEY_SECRET_SUFFIX
 from license_sync_local.cloudwatch import emitted_metrics, metric_summary
 from license_sync_local.dashboard import HISTORY_FILE, read_history
 from license_sync_local.dynamodb_local import REPO_ROOT
@@ -73,6 +74,13 @@ def register_from_config(stack: EmbeddedStack, config: SyncConfig, progress: Pro
                 Name=secret_name,
                 SecretString=resolve_secret(section.token, field=f"instances[{index}].token"),
             )
+        ssh_key_secret = ""
+        if section.ssh_key_file is not None:
+            ssh_key_secret = f"{prefix}{section.instance_id}{SSH_KEY_SECRET_SUFFIX}"
+            stack.secretsmanager.create_secret(
+                Name=ssh_key_secret,
+                SecretString=section.ssh_private_key(f"instances[{index}].ssh_key_file"),
+            )
         store.put(
             Instance(
                 instance_id=section.instance_id,
@@ -85,6 +93,10 @@ def register_from_config(stack: EmbeddedStack, config: SyncConfig, progress: Pro
                 enabled=section.enabled,
                 server_id=section.resolved_server_id,
                 created_at=datetime.now(UTC),
+                ssh_key_secret=ssh_key_secret,
+                ssh_host_key=section.ssh_host_key or "",
+                ssh_port=section.ssh_port,
+                ssh_user=section.ssh_user,
             )
         )
         if section.export_file is not None:
@@ -236,11 +248,12 @@ def write_outputs(
 
 
 def copy_usage_uploads(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Path]:
-    """The `s3` push target's usage files, at the bucket's layout: `uploads/RUN_ID/HOST.json`.
+    """The files to upload, at the bucket's layout: `uploads/RUN_ID/HOST.json`.
 
-    They are what an administrator would take to GHEC's "Upload license usage" page; with the
-    `http` target the bucket holds only the air-gapped instances' encrypted exports (kept there
-    unchanged, whatever the target), so only those are copied.
+    They are what an administrator would take to GHEC's "Upload license usage" page: the
+    `s3` push target's usage files, the air-gapped instances' encrypted exports (kept there
+    unchanged, whatever the target), and the upload packages fetched over SSH (with either
+    target; for such an instance GitHub's own file takes the place of our usage file).
     """
     prefix = f"uploads/{run.run_id}/"
     written: dict[str, Path] = {}
@@ -270,6 +283,10 @@ def summarise(run: Run, metrics: list[dict[str, Any]]) -> str:
             note = f"{note} ({stale})" if note else stale
         elif progress.source is not None and not progress.complete:
             note = "public emails only, suspension unknown (incomplete)"
+        package = progress.upload_package_error or (
+            f"upload package kept: {progress.upload_package}" if progress.upload_package else ""
+        )
+        note = "; ".join(part for part in (note, package) if part)
         lines.append(
             f"  {progress.hostname:<28} {progress.status:<10} {progress.accounts:>9}  {note}"
         )

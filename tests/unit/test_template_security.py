@@ -44,6 +44,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("sqs:SendMessage", "CollectQueue"),
         ("sqs:SendMessage", "FinalizeQueue"),
         ("secretsmanager:GetSecretValue", "InstanceSecrets"),
+        ("s3:PutObject", "ReportsBucket/uploads/*"),  # upload packages fetched over SSH
     },
     "FinalizeSyncFunction": {
         ("dynamodb:Scan", "InstancesTable"),
@@ -59,6 +60,10 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("s3:ListBucket", "ReportsBucket?prefix=reports/*"),
         ("s3:ListBucket", "ReportsBucket?prefix=exports/*"),
         ("secretsmanager:GetSecretValue", "GhecTokenSecret"),
+        # The notification listing the upload packages, on the KMS-encrypted alarm topic.
+        ("sns:Publish", "AlarmTopic"),
+        ("kms:GenerateDataKey", "AlarmTopicKey"),
+        ("kms:Decrypt", "AlarmTopicKey"),
     },
     "IngestExportFunction": {
         ("dynamodb:GetItem", "InstancesTable"),

@@ -150,7 +150,9 @@ RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, max_length=64)]
         "The token goes to Secrets Manager and is never returned. The host name is stored "
         "normalised (lower case, no surrounding white space, no trailing dot); a host name "
         "already registered in any spelling is 409. A URL another instance has is accepted "
-        "with a warning in `warnings`."
+        "with a warning in `warnings`. With `ssh_key` and the pinned `ssh_host_key` (both or "
+        "neither), each run also fetches the upload package GitHub accepts with "
+        "`ghe-license usage` over the administrative shell (port 122 by default)."
     ),
     operation_id="registerInstance",
     tags=["instances"],
@@ -199,7 +201,10 @@ def get_instance(instance_id: InstanceId) -> InstanceView:
         "Absent fields stay. A change of `url`, `site_admin` or `ca_bundle` must bring "
         '`token`: a new one, or `"token": null` to remove the stored one (422 otherwise), '
         "so a stored token never goes to a destination it was not given for. Without a "
-        "token an instance is not collected (its sync fails, saying so) until one is sent."
+        "token an instance is not collected (its sync fails, saying so) until one is sent. "
+        "Likewise a change of `ssh_host_key`, `ssh_port` or `ssh_user` must bring `ssh_key` "
+        'again, or `"ssh_key": null` (422 otherwise), and so must a change of `url` when an '
+        "SSH key is stored (409 otherwise)."
     ),
     operation_id="updateInstance",
     tags=["instances"],

@@ -171,6 +171,8 @@ def run_view(run: Run) -> RunView:
                 push_error=progress.push_error,
                 no_new_export=progress.no_new_export,
                 note=progress.note,
+                upload_package=progress.upload_package,
+                upload_package_error=progress.upload_package_error,
             )
             for instance_id, progress in sorted(run.instances.items())
         ],

@@ -56,6 +56,10 @@ REGISTRATION_FIELDS = frozenset(
         "source",
         "enabled",
         "server_id",
+        "ssh_key_secret",
+        "ssh_host_key",
+        "ssh_port",
+        "ssh_user",
         "registration_revision",
     }
 )
@@ -141,7 +145,7 @@ class DynamoInstanceStore:
     def update_registration(
         self,
         instance_id: str,
-        changes: Mapping[str, str | bool | None],
+        changes: Mapping[str, str | bool | int | None],
         *,
         expected_revision: str | None = None,
     ) -> Instance | None:

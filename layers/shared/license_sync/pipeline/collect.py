@@ -63,6 +63,11 @@ from license_sync.pipeline.report_fingerprint import (
     restart,
     skip_consumed,
 )
+from license_sync.pipeline.upload_packages import (
+    UploadPackageDeps,
+    fetch_upload_package,
+    fetches_upload_package,
+)
 
 # Errors that another attempt cannot fix: the instance fails for this run at once.
 # Anything else (unreachable, throttled AWS calls, bugs) raises so SQS retries it and,
@@ -111,6 +116,8 @@ class CollectDeps:
     tokens: TokenSource
     connect: UsageReportSourceFactory
     limits: CollectLimits = field(default_factory=CollectLimits)
+    upload_packages: UploadPackageDeps | None = None
+    """Fetches the upload package over SSH for instances registered with an SSH key."""
     clock: Callable[[], datetime] = utc_now
     monotonic: Callable[[], float] = time.monotonic
 
@@ -399,6 +406,9 @@ def _collect_from_instance(
             "rate_limit_wait_seconds": totals.rate_limit_wait_seconds,
         }
     )
+    if deps.upload_packages is not None and fetches_upload_package(instance):
+        # After the usage is in: a package that cannot be fetched only says so on the run.
+        done = fetch_upload_package(request.run_id, instance, done, deps.upload_packages)
     return deps.bookkeeping.complete(request, done, collection)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import partial
@@ -50,6 +50,7 @@ from license_sync.pipeline.ports import (
     GhecGraphView,
     InstanceStore,
     ReportStore,
+    RunNotifier,
     RunStore,
     UsagePublisher,
 )
@@ -79,6 +80,11 @@ class FinalizeDeps:
     ghec: Callable[[], GhecEnterprise]
     publisher: Callable[[str], UsagePublisher]
     """The push target for a run (its argument is the run ID)."""
+    notifier: RunNotifier | None = None
+    """Told the files to upload on GHEC's licensing page, when a run fetched any."""
+    push_writes_upload_files: bool = False
+    """The push target writes `uploads/RUN_ID/HOSTNAME.json` itself (the `s3` target): an
+    instance whose real upload package is already there keeps it, not our document."""
     clock: Callable[[], datetime] = utc_now
     github_graph: Callable[[], GhecGraphView] | None = None
     """GHEC's GraphQL views (identities, server installations); None: not read, and said."""
@@ -116,6 +122,38 @@ def finalize_sync(run_id: str, deps: FinalizeDeps) -> FinalizedRun | None:
         raise
 
 
+def _push_fresh(
+    run_id: str,
+    sources: list[_Source],
+    progress: dict[str, InstanceProgress],
+    registry: dict[str, Instance],
+    seat_accounts: Mapping[str, list[ServerAccount]],
+    *,
+    deps: FinalizeDeps,
+) -> None:
+    """Push each freshly collected instance, and keep the upload packages (in `progress`)."""
+    publisher = deps.publisher(run_id)
+    for source in sources:
+        if not source.fresh:
+            continue
+        if deps.push_writes_upload_files and progress[source.instance_id].upload_package:
+            # GitHub's own file is at the key our document would take: it is what to upload.
+            progress[source.instance_id] = progress[source.instance_id].model_copy(
+                update={"pushed": True, "push_error": ""}
+            )
+        else:
+            progress[source.instance_id] = _push(
+                progress[source.instance_id],
+                source,
+                registry,
+                publisher,
+                seat_accounts[source.collection_id],
+            )
+    for instance_id, instance_progress in list(progress.items()):
+        if instance_progress.export_package:
+            progress[instance_id] = _keep_upload_package(instance_progress, run_id, deps)
+
+
 def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
     registry = {instance.instance_id: instance for instance in deps.instances.list_all()}
     progress = dict(run.instances)
@@ -146,20 +184,7 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
     deps.runs.record_step(run.run_id, "writing the reports")
     report_keys = _write_reports(run.run_id, report, known.total_seats_purchased, deps)
     deps.runs.record_step(run.run_id, "pushing each freshly collected instance's usage")
-    publisher = deps.publisher(run.run_id)
-    for source in sources:
-        if source.fresh:
-            progress[source.instance_id] = _push(
-                progress[source.instance_id],
-                source,
-                registry,
-                publisher,
-                seat_accounts[source.collection_id],
-            )
-
-    for instance_id, instance_progress in list(progress.items()):
-        if instance_progress.export_package:
-            progress[instance_id] = _keep_upload_package(instance_progress, run.run_id, deps)
+    _push_fresh(run.run_id, sources, progress, registry, seat_accounts, deps=deps)
 
     # GHEC's count is GitHub's own (GitHub Connect's syncs, manual uploads), which our push
     # does not change; it is read last so that a forwarder that uploads at once is seen.
@@ -239,6 +264,10 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
         }
     )
     finished = _write_report_page(finished, report, registry, github_view, deps)
+    notice = upload_packages_notice(finished)
+    if notice is not None and deps.notifier is not None:
+        # Before the run is recorded finished: a failed publish is retried with the finalize.
+        deps.notifier.notify(*notice)
     deps.runs.finish(finished)
     return FinalizedRun(run=finished, github_view=github_view, github_graph=graph)
 
@@ -281,6 +310,36 @@ def run_notes(
             "be counted as seats."
         )
     return notes
+
+
+def upload_packages_notice(run: Run) -> tuple[str, str] | None:
+    """The subject and text that list a run's upload packages; None when it has none."""
+    fetched = sorted(
+        (p.hostname, p.upload_package) for p in run.instances.values() if p.upload_package
+    )
+    missed = sorted(
+        (p.hostname, p.upload_package_error)
+        for p in run.instances.values()
+        if p.upload_package_error
+    )
+    if not fetched:
+        return None
+    lines = [
+        f"license-sync run {run.run_id} fetched {len(fetched)} upload package(s) with "
+        "ghe-license usage.",
+        "Upload each file on GHEC: Enterprise settings > Enterprise licensing > "
+        "Upload license usage.",
+        "",
+    ]
+    for hostname, location in fetched:
+        lines.append(f"- {hostname}: {location}")
+        if location.startswith("s3://"):
+            lines.append(f"    aws s3 cp {location} ./{hostname}.json")
+    if missed:
+        lines += ["", "Not fetched:"]
+        lines += [f"- {hostname}: {error}" for hostname, error in missed]
+    subject = f"license-sync {run.run_id}: {len(fetched)} usage file(s) to upload to GHEC"
+    return subject[:100], "\n".join(lines)
 
 
 def fail_run_record(

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from license_sync.github.ghes import GhesLicense, ReportNotReady
+from license_sync.github.ghes_ssh import SshTarget
 from license_sync.github.http import RequestStats
 from license_sync.models import (
     ConsumedLicenses,
@@ -163,6 +164,20 @@ class UsagePublisher(Protocol):
 
 class TokenSource(Protocol):
     def get_token(self, secret_name: str) -> str: ...
+
+
+class AdminShell(Protocol):
+    """An instance's administrative shell (SSH), as the upload-package fetch sees it."""
+
+    def fetch_license_usage(
+        self, target: SshTarget, private_key: str, *, version: str | None
+    ) -> bytes: ...
+
+
+class RunNotifier(Protocol):
+    """Where a finished run tells the administrator what to do (an SNS topic)."""
+
+    def notify(self, subject: str, message: str) -> None: ...
 
 
 class UsageReportSource(Protocol):

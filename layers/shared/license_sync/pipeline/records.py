@@ -121,6 +121,13 @@ class Instance(_Record):
     """An accepted export whose users are encrypted, not yet used by a run: the file itself
     (at its `key`) is the instance's upload package for GHEC."""
     last_export: ExportUpload | None = None
+    ssh_key_secret: str = ""
+    """Secrets Manager name of the private key for the administrative shell (SSH port 122),
+    when the run fetches the upload package with `ghe-license usage`; "" when it does not."""
+    ssh_host_key: str = ""
+    """The instance's pinned SSH host key (OpenSSH known_hosts form): the only key trusted."""
+    ssh_port: int = 122
+    ssh_user: str = "admin"
     registration_revision: str = ""
     """New with every registration write; a change is written only over the revision it
     read, so a token is never stored under a destination another request set meanwhile."""
@@ -176,6 +183,10 @@ class InstanceProgress(_Record):
     push_error: str = ""
     consecutive_failures: int = 0
     """Set by finalize: runs in a row that failed to sync this instance, this one included."""
+    upload_package: str = ""
+    """Where the upload package fetched over SSH was stored (`uploads/RUN_ID/HOSTNAME.json`)."""
+    upload_package_error: str = ""
+    """Why the upload package was not fetched ("" when fetched or not registered)."""
     failed_attempts: int = 0
     """Collect attempts that raised, so SQS delivered the message again."""
     last_attempt_error: str = ""
