@@ -32,6 +32,7 @@ from botocore.credentials import Credentials
 from license_sync.admin.schemas import DESTINATION_FIELDS
 from license_sync.domain.reconciliation import TOP_ENTRIES_PER_KIND, summary_lines
 from license_sync.errors import ConfigError, LicenseSyncError
+from license_sync.github.ghes_ssh import DEFAULT_SSH_PORT, DEFAULT_SSH_USER
 from license_sync.github.http import is_loopback_host, validate_base_url
 from license_sync_local.notes import stale_usage_note
 from license_sync_local.problems import UsageProblem
@@ -215,7 +216,12 @@ class AdminApiClient:
         self.request("DELETE", f"/instances/{instance_id}")
 
     def upload_export(self, instance_id: str, file: Path) -> dict[str, Any]:
-        ticket: dict[str, Any] = self._json("POST", f"/instances/{instance_id}/exports")
+        """Get a presigned URL for `file` (an `.csv` is the site-admin report `all_users.csv`,
+        anything else the "Export license usage" JSON), then PUT the file to it."""
+        kind = "all_users_csv" if file.suffix.lower() == ".csv" else "export"
+        ticket: dict[str, Any] = self._json(
+            "POST", f"/instances/{instance_id}/exports", params={"kind": kind}
+        )
         # The upload URL is presigned: it goes to S3 (or the local server) without our auth.
         upload = self._presigned.put(
             ticket["upload_url"], content=file.read_bytes(), headers=ticket["headers"]
@@ -347,6 +353,8 @@ def _instance_line(instance: Mapping[str, Any]) -> str:
     export = instance.get("last_export") or {}
     if export.get("status") == "failed":
         sync += f"; last export failed: {export.get('error')}"
+    elif export.get("status") == "accepted" and not export.get("users_read", True):
+        sync += f"; last export's users encrypted (server ID {instance.get('server_id')})"
     state = "enabled" if instance.get("enabled") else "disabled"
     return f"{instance['instance_id']:<32} {instance['source']:<7} {state:<9} {sync}"
 
@@ -366,6 +374,7 @@ def command_instances_add(arguments: argparse.Namespace) -> int:
             registration["token"] = token
         if arguments.ca_bundle:
             registration["ca_bundle"] = arguments.ca_bundle.read_text()
+        registration.update(_ssh_registration(arguments))
     with _client(arguments) as client:
         instance = client.register_instance(registration)
     _print_warnings(instance)
@@ -376,7 +385,32 @@ def command_instances_add(arguments: argparse.Namespace) -> int:
     return 0
 
 
-UPDATE_OPTIONS = {"url": "--url", "site_admin": "--site-admin", "ca_bundle": "--ca-bundle"}
+def _ssh_registration(arguments: argparse.Namespace) -> dict[str, Any]:
+    """The SSH fields of a registration: the key file's text and the pinned host key."""
+    if (arguments.ssh_key_file is None) != (arguments.ssh_host_key is None):
+        # Never trust an unknown host key: the API refuses one without the other too.
+        raise LicenseSyncError(
+            "--ssh-key-file and --ssh-host-key go together (ssh-keyscan -p 122 HOST prints "
+            "the host key)"
+        )
+    if arguments.ssh_key_file is None:
+        return {}
+    return {
+        "ssh_key": arguments.ssh_key_file.read_text(),
+        "ssh_host_key": arguments.ssh_host_key,
+        "ssh_port": arguments.ssh_port,
+        "ssh_user": arguments.ssh_user,
+    }
+
+
+UPDATE_OPTIONS = {
+    "url": "--url",
+    "site_admin": "--site-admin",
+    "ca_bundle": "--ca-bundle",
+    "ssh_host_key": "--ssh-host-key",
+    "ssh_port": "--ssh-port",
+    "ssh_user": "--ssh-user",
+}
 """The `instances update` option that changes each PATCH field named in errors."""
 
 
@@ -425,8 +459,34 @@ def instance_changes(arguments: argparse.Namespace) -> dict[str, Any]:
         if token == "":
             raise LicenseSyncError("the token is empty")
         changes["token"] = token
+    changes.update(_ssh_changes(arguments))
     if not changes:
         raise LicenseSyncError("nothing to change: pass at least one option (see --help)")
+    return changes
+
+
+def _ssh_changes(arguments: argparse.Namespace) -> dict[str, Any]:
+    """The SSH fields of `instances update`; a changed host key, port or user needs the key
+    again (the API's rule; a changed --url too when a key is stored, which the API checks)."""
+    changes: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("ssh_host_key", arguments.ssh_host_key),
+            ("ssh_port", arguments.ssh_port),
+            ("ssh_user", arguments.ssh_user),
+        )
+        if value is not None
+    }
+    if arguments.drop_ssh_key:
+        changes["ssh_key"] = None
+    elif arguments.ssh_key_file is not None:
+        changes["ssh_key"] = arguments.ssh_key_file.read_text()
+    elif changes:
+        options = ", ".join(UPDATE_OPTIONS[name] for name in changes)
+        raise LicenseSyncError(
+            f"changing {options} needs the SSH key again (the stored one was given for the "
+            "old host): add --ssh-key-file PATH, or --drop-ssh-key to remove it"
+        )
     return changes
 
 
@@ -487,7 +547,9 @@ def _run_lines(run: Mapping[str, Any]) -> list[str]:
     lines = [f"run {run['run_id']}: {run['status']} ({run['trigger']}, {run['started_at']})"]
     for progress in run.get("instances", []):
         note = progress.get("error") or progress.get("push_error") or ""
-        if progress.get("stale_from"):
+        if progress.get("no_new_export") or (progress.get("note") and not note):
+            note = progress["note"]  # an air-gapped instance: what its file gave, or its age
+        elif progress.get("stale_from"):
             as_of = datetime.fromisoformat(run.get("finished_at") or run["started_at"])
             stale = stale_usage_note(datetime.fromisoformat(progress["stale_from"]), as_of)
             note = f"{note} ({stale})" if note else stale
@@ -654,24 +716,38 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _add_sync_commands(commands)
 
 
-def _add_instance_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    instances = commands.add_parser("instances", help="register and manage GHES instances")
-    instance_commands = instances.add_subparsers(dest="instances_command", required=True)
+def _add_ssh_options(add: argparse.ArgumentParser) -> None:
+    add.add_argument(
+        "--ssh-key-file",
+        type=readable_file,
+        help="private key for the administrative shell: each run fetches the upload package "
+        "(ghe-license usage); stored in Secrets Manager, never shown",
+    )
+    add.add_argument(
+        "--ssh-host-key",
+        metavar="LINE",
+        help="the instance's SSH host key, pinned (one line of ssh-keyscan -p 122 HOST)",
+    )
+    add.add_argument("--ssh-port", type=int, default=DEFAULT_SSH_PORT)
+    add.add_argument("--ssh-user", default=DEFAULT_SSH_USER)
 
-    add = instance_commands.add_parser("add", help="register an instance")
-    _common(add)
-    add.add_argument("--hostname", required=True)
-    add.add_argument("--url", help="https://HOST (required for --source api)")
-    add.add_argument("--site-admin", default="", help="a site admin's login")
-    token = add.add_mutually_exclusive_group()
-    token.add_argument("--token-env", metavar="NAME", help="read the token from $NAME")
-    token.add_argument("--token-stdin", action="store_true", help="read the token from stdin")
-    add.add_argument("--ca-bundle", type=readable_file, help="PEM file of the instance's CA")
-    add.add_argument("--source", choices=["api", "export"], default="api")
-    add.add_argument("--server-id")
-    add.add_argument("--disabled", dest="enabled", action="store_false")
-    add.set_defaults(handler=command_instances_add)
 
+def _update_ssh_options(update: argparse.ArgumentParser) -> None:
+    ssh_key = update.add_mutually_exclusive_group()
+    ssh_key.add_argument(
+        "--ssh-key-file", type=readable_file, help="a new SSH private key (or the same)"
+    )
+    ssh_key.add_argument(
+        "--drop-ssh-key", action="store_true", help="stop fetching the upload package"
+    )
+    update.add_argument("--ssh-host-key", metavar="LINE", help="a new pinned SSH host key")
+    update.add_argument("--ssh-port", type=int)
+    update.add_argument("--ssh-user")
+
+
+def _add_update_command(
+    instance_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     update = instance_commands.add_parser(
         "update",
         help="change an instance (a new --url, --site-admin or --ca-bundle needs a new token)",
@@ -699,7 +775,30 @@ def _add_instance_commands(commands: argparse._SubParsersAction[argparse.Argumen
         action="store_true",
         help="remove the stored token (the instance is not collected until one is sent)",
     )
+    _update_ssh_options(update)
     update.set_defaults(handler=command_instances_update)
+
+
+def _add_instance_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    instances = commands.add_parser("instances", help="register and manage GHES instances")
+    instance_commands = instances.add_subparsers(dest="instances_command", required=True)
+
+    add = instance_commands.add_parser("add", help="register an instance")
+    _common(add)
+    add.add_argument("--hostname", required=True)
+    add.add_argument("--url", help="https://HOST (required for --source api)")
+    add.add_argument("--site-admin", default="", help="a site admin's login")
+    token = add.add_mutually_exclusive_group()
+    token.add_argument("--token-env", metavar="NAME", help="read the token from $NAME")
+    token.add_argument("--token-stdin", action="store_true", help="read the token from stdin")
+    add.add_argument("--ca-bundle", type=readable_file, help="PEM file of the instance's CA")
+    add.add_argument("--source", choices=["api", "export"], default="api")
+    add.add_argument("--server-id")
+    add.add_argument("--disabled", dest="enabled", action="store_false")
+    _add_ssh_options(add)
+    add.set_defaults(handler=command_instances_add)
+
+    _add_update_command(instance_commands)
 
     listing = instance_commands.add_parser("list", help="list instances and their last sync")
     _common(listing)
@@ -716,7 +815,9 @@ def _add_instance_commands(commands: argparse._SubParsersAction[argparse.Argumen
     remove.set_defaults(handler=command_instances_remove)
 
     upload = instance_commands.add_parser(
-        "upload-export", help="upload an 'Export license usage' file for an instance"
+        "upload-export",
+        help="upload an air-gapped instance's file: the 'Export license usage' JSON, or the "
+        "site-admin report all_users.csv (by its .csv name)",
     )
     _common(upload)
     upload.add_argument("instance_id")

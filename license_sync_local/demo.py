@@ -7,6 +7,10 @@ would, and runs what `license-sync run` runs on it twice in one stack: the first
 succeeds; for the second, `DOWN_INSTANCE` drops every connection, so that run ends partial,
 counts the instance's usage from the first run (stale), and gives the failure panels and
 alarms of the dashboard something real to show. The demo exits 0 when both runs ended so.
+The `http` push target POSTs to the simulator's forwarding service (the enterprise's own,
+not GitHub): GHEC's count is what GitHub holds (ghes-eu synced by GitHub Connect a week ago,
+ghes-us not connected, ghes-lab uploaded by hand a month ago), so each run shows a drift, as
+a real enterprise's does.
 """
 
 from __future__ import annotations
@@ -56,6 +60,28 @@ def write_sync_config(
     path.write_text("\n".join(lines) + "\n")
 
 
+def describe_github_view(instances: Sequence[SimulatedGhes]) -> list[str]:
+    """One line per instance: what GitHub holds for it (and so what GHEC counts)."""
+    lines = []
+    for instance in instances:
+        state = instance.connect
+        held = state.latest_snapshot() if state else None
+        if state is None or (held is None and not state.connected):
+            what = "not connected to GitHub, never uploaded: GitHub holds none of its accounts"
+        elif held is None:
+            what = "connected, never synced: GitHub holds none of its accounts"
+        else:
+            when, _ = held
+            how = (
+                "synced by GitHub Connect"
+                if state.syncs and state.last_synced_at == when
+                else "uploaded by hand"
+            )
+            what = f"{how} on {when:%Y-%m-%d}: GitHub holds its accounts as they were then"
+        lines.append(f"  {instance.hostname}: {what}")
+    return lines
+
+
 def went_as_expected(runs: Sequence[Run]) -> bool:
     """The first run succeeded; the second failed only the down instance, counted stale."""
     first, second = runs
@@ -83,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config_path = arguments.out / "sync.toml"
         write_sync_config(config_path, simulator, instances, ghec)
         print(f"GitHub simulator on {simulator.base_url}; config in {config_path}")
+        print("What GitHub holds (GHEC's own count comes from this, not from our push):")
+        print("\n".join(describe_github_view(instances)))
 
         def before_run(index: int) -> None:
             if index == 1:

@@ -84,6 +84,7 @@ class EmbeddedStack:
         self.table_names: dict[str, str] = {}
         self.secret_names: dict[str, str] = {}
         self.bucket_names: dict[str, str] = {}
+        self.topic_arns: dict[str, str] = {}
         self.bucket_name = ""
         """The reports bucket (the functions' REPORTS_BUCKET): reports, usage files, exports."""
         self.environment: dict[str, str] = {}
@@ -200,6 +201,11 @@ class EmbeddedStack:
             self.bucket_names[logical_id] = name
         self.bucket_name = self._resolve(environment_variables(self.template)["REPORTS_BUCKET"])
 
+        sns = boto3.client("sns", region_name=REGION)
+        for logical_id in resources_of_type(self.template, "AWS::SNS::Topic"):
+            topic = sns.create_topic(Name=f"{self.stack_name}-{logical_id}")
+            self.topic_arns[logical_id] = topic["TopicArn"]
+
         for logical_id, properties in resources_of_type(
             self.template, "AWS::SecretsManager::Secret"
         ).items():
@@ -258,6 +264,8 @@ class EmbeddedStack:
             return self.secret_names[name]
         if name in self.bucket_names:
             return self.bucket_names[name]
+        if name in self.topic_arns:
+            return self.topic_arns[name]
         raise ValueError(f"the local run cannot resolve Ref {name}")
 
     def _condition(self, name: str) -> bool:

@@ -19,6 +19,7 @@ from license_sync.pipeline.records import (
     Run,
     RunStatus,
 )
+from license_sync.pipeline.upload_packages import SSH_KEY_SECRET_SUFFIX
 from license_sync_local.cloudwatch import emitted_metrics, metric_summary
 from license_sync_local.dashboard import HISTORY_FILE, read_history
 from license_sync_local.dynamodb_local import REPO_ROOT
@@ -74,6 +75,13 @@ def register_from_config(stack: EmbeddedStack, config: SyncConfig, progress: Pro
                 Name=secret_name,
                 SecretString=resolve_secret(section.token, field=f"instances[{index}].token"),
             )
+        ssh_key_secret = ""
+        if section.ssh_key_file is not None:
+            ssh_key_secret = f"{prefix}{section.instance_id}{SSH_KEY_SECRET_SUFFIX}"
+            stack.secretsmanager.create_secret(
+                Name=ssh_key_secret,
+                SecretString=section.ssh_private_key(f"instances[{index}].ssh_key_file"),
+            )
         store.put(
             Instance(
                 instance_id=section.instance_id,
@@ -86,6 +94,10 @@ def register_from_config(stack: EmbeddedStack, config: SyncConfig, progress: Pro
                 enabled=section.enabled,
                 server_id=section.resolved_server_id,
                 created_at=datetime.now(UTC),
+                ssh_key_secret=ssh_key_secret,
+                ssh_host_key=section.ssh_host_key or "",
+                ssh_port=section.ssh_port,
+                ssh_user=section.ssh_user,
             )
         )
         if section.export_file is not None:
@@ -238,10 +250,12 @@ def write_outputs(
 
 
 def copy_usage_uploads(stack: EmbeddedStack, run: Run, out_dir: Path) -> dict[str, Path]:
-    """The `s3` push target's usage files, at the bucket's layout: `uploads/RUN_ID/HOST.json`.
+    """The files to upload, at the bucket's layout: `uploads/RUN_ID/HOST.json`.
 
-    They are what an administrator would take to GHEC's "Upload license usage" page; with the
-    `http` target the bucket holds none and nothing is copied.
+    They are what an administrator would take to GHEC's "Upload license usage" page: the
+    `s3` push target's usage files, the air-gapped instances' encrypted exports (kept there
+    unchanged, whatever the target), and the upload packages fetched over SSH (with either
+    target; for such an instance GitHub's own file takes the place of our usage file).
     """
     prefix = f"uploads/{run.run_id}/"
     written: dict[str, Path] = {}
@@ -267,11 +281,17 @@ def summarise(
     lines.append(header)
     for progress in sorted(run.instances.values(), key=lambda item: item.hostname):
         note = progress.error or progress.push_error
-        if progress.stale_from is not None:
+        if progress.no_new_export or progress.export_package:
+            note = progress.note  # an air-gapped instance: what its file gave, or its age
+        elif progress.stale_from is not None:
             stale = stale_usage_note(progress.stale_from, run.finished_at or progress.stale_from)
             note = f"{note} ({stale})" if note else stale
         elif progress.source is not None and not progress.complete:
-            note = "public emails only (incomplete)"
+            note = "public emails only, suspension unknown (incomplete)"
+        package = progress.upload_package_error or (
+            f"upload package kept: {progress.upload_package}" if progress.upload_package else ""
+        )
+        note = "; ".join(part for part in (note, package) if part)
         lines.append(
             f"  {progress.hostname:<28} {progress.status:<10} {progress.accounts:>9}  {note}"
         )
@@ -290,6 +310,7 @@ def summarise(
             if drift is not None
             else "  GHEC's own count          unknown",
         ]
+        lines += [f"  note: {note}" for note in summary.notes]
         if summary.identities_note:
             lines.append(f"  {summary.identities_note}")
         if summary.github_view_error:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from license_sync.domain.hostnames import normalise_hostname
 from license_sync.errors import ConfigError
+from license_sync.github.ghes_ssh import parse_host_key, validate_private_key
 from license_sync.github.http import validate_base_url
 from license_sync.pipeline.records import default_server_id
 
@@ -56,6 +57,12 @@ class InstanceSection(_Section):
     source: Literal["api", "export"] = "api"
     export_file: Path | None = None
     enabled: bool = True
+    ssh_key_file: Path | None = None
+    """Private key for the administrative shell: the run fetches the upload package."""
+    ssh_host_key: str | None = None
+    """The instance's SSH host key, OpenSSH known_hosts form (`ssh-keyscan -p 122 HOST`)."""
+    ssh_port: int = Field(default=122, ge=1, le=65535)
+    ssh_user: str = "admin"
 
     _url = field_validator("url")(lambda value: None if value is None else _check_url(value))
 
@@ -74,7 +81,22 @@ class InstanceSection(_Section):
                     raise ValueError(f"{name} is required when source = 'api'")
         if self.source == "export" and self.export_file is None:
             raise ValueError("export_file is required when source = 'export'")
+        if (self.ssh_key_file is None) != (self.ssh_host_key is None):
+            # Never trust an unknown host key: a key without its host key is refused.
+            raise ValueError("ssh_key_file and ssh_host_key are given together or not at all")
+        if self.ssh_host_key is not None:
+            parse_host_key(self.ssh_host_key)
         return self
+
+    def ssh_private_key(self, field: str) -> str:
+        """The key file's text, checked to be a private key the SSH client can use."""
+        assert self.ssh_key_file is not None
+        try:
+            text = self.ssh_key_file.read_text()
+            validate_private_key(text)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(str(exc), field=field) from None
+        return text
 
     @property
     def resolved_server_id(self) -> str:
@@ -161,6 +183,7 @@ def load_sync_config(path: Path) -> SyncConfig:
             update={
                 "ca_bundle": base / instance.ca_bundle if instance.ca_bundle else None,
                 "export_file": base / instance.export_file if instance.export_file else None,
+                "ssh_key_file": base / instance.ssh_key_file if instance.ssh_key_file else None,
             }
         )
         for instance in config.instances

@@ -91,7 +91,7 @@ class SizeFigures(_Figures):
     # requests
     ghes: list[InstanceRequests]
     ghec_requests: dict[str, int]
-    """Requests to GHEC by `METHOD path`."""
+    """Requests to GHEC, and the uploads to the forwarding service, by `METHOD path`."""
     dynamodb_calls: dict[str, int]
     dynamodb_http_requests: dict[str, int]
     dynamodb_calls_by_function: dict[str, dict[str, int]]

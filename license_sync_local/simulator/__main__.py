@@ -48,12 +48,14 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  site admin {instance.site_admin_login!r}, token {instance.token!r}")
         print(f"GHEC enterprise {ghec.enterprise!r}")
         print(f"  REST API  {simulator.ghec_api_url}")
-        print(f"  uploads   {simulator.upload_url}")
         print(f"  token     {ghec.token!r}")
+        print(f"Usage forwarding service (the http push target, not GitHub) {simulator.upload_url}")
         print(
             f"A correct sync of every instance gives {expected.seats_consumed} seats consumed "
             f"({expected.server_persons} server persons, "
-            f"{expected.server_persons_matched_to_members} of them enterprise members)."
+            f"{expected.server_persons_matched_to_members} of them enterprise members); GHEC "
+            f"counts {expected.ghec_seats_consumed} from what GitHub holds "
+            f"(drift {expected.drift:+d})."
         )
         print("Serving until Ctrl-C.", flush=True)
         stop.wait()

@@ -13,13 +13,18 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
-from license_sync.models import ConsumedLicenseUser, LastSync, ServerInstanceSyncStatus
+from license_sync.models import ConsumedLicenseUser
 from license_sync_local.simulator.model import (
     SCIM_SETUP_LOGIN,
+    GitHubConnectState,
+    ManualUpload,
     SimulatedGhec,
     SimulatedGhes,
     SimulatedUser,
+    snapshot,
 )
 
 ENTERPRISE = "acme"
@@ -136,6 +141,7 @@ def generate_enterprise(
     overlap: float = 0.3,
     ghec_members: int | None = None,
     hostnames: Sequence[str] | None = None,
+    github_connect_synced_at: datetime | None = None,
 ) -> tuple[list[SimulatedGhes], SimulatedGhec]:
     """A deterministic enterprise for a seed.
 
@@ -150,7 +156,10 @@ def generate_enterprise(
     - GHEC: `ghec_members` members (default 40% of the people); 85% of them are people from
       the instances, matched by verified-domain email (60% of those in a verified domain)
       or by SAML NameID (the rest, and every address outside the verified domains); 15%
-      have no server account. No earlier sync: no server rows, no sync status.
+      have no server account.
+    - Every instance is connected with GitHub Connect license sync, last synced at
+      `github_connect_synced_at` (default: now) with the accounts it has now, so GHEC's
+      count equals a fresh one until a test changes an instance.
 
     Use `oracle.expected_usage` for the counts a correct sync produces.
     """
@@ -175,6 +184,11 @@ def generate_enterprise(
 
     people = _place_people(builders, accounts_total - instances, overlap, rng)
     ghes = [builder.build() for builder in builders]
+    synced_at = github_connect_synced_at or datetime.now(UTC)
+    for instance in ghes:
+        instance.connect = GitHubConnectState(
+            last_synced_at=synced_at, accounts_at_last_sync=snapshot(instance.users)
+        )
     member_count = (
         round(len(people) * _DEFAULT_MEMBER_SHARE) if ghec_members is None else ghec_members
     )
@@ -324,11 +338,16 @@ DEMO_HOSTNAMES = ("ghes-eu.acme.example", "ghes-us.acme.example", "ghes-lab.acme
 DEMO_EXPECTED_SERVER_PERSONS = 11
 DEMO_EXPECTED_PERSONS_MATCHED_TO_MEMBERS = 2
 DEMO_EXPECTED_SEATS_CONSUMED = 13
-DEMO_EXPECTED_SEATS_BEFORE_SYNC = 5
+"""A fresh count of the three instances (what license-sync reports)."""
+DEMO_EXPECTED_GHEC_SEATS_CONSUMED = 12
+"""GHEC's own count, from what GitHub holds (it never changes because license-sync ran)."""
+DEMO_GITHUB_CONNECT_AGE = timedelta(days=7)
+DEMO_MANUAL_UPLOAD_AGE = timedelta(days=30)
 
 
-def demo_enterprise() -> tuple[list[SimulatedGhes], SimulatedGhec]:
-    """A small enterprise whose every account is there to show one rule of DOMAIN.md.
+def demo_enterprise(*, now: datetime | None = None) -> tuple[list[SimulatedGhes], SimulatedGhec]:
+    """A small enterprise whose every account is there to show one rule of DOMAIN.md, and
+    whose GHEC count differs from a fresh one as a real enterprise's does.
 
     ghes-eu.acme.example (SCIM enabled), seat-consuming accounts marked *:
       1 site-admin   ghes-admin@acme.example *   the same administrator on all three
@@ -354,20 +373,30 @@ def demo_enterprise() -> tuple[list[SimulatedGhes], SimulatedGhec]:
       5 ken          (no email) *                 his own person
       6 build-bot    build-bot@acme.example *     a machine account is still a seat
 
-    GHEC enterprise `acme`, before any sync (5 rows, so 5 seats consumed):
+    GHEC enterprise `acme`, members:
       alice_acme  verified-domain email alice@acme.example
       bob_acme    SAML NameID Bob.Builder@acme.example (no verified email)
       carol_acme  verified carol@acme.example, no server account
       dave_acme   SAML NameID dave@acme.example, no server account
-      a server-only row from an earlier sync of ghes-lab (account 3, since deleted)
+    What GitHub holds for the servers (its rows; nothing license-sync pushes changes them):
+      - ghes-eu: connected, GitHub Connect license sync on, last synced a week before
+        `now` (default: the current time). Since then frank was suspended, heidi-ci was
+        added and `intern` (10, intern@acme.example) was removed.
+      - ghes-us: not connected and never uploaded: GitHub holds nothing for it.
+      - ghes-lab: not connected; an administrator uploaded its usage file by hand 30 days
+        before `now`, when it still had account 3 (old.contractor@contractor.example,
+        deleted since) and not build-bot.
 
-    Expected after syncing all three instances:
-      - 16 seat-consuming accounts (eu 6, us 5, lab 5) are 11 persons: the administrator,
-        alice, bob, erin, grace, heidi+ci, heidi, ivan, judy, ken, build-bot.
-      - alice (verified email) and bob (SAML NameID) are members: 2 persons matched.
-      - The old ghes-lab row disappears: the new ghes-lab upload replaces that host's rows.
-      - Seats consumed: 4 members + 9 unmatched persons = 13.
+    Expected (see `oracle.expected_usage`):
+      - Fresh: 16 seat-consuming accounts (eu 6, us 5, lab 5) are 11 persons: the
+        administrator, alice, bob, erin, grace, heidi+ci, heidi, ivan, judy, ken,
+        build-bot; alice (verified email) and bob (SAML NameID) are members, so
+        4 members + 9 unmatched persons = 13 seats.
+      - GHEC: 4 members + 8 unmatched persons (the administrator, erin, frank, grace,
+        intern, old.contractor, judy, ken) = 12 seats. Drift +1: heidi+ci, heidi, ivan and
+        build-bot are new to GitHub (+4); frank, intern and old.contractor are gone (-3).
     """
+    now = now or datetime.now(UTC)
     eu = SimulatedGhes(
         hostname=DEMO_HOSTNAMES[0],
         users=[
@@ -384,6 +413,13 @@ def demo_enterprise() -> tuple[list[SimulatedGhes], SimulatedGhec]:
         seats=50,
         scim_enabled=True,
     )
+    eu_a_week_ago = [
+        *(replace(user, suspended=False) for user in eu.users if user.id != 9),
+        SimulatedUser(10, "intern", "intern@acme.example"),
+    ]
+    eu.connect = GitHubConnectState(
+        last_synced_at=now - DEMO_GITHUB_CONNECT_AGE, accounts_at_last_sync=eu_a_week_ago
+    )
     us = SimulatedGhes(
         hostname=DEMO_HOSTNAMES[1],
         users=[
@@ -398,6 +434,7 @@ def demo_enterprise() -> tuple[list[SimulatedGhes], SimulatedGhec]:
         ],
         seats=50,
         scim_enabled=False,
+        is_connected=False,  # GraphQL's view; `connect` None: GitHub never heard of it
     )
     lab = SimulatedGhes(
         hostname=DEMO_HOSTNAMES[2],
@@ -412,12 +449,17 @@ def demo_enterprise() -> tuple[list[SimulatedGhes], SimulatedGhec]:
         report_ready_after=2,
         scim_enabled=False,
     )
-    earlier_lab_row = ConsumedLicenseUser(
-        github_com_user=False,
-        enterprise_server_user=True,
-        enterprise_server_user_ids=[f"{lab.hostname}:3"],
-        enterprise_server_emails=["old.contractor@contractor.example"],
-        total_user_accounts=1,
+    lab_when_uploaded = [
+        *(replace(user) for user in lab.users[:2]),
+        SimulatedUser(3, "old-contractor", "old.contractor@contractor.example"),
+        *(replace(user) for user in lab.users[2:4]),
+    ]
+    lab.connect = GitHubConnectState(
+        connected=False,
+        license_sync_enabled=False,
+        manual_uploads=[
+            ManualUpload(uploaded_at=now - DEMO_MANUAL_UPLOAD_AGE, accounts=lab_when_uploaded)
+        ],
     )
     ghec = SimulatedGhec(
         enterprise=ENTERPRISE,
@@ -447,14 +489,6 @@ def demo_enterprise() -> tuple[list[SimulatedGhes], SimulatedGhec]:
                 verified_emails=[],
                 saml_name_id="dave@acme.example",
             ),
-            earlier_lab_row,
-        ],
-        sync_status=[
-            ServerInstanceSyncStatus(
-                server_id=lab.server_id,
-                hostname=lab.hostname,
-                last_sync=LastSync(date="2025-01-06T03:00:00Z", status="success", error=""),
-            )
         ],
     )
     return [eu, us, lab], ghec

@@ -138,12 +138,11 @@ class GhesInstance:
         }
 
     def simple_user(self, user: SimulatedUser) -> dict[str, Any]:
-        """An item of `GET /users` ("Simple User" plus the public email and, as GHES adds
-        for site admins, `suspended_at`)."""
+        """An item of `GET /users`: "Simple User" plus the public email. No GHES schema has
+        `suspended_at` here (only search results and LDAP mappings do), so a listing does
+        not tell suspended accounts apart."""
         body = self._user_links(user)
         body["email"] = user.public_email
-        if user.suspended:
-            body["suspended_at"] = _iso(_suspended_at(user.id))
         return body
 
     def public_user(self, user: SimulatedUser) -> dict[str, Any]:
@@ -296,10 +295,6 @@ def _flag(value: bool) -> str:
 
 def _signed_up_at(user_id: int) -> datetime:
     return _SIGN_UP_EPOCH + timedelta(seconds=user_id * _SECONDS_BETWEEN_SIGN_UPS)
-
-
-def _suspended_at(user_id: int) -> datetime:
-    return _signed_up_at(user_id) + timedelta(days=30 + user_id % 500)
 
 
 def _iso(moment: datetime) -> str:

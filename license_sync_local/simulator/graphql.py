@@ -44,14 +44,16 @@ from graphql import (
     value_from_ast_untyped,
 )
 
-from license_sync.models import ExternalIdentity
+from license_sync.models import ExternalIdentity, UserAccountsUploadState
 from license_sync_local.simulator.model import (
     SCIM_SETUP_LOGIN,
+    SimulatedAccountsUpload,
     SimulatedGhec,
     SimulatedGhes,
     SimulatedOrganization,
     SimulatedUser,
 )
+from license_sync_local.simulator.rules import consumes_ghes_seat
 
 GRAPHQL_PATH = "/graphql"
 SCHEMA_PACKAGE = "@octokit/graphql-schema"
@@ -268,7 +270,7 @@ class _Root:
         known = [
             instance
             for instance in self._endpoint.instances()
-            if instance.is_connected or (instance.user_accounts_uploads and not connectedOnly)
+            if _is_connected(instance) or (_uploads(instance) and not connectedOnly)
         ]
         return _connection(known, _installation_node, info, args)
 
@@ -305,8 +307,45 @@ def _organization_node(
     return node
 
 
+def _is_connected(instance: SimulatedGhes) -> bool:
+    # The instance's GitHub Connect state, when a scenario gives one, is what GitHub holds
+    # (the REST view reads the same state); otherwise the GraphQL-only fields.
+    if instance.connect is not None:
+        return instance.connect.connected
+    return instance.is_connected
+
+
+def _uploads(instance: SimulatedGhes) -> list[SimulatedAccountsUpload]:
+    """In upload order: manual uploads and GitHub Connect's last sync, from `connect`."""
+    state = instance.connect
+    if state is None:
+        return instance.user_accounts_uploads
+    dated = [(upload.uploaded_at, upload.name, "SUCCESS") for upload in state.manual_uploads]
+    if state.syncs and state.last_synced_at is not None:
+        outcome = "SUCCESS" if state.last_sync_status == "success" else "FAILURE"
+        dated.append((state.last_synced_at, "github-connect-license-sync", outcome))
+    return [
+        SimulatedAccountsUpload(
+            name,
+            when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            UserAccountsUploadState(outcome),
+        )
+        for when, name, outcome in sorted(dated)
+    ]
+
+
+def _held_accounts(instance: SimulatedGhes) -> list[SimulatedUser] | None:
+    state = instance.connect
+    if state is None:
+        return instance.github_held_users
+    held = state.latest_snapshot()
+    if held is None:
+        return []
+    return [u for u in held[1] if consumes_ghes_seat(u, scim_enabled=instance.scim_enabled)]
+
+
 def _installation_node(instance: SimulatedGhes) -> dict[str, Any]:
-    held = instance.github_held_users
+    held = _held_accounts(instance)
     if held is None:
         # What a sync sends: the accounts that hold a seat.
         held = [
@@ -316,14 +355,14 @@ def _installation_node(instance: SimulatedGhes) -> dict[str, Any]:
             and u.type == "User"
             and not (instance.scim_enabled and u.login == SCIM_SETUP_LOGIN)
         ]
-    uploads = list(reversed(instance.user_accounts_uploads))  # newest first
+    uploads = list(reversed(_uploads(instance)))  # newest first
     created = uploads[-1].created_at if uploads else "2026-01-05T09:00:00Z"
     return {
         "__typename": "EnterpriseServerInstallation",
         "id": _node_id("ESI", instance.hostname),
         "hostName": instance.hostname,
         "customerName": instance.customer_name,
-        "isConnected": instance.is_connected,
+        "isConnected": _is_connected(instance),
         "createdAt": created,
         "updatedAt": uploads[0].created_at if uploads else created,
         "userAccounts": lambda info, **args: _connection(

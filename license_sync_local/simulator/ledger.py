@@ -1,8 +1,10 @@
 """GHEC's side of the simulator: the consumed-licenses view and the license-sync status.
 
-A benchmark enterprise has hundreds of thousands of rows, so the view is kept as light
-(member, accounts) entries, recomputed lazily after uploads, and rendered to GitHub's JSON
-shape only for the rows a request asks for.
+GitHub's view comes from what GitHub holds (GitHub Connect's last sync of each instance,
+an administrator's manual uploads), never from license-sync's push: GitHub publishes no
+upload API. A benchmark enterprise has hundreds of thousands of rows, so the view is kept as
+light (member, accounts) entries, computed lazily, and rendered to GitHub's JSON shape only
+for the rows a request asks for.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ from license_sync.models import (
     ConsumedLicenseUser,
     LastSync,
     ServerInstanceSyncStatus,
-    UsageUpload,
 )
-from license_sync_local.simulator.model import SimulatedGhec
-from license_sync_local.simulator.rules import email_key
+from license_sync_local.simulator.model import SimulatedGhec, SimulatedGhes
+from license_sync_local.simulator.rules import consumes_ghes_seat, email_key
 
 _NO_EMAIL_PREFIX = "\x00"
 """Grouping keys that start with this belong to one account or one earlier row only; no
@@ -46,28 +47,67 @@ class _Person:
 
 
 class EnterpriseLedger:
-    """The enterprise's license state. Not thread-safe: the simulator holds its lock.
+    """The enterprise's license state as GitHub holds it. Not thread-safe: the simulator
+    holds its lock.
 
-    Until the first upload the rows given in `SimulatedGhec.rows` are served verbatim. An
-    upload replaces the uploading host's accounts; the view is then recomputed from the
-    members and every host's accounts (rules in `rules`). Accounts that came from earlier
-    rows keep the grouping those rows gave them (the row's first email, or the row itself
-    when it has none) and stay with the member they were joined to.
+    The view is members plus server accounts, grouped into persons (rules in `rules`): for
+    each simulated instance GitHub knows (`SimulatedGhes.connect`), the seat-consuming
+    accounts of its newest GitHub Connect sync or manual upload; for any other host, the
+    server rows given in `SimulatedGhec.rows`. Accounts that came from those rows keep the
+    grouping the rows gave them (the row's first email, or the row itself when it has none)
+    and stay with the member they were joined to. Nothing license-sync does changes the
+    view: `refresh` rereads the instances' GitHub state after a scenario changed it, and
+    `replace_host` exists for the oracle (what a fresh count of a host gives).
     """
 
-    def __init__(self, ghec: SimulatedGhec) -> None:
+    def __init__(self, ghec: SimulatedGhec, instances: Sequence[SimulatedGhes] = ()) -> None:
         self.enterprise = ghec.enterprise
         self.seats_purchased = ghec.seats_purchased
-        self._verbatim: list[ConsumedLicenseUser] | None = list(ghec.rows)
+        self._ghec = ghec
+        self._instances = list(instances)
         self._members: list[ConsumedLicenseUser] = []
         self._accounts_by_host: dict[str, list[_ServerAccount]] = {}
-        self._status: dict[str, ServerInstanceSyncStatus] = {
-            status.server_id: status.model_copy(deep=True) for status in ghec.sync_status
-        }
+        self._status: dict[str, ServerInstanceSyncStatus] = {}
         self._view: list[_Person] | None = None
         self._persons_joined_to_members = 0
         for index, row in enumerate(ghec.rows):
             self._take_earlier_row(index, row)
+        self._earlier_hosts = dict(self._accounts_by_host)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rereads what GitHub holds for each simulated instance (its `connect` state)."""
+        self._accounts_by_host = dict(self._earlier_hosts)
+        self._status = {
+            status.server_id or status.hostname or str(index): status.model_copy(deep=True)
+            for index, status in enumerate(self._ghec.sync_status)
+        }
+        for instance in self._instances:
+            state = instance.connect
+            if state is None:
+                continue
+            held = state.latest_snapshot()
+            if held is not None:
+                _, accounts = held
+                self._set_host(
+                    instance.hostname,
+                    (
+                        (user.id, [user.email] if user.email else [])
+                        for user in accounts
+                        if consumes_ghes_seat(user, scim_enabled=instance.scim_enabled)
+                    ),
+                )
+            if state.syncs and state.last_synced_at is not None:
+                self._status[instance.server_id] = ServerInstanceSyncStatus(
+                    server_id=instance.server_id,
+                    hostname=instance.hostname,
+                    last_sync=LastSync(
+                        date=github_time(state.last_synced_at),
+                        status=state.last_sync_status,
+                        error=state.last_sync_error,
+                    ),
+                )
+        self._view = None
 
     def _take_earlier_row(self, index: int, row: ConsumedLicenseUser) -> None:
         member: int | None = None
@@ -86,48 +126,32 @@ class EnterpriseLedger:
 
     @property
     def seats_consumed(self) -> int:
-        if self._verbatim is not None:
-            return len(self._verbatim)
         return len(self._current_view())
 
     @property
     def persons_joined_to_members(self) -> int:
-        """Server persons joined to a member by the last recompute (0 before any upload)."""
-        if self._verbatim is not None:
-            return 0
+        """Server persons joined to a member by the last recompute."""
         self._current_view()
         return self._persons_joined_to_members
 
     def rows(self, start: int = 0, stop: int | None = None) -> list[dict[str, Any]]:
         """Rows `start:stop` of the view, in GitHub's JSON shape."""
-        if self._verbatim is not None:
-            return [row.model_dump(mode="json") for row in self._verbatim[start:stop]]
         return [self._render(person) for person in self._current_view()[start:stop]]
 
     @property
     def sync_status(self) -> list[ServerInstanceSyncStatus]:
         return [status.model_copy(deep=True) for status in self._status.values()]
 
-    # --- writing -------------------------------------------------------------------------
+    # --- the oracle's what-if ------------------------------------------------------------
 
-    def apply_upload(self, upload: UsageUpload, *, now: datetime | None = None) -> None:
-        """Replaces `upload.hostname`'s accounts and marks its sync successful."""
-        self.replace_host(
-            upload.server_id,
-            upload.hostname,
-            ((user.id, user.emails) for user in upload.users),
-            now=now,
-        )
+    def replace_host(self, hostname: str, accounts: Iterable[tuple[int, Sequence[str]]]) -> None:
+        """Counts `hostname` with these (user ID, emails) accounts instead of GitHub's: what
+        license-sync's fresh collection of the host gives. For the oracle only: GitHub's
+        own view never changes this way."""
+        self._set_host(hostname, accounts)
+        self._view = None
 
-    def replace_host(
-        self,
-        server_id: str,
-        hostname: str,
-        accounts: Iterable[tuple[int, Sequence[str]]],
-        *,
-        now: datetime | None = None,
-    ) -> None:
-        """`apply_upload` from (user ID, emails) pairs, for callers that skip validation."""
+    def _set_host(self, hostname: str, accounts: Iterable[tuple[int, Sequence[str]]]) -> None:
         replacement: list[_ServerAccount] = []
         for user_id, emails in accounts:
             server_user_id = f"{hostname}:{user_id}"
@@ -139,14 +163,6 @@ class EnterpriseLedger:
                 )
             )
         self._accounts_by_host[hostname] = replacement
-        synced_at = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self._status[server_id] = ServerInstanceSyncStatus(
-            server_id=server_id,
-            hostname=hostname,
-            last_sync=LastSync(date=synced_at, status="success", error=""),
-        )
-        self._verbatim = None
-        self._view = None
 
     # --- the view ------------------------------------------------------------------------
 
@@ -209,25 +225,28 @@ class EnterpriseLedger:
                 "enterprise_server_user": bool(accounts),
                 "total_user_accounts": 1 + len(accounts),
             }
+        # As GitHub's own example of a server-only row: "" for the GitHub.com fields, the
+        # boolean `github_com_two_factor_auth` included.
         return {
             "github_com_login": "",
-            "github_com_name": None,
-            "github_com_profile": None,
+            "github_com_name": "",
+            "enterprise_server_user_ids": server_fields["enterprise_server_user_ids"],
             "github_com_user": False,
+            "enterprise_server_user": True,
+            "visual_studio_subscription_user": False,
+            "license_type": "enterprise",
+            "github_com_profile": "",
             "github_com_member_roles": [],
-            "github_com_enterprise_role": None,
+            "github_com_enterprise_role": "",
             "github_com_enterprise_roles": [],
             "github_com_verified_domain_emails": [],
-            "github_com_saml_name_id": None,
+            "github_com_saml_name_id": "",
             "github_com_orgs_with_pending_invites": [],
-            "github_com_two_factor_auth": None,
-            "enterprise_server_user": True,
-            **server_fields,
-            "license_type": "enterprise",
+            "github_com_two_factor_auth": "",
+            "enterprise_server_emails": server_fields["enterprise_server_emails"],
+            "visual_studio_license_status": "",
+            "visual_studio_subscription_email": "",
             "total_user_accounts": len(accounts),
-            "visual_studio_subscription_user": False,
-            "visual_studio_subscription_email": None,
-            "visual_studio_license_status": None,
         }
 
 
@@ -239,3 +258,8 @@ def _distinct_emails(accounts: Iterable[_ServerAccount]) -> list[str]:
         for email in account.emails:
             seen.setdefault(email_key(email) or email, email)
     return list(seen.values())
+
+
+def github_time(moment: datetime) -> str:
+    """A time as GitHub writes it in license-sync-status (`2020-01-01T00:00:00Z`)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

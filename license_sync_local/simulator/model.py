@@ -7,7 +7,8 @@ test may flip `suspended` on a user between two requests and see it in the next 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
 from uuid import NAMESPACE_DNS, uuid5
 
@@ -40,6 +41,60 @@ class SimulatedUser:
 
 
 @dataclass
+class ManualUpload:
+    """A license usage file an enterprise owner uploaded on GHEC by hand ("Upload license
+    usage"): the instance's accounts as they were when the file was exported."""
+
+    uploaded_at: datetime
+    accounts: list[SimulatedUser]
+    """A snapshot (copies): later changes to the instance's accounts do not reach it."""
+    name: str = "license-usage.json"
+
+
+@dataclass
+class GitHubConnectState:
+    """What GitHub (GHEC) holds about one GHES instance: the only source of GHEC's server
+    rows and of its license-sync-status. Nothing license-sync pushes changes it.
+
+    GitHub's accounts for the instance are those of the newest of its last GitHub Connect
+    sync and its manual uploads; the instance's accounts today may differ (suspended, added
+    or removed since), which is what a fresh collection shows.
+    """
+
+    connected: bool = True
+    """The instance is connected to the enterprise through GitHub Connect."""
+    license_sync_enabled: bool = True
+    """GitHub Connect's "Server can sync user license usage" is on."""
+    last_synced_at: datetime | None = None
+    """When GitHub Connect last synced the instance's usage (None: never)."""
+    accounts_at_last_sync: list[SimulatedUser] = field(default_factory=list)
+    """The instance's accounts as GitHub received them at `last_synced_at` (copies)."""
+    last_sync_status: str = "success"
+    """"success" or "failure", as license-sync-status shows it."""
+    last_sync_error: str = ""
+    manual_uploads: list[ManualUpload] = field(default_factory=list)
+
+    @property
+    def syncs(self) -> bool:
+        """GitHub Connect license sync is on for the instance."""
+        return self.connected and self.license_sync_enabled
+
+    def latest_snapshot(self) -> tuple[datetime, list[SimulatedUser]] | None:
+        """(when, accounts) of what GitHub holds now: the newest successful sync or upload."""
+        candidates: list[tuple[datetime, list[SimulatedUser]]] = [
+            (upload.uploaded_at, upload.accounts) for upload in self.manual_uploads
+        ]
+        if self.syncs and self.last_synced_at is not None and self.last_sync_status == "success":
+            candidates.append((self.last_synced_at, self.accounts_at_last_sync))
+        return max(candidates, key=lambda candidate: candidate[0], default=None)
+
+
+def snapshot(users: list[SimulatedUser]) -> list[SimulatedUser]:
+    """Copies of `users`, so a later change to an account does not change what GitHub got."""
+    return [replace(user) for user in users]
+
+
+@dataclass
 class SimulatedGhes:
     """One GHES instance: its accounts and how it answers."""
 
@@ -63,6 +118,12 @@ class SimulatedGhes:
     after the first (counting 200 answers only) shows `report_revisions[k-1]`, and the last
     revision stays after that. A revision replaces `users` (so the REST API and the oracle
     see it too) at the moment its report is served."""
+    site_admin_reports: bool = True
+    """The instance serves `/stafftools/reports/*` (404 when False, as behind a proxy that
+    blocks stafftools): license-sync then lists accounts with `GET /api/v3/users`."""
+    connect: GitHubConnectState | None = None
+    """What GitHub holds about the instance (GitHub Connect, manual uploads); None: GHEC
+    has never heard of it (no server rows, no license-sync-status row)."""
 
     is_connected: bool = True
     """GitHub Connect links the instance to the enterprise (GraphQL `isConnected`)."""
@@ -108,9 +169,10 @@ class SimulatedGhec:
     token: str = "ghec-token"  # noqa: S105 - a test double's well-known credential
     seats_purchased: int = 1000
     rows: list[ConsumedLicenseUser] = field(default_factory=list)
-    """Enterprise members (`github_com_user=True`) and server rows from earlier syncs. Served
-    verbatim until the first upload, which makes the simulator recompute the view."""
+    """Enterprise members (`github_com_user=True`), plus server rows of hosts the simulator
+    does not play (GitHub's rows for simulated instances come from their `connect` state)."""
     sync_status: list[ServerInstanceSyncStatus] = field(default_factory=list)
+    """license-sync-status rows of hosts the simulator does not play."""
     token_scopes: tuple[str, ...] = ("read:enterprise", "read:org")
     """The classic token's scopes (`X-OAuth-Scopes`); GraphQL fields that need a missing
     one answer GitHub's INSUFFICIENT_SCOPES error."""
@@ -161,7 +223,8 @@ class Fault:
 
     kind: FaultKind
     target: str | None = None
-    """A GHES hostname, or "ghec"; None matches every target."""
+    """A GHES hostname, "ghec", or "forwarder" (the usage forwarding service); None matches
+    every target."""
     path_contains: str = ""
     """Only requests whose GitHub path (without the simulator's prefix) contains this."""
     times: int = 1
@@ -183,7 +246,7 @@ class RecordedRequest:
     """One request as the simulator received it, with the status it answered."""
 
     target: str
-    """GHES hostname or "ghec" ("" when the path matched neither)."""
+    """GHES hostname, "ghec" or "forwarder" ("" when the path matched none)."""
     method: str
     path: str
     """As GitHub would see it, without the simulator's routing prefix, e.g. "/api/v3/users"."""

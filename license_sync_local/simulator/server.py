@@ -1,7 +1,10 @@
 """The GitHub simulator: GHES instances and a GHEC enterprise behind one local HTTP server.
 
 Routing: GHES instance HOST lives under `/ghes/HOST` (its REST API under
-`/ghes/HOST/api/v3`), GHEC's API under `/ghec` (standing for https://api.github.com).
+`/ghes/HOST/api/v3`), GHEC's API under `/ghec` (standing for https://api.github.com), and
+the enterprise's own usage forwarding service (the `http` push target; not GitHub, which
+publishes no upload API) under `/forwarder`. What the forwarder receives is recorded and
+changes nothing on GHEC: GHEC's view comes from each instance's GitHub Connect state.
 Each request goes through: read the body, apply the first matching fault, check
 credentials, answer, record (before writing, so a client that got its answer always finds
 its request in `requests`).
@@ -49,9 +52,12 @@ from license_sync_local.simulator.model import (
     RecordedRequest,
     SimulatedGhec,
     SimulatedGhes,
+    snapshot,
 )
 
 GHEC_TARGET = "ghec"
+FORWARDER_TARGET = "forwarder"
+"""The enterprise's own service that takes license-sync's usage documents."""
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 SCIM_CONTENT_TYPE = "application/scim+json; charset=utf-8"
 """GitHub's SCIM endpoints answer with the SCIM media type (and the published description
@@ -138,7 +144,7 @@ class GitHubSimulator:
                 raise ValueError(f"two simulated instances are named {config.hostname!r}")
             self._instances[config.hostname] = GhesInstance(config)
         self._ghec = ghec if ghec is not None else SimulatedGhec()
-        self._ledger = EnterpriseLedger(self._ghec)
+        self._ledger = EnterpriseLedger(self._ghec, ghes)
         self._graphql = GraphQLEndpoint(
             self._ghec, lambda: [instance.config for instance in self._instances.values()]
         )
@@ -215,8 +221,15 @@ class GitHubSimulator:
         return f"{self.base_url}/ghec"
 
     @property
+    def forwarder_url(self) -> str:
+        """The enterprise's own forwarding service (not GitHub)."""
+        return f"{self.base_url}/{FORWARDER_TARGET}"
+
+    @property
     def upload_url(self) -> str:
-        return self.ghec_api_url + _UPLOAD_PATH
+        """Where the `http` push target POSTs: the forwarding service, which records the
+        documents (`uploads`) and passes nothing to GHEC."""
+        return self.forwarder_url + _UPLOAD_PATH
 
     # --- faults and records ----------------------------------------------------------------
 
@@ -235,7 +248,7 @@ class GitHubSimulator:
 
     @property
     def uploads(self) -> list[UsageUpload]:
-        """Validated upload bodies, in arrival order."""
+        """Validated documents the forwarding service received, in arrival order."""
         with self._lock:
             return list(self._uploads)
 
@@ -255,12 +268,33 @@ class GitHubSimulator:
         return ConsumedLicenses(
             total_seats_consumed=len(rows),
             total_seats_purchased=purchased,
-            users=[ConsumedLicenseUser.model_validate(row) for row in rows],
+            users=[ConsumedLicenseUser.model_validate(_without_blank_flags(row)) for row in rows],
         )
 
     def license_sync_status(self) -> list[ServerInstanceSyncStatus]:
         with self._lock:
             return self._ledger.sync_status
+
+    # --- what GitHub holds, for scenarios --------------------------------------------------
+
+    def github_connect_sync(self, hostname: str, *, at: datetime | None = None) -> None:
+        """GitHub Connect syncs the instance now ("Sync now" on GHES, or its weekly run):
+        GitHub takes the instance's current accounts. The instance must be connected with
+        license sync enabled."""
+        instance = self._instances[hostname].config
+        state = instance.connect
+        if state is None or not state.syncs:
+            raise ValueError(f"{hostname} does not sync its license usage with GitHub Connect")
+        with self._lock:
+            state.last_synced_at = at or datetime.now(UTC)
+            state.accounts_at_last_sync = snapshot(instance.users)
+            state.last_sync_status, state.last_sync_error = "success", ""
+            self._ledger.refresh()
+
+    def refresh_github_view(self) -> None:
+        """Rereads every instance's `connect` state after a scenario changed it by hand."""
+        with self._lock:
+            self._ledger.refresh()
 
     # --- request handling (called on connection threads) -----------------------------------
 
@@ -385,10 +419,14 @@ class GitHubSimulator:
             return _Reply(200, _LOGIN_PAGE, content_type=HTML_CONTENT_TYPE)
         if request.target == GHEC_TARGET:
             return self._route_ghec(request)
+        if request.target == FORWARDER_TARGET:
+            return self._route_forwarder(request)
         instance = self._instances.get(request.target)
         if instance is None:
             return _not_found()
         if request.path == _REPORT_PATH and request.method == "GET":
+            if not instance.config.site_admin_reports:
+                return _not_found()
             return self._site_admin_report(instance, request)
         if request.path.startswith(_GHES_API_PREFIX + "/"):
             return self._route_ghes_api(instance, request)
@@ -469,8 +507,6 @@ class GitHubSimulator:
         auth_failure = _bearer_auth_failure(request, self._ghec.token)
         if auth_failure is not None:
             return auth_failure
-        if request.path == _UPLOAD_PATH:
-            return self._upload(request) if request.method == "POST" else _not_found()
         if request.path == GRAPHQL_PATH:
             if request.method != "POST":
                 return _not_found()
@@ -526,6 +562,17 @@ class GitHubSimulator:
             reply.headers["Link"] = ", ".join(links)
         return reply
 
+    # --- the enterprise's forwarding service ------------------------------------------------
+
+    def _route_forwarder(self, request: _Request) -> _Reply:
+        # It takes the token license-sync is configured with (the GHEC token).
+        auth_failure = _bearer_auth_failure(request, self._ghec.token)
+        if auth_failure is not None:
+            return auth_failure
+        if request.path == _UPLOAD_PATH:
+            return self._upload(request) if request.method == "POST" else _not_found()
+        return _not_found()
+
     def _upload(self, request: _Request) -> _Reply:
         try:
             upload = UsageUpload.model_validate_json(request.body)
@@ -545,12 +592,24 @@ class GitHubSimulator:
                 ],
             )
         with self._lock:
-            self._ledger.apply_upload(upload)
             self._uploads.append(upload)
         return _json_reply(201, {"server_id": upload.server_id, "users": len(upload.users)})
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+_FLAG_FIELDS = frozenset(
+    name
+    for name, info in ConsumedLicenseUser.model_fields.items()
+    if info.annotation in (bool, bool | None)
+)
+
+
+def _without_blank_flags(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as served, minus the "" GitHub's shape puts in boolean fields of server rows."""
+    return {
+        name: value for name, value in row.items() if not (value == "" and name in _FLAG_FIELDS)
+    }
 
 
 def _int_param(raw: str | None, default: int) -> int:
@@ -606,6 +665,9 @@ def _split_target(raw_path: str) -> tuple[str, str, str]:
         return hostname, f"/ghes/{hostname}", "/" + rest
     if raw_path == "/ghec" or raw_path.startswith("/ghec/"):
         return GHEC_TARGET, "/ghec", raw_path.removeprefix("/ghec") or "/"
+    forwarder = f"/{FORWARDER_TARGET}"
+    if raw_path == forwarder or raw_path.startswith(forwarder + "/"):
+        return FORWARDER_TARGET, forwarder, raw_path.removeprefix(forwarder) or "/"
     return "", "", raw_path
 
 

@@ -3,16 +3,15 @@
 Each client is pointed at an httpx.MockTransport that answers with the example GitHub
 publishes for the operation (so the clients are also shown to read GitHub's own examples),
 and every request it sends is checked with the shared openapi-core helper
-(`tests/contract/openapi_validation.py`) against `tests/contract/github-api/*.subset.json`:
+(`tests/contract/openapi_validation.py`) against GitHub's full published descriptions
+(npm `@octokit/openapi`):
 path, method, query parameters and their types. A last test does the same with the
 requests the GitHub simulator recorded from the clients.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -29,10 +28,9 @@ from license_sync_local.simulator import (
     SimulatedUser,
 )
 from tests.contract.openapi_validation import (
-    SPEC_DIR,
-    SPEC_FILES,
     Api,
     ContractViolation,
+    published_example,
     validate_request,
 )
 from tests.unit.github.fakes import FakeClock, ScriptedGitHub
@@ -40,17 +38,9 @@ from tests.unit.github.fakes import FakeClock, ScriptedGitHub
 GHES_HOST = "ghes.example.com"
 
 
-@cache
-def spec(api: Api) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((SPEC_DIR / SPEC_FILES[api]).read_text())
-    return document
-
-
 def example(api: Api, path: str) -> Any:
     """The example body GitHub publishes for the 200 answer of GET `path`."""
-    content = spec(api)["paths"][path]["get"]["responses"]["200"]["content"]
-    examples = content["application/json"]["examples"]
-    return next(iter(examples.values()))["value"]
+    return published_example(api, "GET", path)
 
 
 def validate_outgoing(api: Api, request: httpx.Request) -> None:

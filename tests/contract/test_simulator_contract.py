@@ -6,6 +6,7 @@ GitHub's description allows, then that the response matches the description.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -43,7 +44,8 @@ def simulator() -> Iterator[GitHubSimulator]:
 
 @pytest.fixture(scope="module")
 def synced_simulator() -> Iterator[GitHubSimulator]:
-    """The demo enterprise after every instance has been uploaded once."""
+    """The demo enterprise after license-sync pushed every instance (to the forwarding
+    service) and GitHub Connect synced ghes-eu anew."""
     ghes, ghec = demo_enterprise()
     with GitHubSimulator(ghes, ghec) as running, httpx.Client() as client:
         for instance in ghes:
@@ -52,6 +54,7 @@ def synced_simulator() -> Iterator[GitHubSimulator]:
                 headers={"Authorization": "Bearer ghec-token"},
                 content=upload_for(instance).model_dump_json(),
             ).raise_for_status()
+        running.github_connect_sync(EU)
         yield running
 
 
@@ -105,11 +108,11 @@ def test_ghes_answers_match_the_published_description(
         pytest.param("/enterprises/acme/license-sync-status", id="license-sync-status"),
     ],
 )
-@pytest.mark.parametrize("state", ["before-sync", "after-sync"])
+@pytest.mark.parametrize("state", ["as-seeded", "after-push-and-github-connect-sync"])
 def test_ghec_answers_match_the_published_description(
     simulator: GitHubSimulator, synced_simulator: GitHubSimulator, path: str, state: str
 ) -> None:
-    running = simulator if state == "before-sync" else synced_simulator
+    running = simulator if state == "as-seeded" else synced_simulator
 
     response = _exchange("ghec", running.ghec_api_url + path, "ghec-token")
 
@@ -128,6 +131,24 @@ def test_a_paginated_listing_conforms_on_every_page(simulator: GitHubSimulator) 
 
 
 # --- the helper itself catches violations (so a passing contract test means something) ----
+
+
+def test_the_descriptions_are_githubs_full_ones_not_our_subset() -> None:
+    # Operations license-sync never calls are known too.
+    validate_request("ghec", "GET", "https://api.github.com/enterprises/acme/audit-log")
+    validate_request("ghes", "GET", "https://ghes.example/api/v3/admin/hooks")
+
+
+def test_only_the_deviation_githubs_own_example_has_is_tolerated() -> None:
+    url = "https://api.github.com/enterprises/acme/consumed-licenses"
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    row = {"github_com_login": "", "github_com_user": False, "github_com_two_factor_auth": ""}
+    as_github_shows_it = {"total_seats_consumed": 1, "total_seats_purchased": 1, "users": [row]}
+
+    validate_response("ghec", "GET", url, 200, headers, json.dumps(as_github_shows_it).encode())
+    row["github_com_two_factor_auth"] = "yes"
+    with pytest.raises(ContractViolation, match="github_com_two_factor_auth"):
+        validate_response("ghec", "GET", url, 200, headers, json.dumps(as_github_shows_it).encode())
 
 
 def test_a_body_of_the_wrong_shape_is_a_violation_naming_the_field() -> None:

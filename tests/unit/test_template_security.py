@@ -44,6 +44,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("sqs:SendMessage", "CollectQueue"),
         ("sqs:SendMessage", "FinalizeQueue"),
         ("secretsmanager:GetSecretValue", "InstanceSecrets"),
+        ("s3:PutObject", "ReportsBucket/uploads/*"),  # upload packages fetched over SSH
     },
     "FinalizeSyncFunction": {
         ("dynamodb:Scan", "InstancesTable"),
@@ -55,8 +56,14 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("s3:PutObject", "ReportsBucket/reports/*"),
         ("s3:PutObject", "ReportsBucket/uploads/*"),
         ("s3:GetObject", "ReportsBucket/reports/*"),
+        ("s3:GetObject", "ReportsBucket/exports/*"),  # encrypted exports: the upload package
         ("s3:ListBucket", "ReportsBucket?prefix=reports/*"),
+        ("s3:ListBucket", "ReportsBucket?prefix=exports/*"),
         ("secretsmanager:GetSecretValue", "GhecTokenSecret"),
+        # The notification listing the upload packages, on the KMS-encrypted alarm topic.
+        ("sns:Publish", "AlarmTopic"),
+        ("kms:GenerateDataKey", "AlarmTopicKey"),
+        ("kms:Decrypt", "AlarmTopicKey"),
     },
     "IngestExportFunction": {
         ("dynamodb:GetItem", "InstancesTable"),
@@ -135,13 +142,14 @@ def _resource_name(resource: Any) -> str:
     return str(resource)
 
 
-def _prefix_condition(condition: Any) -> str:
-    """`?prefix=P` for ListBucket scoped by `s3:prefix`, the one condition the template uses."""
+def _prefix_conditions(condition: Any) -> list[str]:
+    """`?prefix=P` for ListBucket scoped by `s3:prefix` (one or a list of prefixes), the one
+    condition the template uses."""
     if condition is None:
-        return ""
+        return [""]
     assert set(condition) == {"StringLike"}, f"a condition this test cannot read: {condition}"
     assert set(condition["StringLike"]) == {"s3:prefix"}, condition
-    return f"?prefix={condition['StringLike']['s3:prefix']}"
+    return [f"?prefix={prefix}" for prefix in _as_list(condition["StringLike"]["s3:prefix"])]
 
 
 def _grants(logical_id: str) -> set[tuple[str, str]]:
@@ -153,11 +161,11 @@ def _grants(logical_id: str) -> set[tuple[str, str]]:
         assert set(policy) == {"Statement"}, f"{logical_id}: SAM policy template {policy}"
         for statement in policy["Statement"]:
             assert statement["Effect"] == "Allow", statement
-            scope = _prefix_condition(statement.get("Condition"))
+            scopes = _prefix_conditions(statement.get("Condition"))
             for action in _as_list(statement["Action"]):
                 assert "*" not in action, f"{logical_id}: wildcard action {action}"
                 for resource in _as_list(statement["Resource"]):
-                    grants.add((action, _resource_name(resource) + scope))
+                    grants.update((action, _resource_name(resource) + scope) for scope in scopes)
     return grants
 
 

@@ -51,7 +51,11 @@ class Settings(BaseModel):
     re-queues itself instead of idling."""
     github_max_attempts: int = Field(default=5, alias="GITHUB_MAX_ATTEMPTS", ge=1, le=10)
     """Attempts per GitHub request for 5xx answers, timeouts and dropped connections."""
+    notification_topic_arn: str = Field(default="", alias="NOTIFICATION_TOPIC_ARN")
+    """SNS topic told the upload packages a run fetched ("" : none is told)."""
     collect_reserve_seconds: float = Field(default=60.0, alias="COLLECT_RESERVE_SECONDS", gt=0)
+    export_max_age_days: int = Field(default=35, alias="EXPORT_MAX_AGE_DAYS", ge=1)
+    """Past this age an export instance's last accepted file alarms (template: ExportMaxAgeDays)."""
     """Time a collect keeps back before Lambda's timeout to flush and re-queue."""
 
     @field_validator("upload_url", mode="before")

@@ -142,3 +142,35 @@ class GitHubQueryRejected(GitHubError):
         super().__init__(message, host=host, status=status, attempts=attempts)
         self.error_types = error_types
         """GitHub's `type` of each error (`NOT_FOUND`, `FORBIDDEN`, ...; "" when none)."""
+
+
+# --- The administrative shell (SSH port 122) ---------------------------------------------
+
+
+class UploadPackageError(LicenseSyncError):
+    """The upload package (`ghe-license usage`) could not be fetched over SSH.
+
+    Never fails the instance's usage collection: the run reports "upload package not
+    fetched: <message>". The message names the host and port and never holds key material.
+    """
+
+    def __init__(self, message: str, *, host: str, port: int) -> None:
+        super().__init__(message)
+        self.host = host
+        self.port = port
+
+
+class SshHostKeyMismatch(UploadPackageError):
+    """The server's host key is not the one registered (pinned) for the instance."""
+
+
+class SshUnreachable(UploadPackageError):
+    """The connection was refused, timed out, or dropped."""
+
+
+class SshAuthFailed(UploadPackageError):
+    """The server did not accept the registered private key for the user."""
+
+
+class SshCommandFailed(UploadPackageError):
+    """The command ran and failed, timed out, or answered more than the size cap."""

@@ -108,10 +108,13 @@ class ConsumedLicenseUser(_GitHubShape):
 
 
 class ConsumedLicenses(_GitHubShape):
-    """GHEC's `GET /enterprises/{enterprise}/consumed-licenses` body (one page or all)."""
+    """GHEC's `GET /enterprises/{enterprise}/consumed-licenses` body (one page or all).
 
-    total_seats_consumed: int
-    total_seats_purchased: int
+    GitHub's schema makes every field optional: a missing total is None, and the run says
+    so in a note instead of failing."""
+
+    total_seats_consumed: int | None = None
+    total_seats_purchased: int | None = None
     users: list[ConsumedLicenseUser] = Field(default_factory=list)
 
 
@@ -122,8 +125,10 @@ class LastSync(_GitHubShape):
 
 
 class ServerInstanceSyncStatus(_GitHubShape):
-    server_id: str
-    hostname: str
+    """One entry of license-sync-status; GitHub's schema makes each field optional."""
+
+    server_id: str | None = None
+    hostname: str | None = None
     last_sync: LastSync = Field(default_factory=LastSync)
 
 

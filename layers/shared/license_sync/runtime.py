@@ -22,6 +22,7 @@ from license_sync.aws.dynamodb import (
     DynamoInstanceStore,
     DynamoRunStore,
 )
+from license_sync.aws.notifications import SnsRunNotifier
 from license_sync.aws.queues import SqsWorkQueue
 from license_sync.aws.secrets import SecretsManagerTokens
 from license_sync.aws.storage import S3ExportFiles, S3ReportStore, S3UploadUrls, S3UsagePublisher
@@ -31,6 +32,7 @@ from license_sync.github.export_file import MAX_EXPORT_FILE_BYTES
 from license_sync.github.ghec import GhecClient, HttpUsageUploader
 from license_sync.github.ghec_graphql import GhecGraphQLClient
 from license_sync.github.ghes import GhesClient
+from license_sync.github.ghes_ssh import GhesShell
 from license_sync.github.http import HttpSettings
 from license_sync.pipeline.collect import CollectDeps, CollectLimits, RunBookkeeping
 from license_sync.pipeline.dead_letters import DeadLetterDeps
@@ -40,6 +42,7 @@ from license_sync.pipeline.heartbeat import HeartbeatDeps
 from license_sync.pipeline.ports import UsagePublisher, UsageReportSourceFactory
 from license_sync.pipeline.records import Instance
 from license_sync.pipeline.start import StartSyncDeps
+from license_sync.pipeline.upload_packages import SSH_KEY_SECRET_SUFFIX, UploadPackageDeps
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient
@@ -116,13 +119,19 @@ def start_sync_deps() -> StartSyncDeps:
 @cache
 def collect_deps() -> CollectDeps:
     settings = settings_from_environment()
+    tokens = _tokens(settings)
     return CollectDeps(
         instances=_instances(settings),
         runs=_runs(settings),
         accounts=_accounts(settings),
         queue=_queue(settings),
-        tokens=_tokens(settings),
+        tokens=tokens,
         connect=_instance_connector(settings),
+        upload_packages=UploadPackageDeps(
+            shell=GhesShell(),
+            secrets=tokens,
+            files=S3ReportStore(boto3.client("s3"), settings.reports_bucket),
+        ),
         limits=CollectLimits(
             reserve_seconds=settings.collect_reserve_seconds,
             report_wait_seconds=settings.report_wait_seconds,
@@ -173,6 +182,10 @@ def finalize_deps() -> FinalizeDeps:
         ghec=ghec_for_run,
         publisher=publisher_for_run,
         github_graph=graph_for_run,
+        notifier=SnsRunNotifier(boto3.client("sns"), settings.notification_topic_arn)
+        if settings.notification_topic_arn
+        else None,
+        push_writes_upload_files=settings.push_target is PushTarget.S3,
     )
 
 
@@ -210,7 +223,13 @@ def heartbeat_deps() -> HeartbeatDeps:
         )
 
     runs = _runs(settings)
-    return HeartbeatDeps(runs=runs, run_locks=runs, instances=_instances(settings), ghec=ghec)
+    return HeartbeatDeps(
+        runs=runs,
+        run_locks=runs,
+        instances=_instances(settings),
+        ghec=ghec,
+        export_max_age_days=settings.export_max_age_days,
+    )
 
 
 @cache
@@ -222,6 +241,12 @@ def api_deps() -> AdminDeps:
         instances=_instances(settings),
         tokens=SecretsManagerTokenVault(
             boto3.client("secretsmanager"), prefix=settings.instance_secret_prefix
+        ),
+        ssh_keys=SecretsManagerTokenVault(
+            boto3.client("secretsmanager"),
+            prefix=settings.instance_secret_prefix,
+            suffix=SSH_KEY_SECRET_SUFFIX,
+            what="SSH key",
         ),
         runs=_runs(settings),
         start=start_sync_deps(),

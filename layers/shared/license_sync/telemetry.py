@@ -49,6 +49,7 @@ INSTANCE_METRICS = (
     "InstanceConsecutiveFailures",
     "GitHubConnectSyncAgeHours",
     "GitHubConnectSyncFailed",
+    "ExportAgeDays",
 )
 OTHER_METRICS = ("HoursSinceLastSuccessfulSync", "DeadLetters", "ExportFilesRejected")
 """Run-level dimensions too: the heartbeat's, the dead-letter handler's, ingest_export's."""
@@ -150,8 +151,14 @@ def record_run_finished(run: Run) -> None:
     metrics.add_metric(
         name="ConsumedLicenses", unit=MetricUnit.Count, value=summary.consumed_licenses
     )
-    metrics.add_metric(name="SeatsPurchased", unit=MetricUnit.Count, value=summary.seats_purchased)
-    metrics.add_metric(name="SeatsAvailable", unit=MetricUnit.Count, value=summary.seats_available)
+    if summary.seats_purchased is not None:
+        metrics.add_metric(
+            name="SeatsPurchased", unit=MetricUnit.Count, value=summary.seats_purchased
+        )
+    if summary.seats_available is not None:
+        metrics.add_metric(
+            name="SeatsAvailable", unit=MetricUnit.Count, value=summary.seats_available
+        )
     if summary.reconciliation.drift is not None:
         metrics.add_metric(
             name="LicenseCountDrift", unit=MetricUnit.Count, value=summary.reconciliation.drift
@@ -171,6 +178,8 @@ def record_github_view(status: LicenseSyncStatus, now: datetime) -> None:
         last = instance.last_sync
         outcome = (last.status or "").lower()
         failed = bool(outcome) and outcome not in {"success", "succeeded", "ok"}
+        if not instance.hostname:
+            continue  # GitHub's schema lets an entry leave it out; finalize notes it
         _instance_metric(
             instance.hostname, "GitHubConnectSyncFailed", MetricUnit.Count, int(failed)
         )
@@ -180,6 +189,11 @@ def record_github_view(status: LicenseSyncStatus, now: datetime) -> None:
             _instance_metric(
                 instance.hostname, "GitHubConnectSyncAgeHours", MetricUnit.NoUnit, age_hours
             )
+
+
+def record_export_age(hostname: str, age_days: float) -> None:
+    """The heartbeat's per air-gapped instance value: days since its last accepted file."""
+    _instance_metric(hostname, "ExportAgeDays", MetricUnit.NoUnit, age_days)
 
 
 def record_hours_since_success(hours: float) -> None:

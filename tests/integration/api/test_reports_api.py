@@ -26,8 +26,10 @@ from license_sync_local.lambda_context import LocalLambdaContext
 from license_sync_local.runner import run_store
 from license_sync_local.simulator import (
     DEMO_EXPECTED_SEATS_CONSUMED,
+    ExpectedUsage,
     GitHubSimulator,
     demo_enterprise,
+    expected_usage,
 )
 from tests.integration.api.conftest import Api, api_event, new_stack
 
@@ -42,6 +44,8 @@ class FinishedSync:
     api: Api
     run_id: str
     hostnames: tuple[str, ...]
+    expected: ExpectedUsage
+    """The simulator's oracle: our count and GHEC's (what GitHub holds)."""
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +84,12 @@ def finished(dynamodb_local: DynamoDBLocal) -> Iterator[FinishedSync]:
                 return run is not None and not run.status.is_active
 
             stack.deliver_messages(until=run_finished, timeout_seconds=120)
-            yield FinishedSync(api, run_id, tuple(item.hostname for item in instances))
+            yield FinishedSync(
+                api,
+                run_id,
+                tuple(item.hostname for item in instances),
+                expected_usage(instances, ghec),
+            )
 
 
 def test_the_run_shows_status_progress_counts_and_reconciliation(finished: FinishedSync) -> None:
@@ -92,12 +101,15 @@ def test_the_run_shows_status_progress_counts_and_reconciliation(finished: Finis
     assert sorted(item["hostname"] for item in run["instances"]) == sorted(finished.hostnames)
     assert all(item["status"] == "collected" and item["pushed"] for item in run["instances"])
     assert run["counts"]["consumed_licenses"] == DEMO_EXPECTED_SEATS_CONSUMED
-    # GHEC's count as the run read it: the demo's rows from GitHub's own earlier syncs
-    ghec_before = len(demo_enterprise()[1].rows)
+    expected = finished.expected
     reconciliation = run["reconciliation"]
-    assert reconciliation["consumed_licenses"] == DEMO_EXPECTED_SEATS_CONSUMED
-    assert reconciliation["ghec_total_seats_consumed"] == ghec_before
-    assert reconciliation["drift"] == DEMO_EXPECTED_SEATS_CONSUMED - ghec_before
+    shown = ("consumed_licenses", "ghec_total_seats_consumed", "drift")
+    assert {name: reconciliation[name] for name in shown} == {
+        "consumed_licenses": expected.seats_consumed,
+        "ghec_total_seats_consumed": expected.ghec_seats_consumed,
+        "drift": expected.drift,
+    }
+    assert expected.drift != 0  # GitHub last saw the demo's instances days ago
     assert run["links"]["reconciliation"] == f"/syncs/{finished.run_id}/reconciliation"
     assert run["links"]["report"] == f"/syncs/{finished.run_id}/report"
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncssh
 import httpx
 import pytest
 
@@ -472,3 +473,100 @@ def test_sync_start_wait_prints_progress_lines_off_a_terminal(
     # (other tests leave instances registered on this server; one of theirs may fail)
     assert re.search(r": (succeeded|partial)$", run_lines[-1]), out
     assert any(re.match(r"^\d\d:\d\d:\d\d \S+: collected \d+ accounts$", line) for line in lines)
+
+
+def test_the_cli_uploads_an_all_users_csv_and_an_encrypted_export(
+    server: Served, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    api = ("--api-url", server.url)
+    air_csv, air_encrypted = "ghes-csv.acme.example", AIRGAP
+    for hostname in (air_csv, air_encrypted):
+        code, out = _cli(
+            capsys, "instances", "add", *api, "--hostname", hostname, "--source", "export"
+        )
+        assert code == 0, out
+    try:
+        # Given the site-admin report its administrator downloaded by hand
+        report = tmp_path / "all_users.csv"
+        report.write_text(
+            "created_at,id,login,email,role,suspended?,last_logged_ip,repos,ssh_keys,"
+            "org_memberships,dormant?,last_active,raw_login,2fa_enabled?\n"
+            "2024-01-02 10:00:00 UTC,5,nadia,nadia@acme.example,user,false,,0,0,0,false,,"
+            "nadia,true\n"
+        )
+        # When the CLI uploads it (a presigned URL for a .csv, then the PUT)
+        code, out = _cli(capsys, "instances", "upload-export", *api, air_csv, str(report))
+
+        # Then it was taken as the site-admin report
+        assert (code, "export accepted" in out) == (0, True), out
+        assert ".csv" in out
+        code, shown = _cli(capsys, "instances", "show", *api, air_csv)
+        last_export = json.loads(shown)["last_export"]
+        assert (last_export["kind"], last_export["accounts"]) == ("all_users_csv", 1)
+
+        # And an encrypted export is accepted, its Server ID the instance's from then on
+        encrypted = REPO_ROOT / "tests" / "fixtures" / "exports" / "encrypted-license-usage.json"
+        code, out = _cli(capsys, "instances", "upload-export", *api, air_encrypted, str(encrypted))
+        assert (code, "export accepted" in out) == (0, True), out
+        code, shown = _cli(capsys, "instances", "show", *api, air_encrypted)
+        instance = json.loads(shown)
+        assert instance["server_id"] == "5f0e7a4c-2b1d-4c8e-9a3f-6d2b8e1c0a97"
+        assert instance["last_export"]["users_read"] is False
+        code, listed = _cli(capsys, "instances", "list", *api)
+        assert "users encrypted (server ID 5f0e7a4c-2b1d-4c8e-9a3f-6d2b8e1c0a97)" in listed
+    finally:
+        for hostname in (air_csv, air_encrypted):
+            _cli(capsys, "instances", "remove", *api, hostname)
+
+
+# --- The SSH key for the upload package: stored, never shown, bound to its host -------------
+
+
+def test_an_ssh_key_is_registered_never_shown_and_a_moved_host_needs_it_again(
+    server: Served,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # Given an instance registered with an SSH key file and its pinned host key
+    api = ("--api-url", server.url)
+    hostname = "update-ssh.acme.example"
+    monkeypatch.setenv("UPDATE_TOKEN", "ghp_updateOriginal0003")
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    key_file = tmp_path / "admin-key"
+    key_file.write_text(key.export_private_key().decode())
+    host_key = (
+        "ssh-ed25519 "
+        + asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().split()[1]
+    )
+    code, out = _cli(
+        capsys,
+        "instances", "add", *api,
+        "--hostname", hostname, "--url", f"https://{hostname}", "--site-admin", "admin",
+        "--token-env", "UPDATE_TOKEN", "--disabled",
+        "--ssh-key-file", str(key_file), "--ssh-host-key", host_key,
+    )  # fmt: skip
+    assert code == 0, out
+    shown = _shown(capsys, api, hostname)
+    assert shown["ssh_key_configured"] is True
+    assert (shown["ssh_host_key"], shown["ssh_port"], shown["ssh_user"]) == (host_key, 122, "admin")
+    assert "PRIVATE KEY" not in json.dumps(shown)
+
+    # When the host key changes without the key, the CLI refuses before sending
+    refused = _cli(
+        capsys, "instances", "update", *api, hostname, "--ssh-host-key", host_key,
+    )  # fmt: skip
+    # and when the URL moves with a new token but without the key, the API refuses
+    monkeypatch.setenv("NEW_TOKEN", "ghp_updateRotated0003")
+    moved = _cli(
+        capsys, "instances", "update", *api, hostname,
+        "--url", "https://elsewhere.acme.example", "--token-env", "NEW_TOKEN",
+    )  # fmt: skip
+
+    # Then both say what to add, in one line, and nothing changed
+    assert refused[0] == 2
+    assert "--ssh-host-key needs the SSH key again" in refused[1]
+    assert moved[0] != 0
+    assert moved[1].count("\n") == 1
+    assert "ssh_key" in moved[1]
+    assert _shown(capsys, api, hostname)["url"] == f"https://{hostname}"

@@ -18,6 +18,7 @@ from license_sync_local.dashboard import alarm_evaluations, stack_values
 from license_sync_local.dynamodb_local import REPO_ROOT
 from license_sync_local.simulator import (
     DEMO_EXPECTED_SEATS_CONSUMED,
+    DEMO_GITHUB_CONNECT_AGE,
     SimulatedGhec,
     SimulatedGhes,
     demo_enterprise,
@@ -90,8 +91,8 @@ def test_successful_run_emits_every_run_and_instance_metric(
             "ConsumedLicenses": [float(DEMO_EXPECTED_SEATS_CONSUMED)],
             "SeatsPurchased": [float(ghec.seats_purchased)],
             "SeatsAvailable": [float(ghec.seats_purchased - DEMO_EXPECTED_SEATS_CONSUMED)],
-            # Against GHEC's rows as read (GitHub's earlier sync), explained in reconciliation.json
-            "LicenseCountDrift": [float(summary.reconciliation.drift or 0)],
+            "LicenseCountDrift": [float(expected_usage(instances, ghec).drift)],
+            # The seats of it reconciliation.json has no known reason for
             "UnexplainedLicenseDrift": [float(summary.reconciliation.unexplained_drift or 0)],
         }
         assert summary.reconciliation.drift == DEMO_EXPECTED_SEATS_CONSUMED - 5
@@ -106,17 +107,23 @@ def test_successful_run_emits_every_run_and_instance_metric(
         per_instance = captured.instance_metrics()
         hosts = {EU, US, LAB}
         assert {host for _, host in per_instance} == hosts
+        github_views = {"GitHubConnectSyncFailed", "GitHubConnectSyncAgeHours"}
         for host in hosts:
-            for name in INSTANCE_METRICS:
+            # ExportAgeDays is published for air-gapped instances only (none here; see
+            # tests/integration/pipeline/test_airgapped_exports.py)
+            for name in set(INSTANCE_METRICS) - github_views - {"ExportAgeDays"}:
                 assert (name, host) in per_instance, (name, host)
+            assert ("ExportAgeDays", host) not in per_instance
             assert per_instance[("InstanceSyncFailed", host)] == [0.0]
             assert per_instance[("InstanceConsecutiveFailures", host)] == [0.0]
-            # GitHub's own view, from finalize (as the run found it: today's simulator lists
-            # only the instances GitHub synced before) and again from the heartbeat
-            failed = per_instance[("GitHubConnectSyncFailed", host)]
-            assert failed[-1] == 0.0
-            assert len(failed) == (2 if host == LAB else 1)
-            assert per_instance[("GitHubConnectSyncAgeHours", host)][-1] < 1.0
+        # GitHub's own view, from finalize and again from the heartbeat: only ghes-eu syncs
+        # through GitHub Connect (a week ago); GitHub shows no status for the others
+        assert {host for name, host in per_instance if name in github_views} == {EU}
+        assert per_instance[("GitHubConnectSyncFailed", EU)] == [0.0, 0.0]
+        week = DEMO_GITHUB_CONNECT_AGE.total_seconds() / 3600
+        assert all(
+            week <= age < week + 1 for age in per_instance[("GitHubConnectSyncAgeHours", EU)]
+        )
         assert per_instance[("AccountsCollected", US)] == [6.0]
         assert per_instance[("GitHubRequests", LAB)] == [4.0]  # its report answered 202 twice
 

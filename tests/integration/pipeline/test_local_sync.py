@@ -14,6 +14,7 @@ from license_sync.models import (
     ConsumedLicenseUser,
     LastSync,
     ServerInstanceSyncStatus,
+    UsageSource,
     UsageUpload,
 )
 from license_sync.pipeline.records import InstanceRunStatus, Run, RunStatus
@@ -57,12 +58,21 @@ def test_demo_enterprise_counts_every_person_once(deployment: DeploymentFactory)
         assert run.status is RunStatus.SUCCEEDED
         assert report.total_seats_consumed == DEMO_EXPECTED_SEATS_CONSUMED == 13
         assert run.summary is not None
-        # Against GHEC's rows as this run read them (GitHub's own earlier sync, not our push)
-        reconciliation = local.outputs(run, "reconciliation.json")
-        assert reconciliation["ours"] == 13
-        assert reconciliation["drift"] == run.summary.reconciliation.drift
-        assert reconciliation["drift"] == sum(
-            entry["seats_ours"] - entry["seats_ghec"] for entry in reconciliation["entries"]
+        # And GHEC's own count is what GitHub holds (ghes-eu synced a week ago, ghes-us
+        # never, ghes-lab uploaded by hand): the push changed nothing there, so the drift
+        # is what changed since, as the simulator's oracle derives it
+        expected = expected_usage(instances, ghec)
+        reconciliation = run.summary.reconciliation
+        assert reconciliation.ghec_total_seats_consumed == expected.ghec_seats_consumed
+        assert reconciliation.drift == expected.drift != 0
+        assert local.simulator.consumed_licenses().total_seats_consumed == (
+            expected.ghec_seats_consumed
+        )
+        # and reconciliation.json lists every seat of it
+        listed = local.outputs(run, "reconciliation.json")
+        assert (listed["ours"], listed["drift"]) == (13, reconciliation.drift)
+        assert listed["drift"] == sum(
+            entry["seats_ours"] - entry["seats_ghec"] for entry in listed["entries"]
         )
         users = report.users
         alice = _row_with(users, f"{EU}:3")
@@ -273,7 +283,6 @@ def test_collect_continues_in_a_new_invocation_when_time_runs_short(
     # Given one instance of 1,500 accounts, and Lambdas that have plenty of time when they
     # start but only 30 s (less than the 60 s a collect keeps in reserve) at every later look
     instances, ghec = generate_enterprise(seed=7, instances=1, accounts_total=1500)
-    seats_ghec_before = len(ghec.rows)
 
     seen_so_far: list[int] = []
     lines = io.StringIO()
@@ -304,9 +313,8 @@ def test_collect_continues_in_a_new_invocation_when_time_runs_short(
         expected = expected_usage(instances, ghec)
         assert run.summary is not None
         assert run.summary.consumed_licenses == expected.seats_consumed
-        # GHEC's rows as the run read them: GitHub's, which our push does not change
-        assert run.summary.reconciliation.ghec_total_seats_consumed == seats_ghec_before
-        assert run.summary.reconciliation.drift == expected.seats_consumed - seats_ghec_before
+        # GitHub Connect synced the generated instance with the accounts it still has
+        assert run.summary.reconciliation.drift == expected.drift == 0
 
 
 def test_report_still_generating_requeues_instead_of_waiting(
@@ -384,6 +392,31 @@ def test_failed_instance_keeps_its_last_usage_as_stale(deployment: DeploymentFac
         assert "partial" in local.messages[-1]
 
 
+def test_an_instance_listed_by_the_users_api_is_noted_as_counting_suspended_accounts(
+    deployment: DeploymentFactory,
+) -> None:
+    # Given ghes-us does not serve the site-admin report (a proxy blocks stafftools), and
+    # has a suspended account (judy) that GET /users cannot tell apart
+    instances, ghec = demo_enterprise()
+    us = instances[1]
+    us.site_admin_reports = False
+    assert any(user.suspended for user in us.users)
+    with deployment(instances, ghec) as local:
+        # When a sync runs
+        run = local.run()
+
+        # Then ghes-us was listed, marked incomplete, and the run says what that means
+        progress = run.instances[US]
+        assert progress.status is InstanceRunStatus.COLLECTED
+        assert progress.source is UsageSource.USERS_API
+        assert not progress.complete
+        assert run.summary is not None
+        (note,) = run.summary.notes
+        assert note.startswith(f"{US} was listed with GET /api/v3/users")
+        assert "suspended accounts may be counted" in note
+        assert local.outputs(run, "run.json")["summary"]["notes"] == [note]
+
+
 def test_instance_failing_its_first_run_contributes_nothing(
     deployment: DeploymentFactory,
 ) -> None:
@@ -397,7 +430,8 @@ def test_instance_failing_its_first_run_contributes_nothing(
         assert run.status is RunStatus.PARTIAL
         assert run.instances[LAB].status is InstanceRunStatus.FAILED
         assert run.instances[LAB].stale_from is None
-        without_lab = expected_usage(instances[:2], ghec)
+        # What GitHub holds for ghes-lab (its manual upload) still counts
+        without_lab = expected_usage(instances, ghec, fresh={EU, US})
         assert run.summary is not None
         assert run.summary.consumed_licenses == without_lab.seats_consumed
 
@@ -409,7 +443,7 @@ def test_push_redirected_to_a_sign_in_page_fails_the_instance_not_the_run(
     with deployment(instances, ghec) as local:
         # Given an SSO proxy that sends the upload of one instance to a sign-in page (200)
         local.simulator.add_fault(
-            Fault(FaultKind.REDIRECT_TO_LOGIN, target="ghec", path_contains="upload", times=1)
+            Fault(FaultKind.REDIRECT_TO_LOGIN, target="forwarder", path_contains="upload", times=1)
         )
 
         # When a sync runs

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import UTC, datetime
 
 import pytest
 
 from license_sync_local.simulator import (
+    DEMO_EXPECTED_GHEC_SEATS_CONSUMED,
     DEMO_EXPECTED_PERSONS_MATCHED_TO_MEMBERS,
     DEMO_EXPECTED_SEATS_CONSUMED,
     DEMO_EXPECTED_SERVER_PERSONS,
@@ -42,8 +44,13 @@ def _spellings_by_person(ghes: list[SimulatedGhes]) -> dict[str, dict[str, set[s
 
 
 def test_the_same_seed_gives_the_same_enterprise() -> None:
-    first = generate_enterprise(seed=5, instances=3, accounts_total=3000)
-    second = generate_enterprise(seed=5, instances=3, accounts_total=3000)
+    synced_at = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+    first = generate_enterprise(
+        seed=5, instances=3, accounts_total=3000, github_connect_synced_at=synced_at
+    )
+    second = generate_enterprise(
+        seed=5, instances=3, accounts_total=3000, github_connect_synced_at=synced_at
+    )
 
     assert first == second
 
@@ -221,6 +228,8 @@ def test_the_demo_enterprise_has_the_documented_counts() -> None:
     assert expected.server_persons == DEMO_EXPECTED_SERVER_PERSONS == 11
     assert expected.server_persons_matched_to_members == DEMO_EXPECTED_PERSONS_MATCHED_TO_MEMBERS
     assert expected.seats_consumed == DEMO_EXPECTED_SEATS_CONSUMED == 13
+    assert expected.ghec_seats_consumed == DEMO_EXPECTED_GHEC_SEATS_CONSUMED == 12
+    assert expected.drift == 1
 
 
 def test_the_demo_enterprise_shows_every_case_the_rules_name() -> None:
@@ -238,9 +247,15 @@ def test_the_demo_enterprise_shows_every_case_the_rules_name() -> None:
     assert any(user.dormant for user in users)
     assert any(row.github_com_saml_name_id for row in ghec.rows)
     assert any(row.github_com_verified_domain_emails for row in ghec.rows)
-    assert [row.enterprise_server_user_ids for row in ghec.rows if not row.github_com_user] == [
-        ["ghes-lab.acme.example:3"]
-    ]
+    assert all(row.github_com_user for row in ghec.rows)  # GitHub's server rows: `connect`
+    eu, us, lab = ghes
+    assert eu.connect is not None
+    assert eu.connect.syncs
+    assert eu.connect.last_synced_at
+    assert us.connect is None
+    assert lab.connect is not None
+    assert not lab.connect.connected
+    assert lab.connect.manual_uploads
 
 
 def test_the_demo_enterprise_is_a_fresh_copy_each_time() -> None:

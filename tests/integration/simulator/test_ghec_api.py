@@ -1,22 +1,23 @@
-"""GHEC endpoints of the simulator: consumed licenses, license-sync status, uploads."""
+"""GHEC endpoints of the simulator (consumed licenses, license-sync status: what GitHub
+holds), and the enterprise's forwarding service that takes license-sync's uploads."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from license_sync.models import UsageUpload, UsageUploadUser
 from license_sync_local.simulator import (
-    DEMO_EXPECTED_SEATS_BEFORE_SYNC,
-    DEMO_EXPECTED_SEATS_CONSUMED,
+    DEMO_EXPECTED_GHEC_SEATS_CONSUMED,
     DEMO_HOSTNAMES,
     GitHubSimulator,
+    ManualUpload,
     SimulatedGhec,
     SimulatedGhes,
+    expected_usage,
     generate_enterprise,
     upload_for,
 )
@@ -75,39 +76,83 @@ def _row_with(rows: list[dict[str, Any]], server_user_id: str) -> dict[str, Any]
     return next(row for row in rows if server_user_id in row["enterprise_server_user_ids"])
 
 
-def test_before_any_sync_the_given_rows_are_served(
-    simulator: GitHubSimulator, client: httpx.Client
+def test_ghec_serves_what_github_holds_for_each_instance(
+    demo: Demo, simulator: GitHubSimulator, client: httpx.Client
 ) -> None:
+    # Given the demo: ghes-eu synced by GitHub Connect a week ago, ghes-us unknown to
+    # GitHub, ghes-lab uploaded by hand 30 days ago
     body = _consumed(client, simulator).json()
 
-    assert body["total_seats_consumed"] == DEMO_EXPECTED_SEATS_BEFORE_SYNC
+    expected = expected_usage(*demo)
+    assert body["total_seats_consumed"] == expected.ghec_seats_consumed
+    assert expected.ghec_seats_consumed == DEMO_EXPECTED_GHEC_SEATS_CONSUMED == 12
     assert body["total_seats_purchased"] == 20
-    assert [row["github_com_login"] for row in body["users"]] == [
-        "alice_acme",
-        "bob_acme",
-        "carol_acme",
-        "dave_acme",
-        "",
-    ]
-    assert body["users"][4]["enterprise_server_user_ids"] == [f"{LAB}:3"]
+    rows = _all_rows(client, simulator)
+    server_ids = {sid for row in rows for sid in row["enterprise_server_user_ids"]}
+    # frank (suspended since) and intern (removed since) as GitHub last saw ghes-eu, the
+    # deleted account 3 from ghes-lab's upload; nothing of ghes-us, nor what came since.
+    assert {f"{EU}:6", f"{EU}:10", f"{LAB}:3"} <= server_ids
+    assert not {f"{EU}:9", f"{LAB}:6"} & server_ids
+    assert not any(sid.startswith(US) for sid in server_ids)
+    alice = _row_with(rows, f"{EU}:3")
+    assert alice["github_com_login"] == "alice_acme"  # by verified-domain email
+    assert alice["enterprise_server_user_ids"] == [f"{EU}:3"]
+    bob = _row_with(rows, f"{EU}:4")
+    assert bob["github_com_login"] == "bob_acme"  # by SAML NameID
+    assert sorted(bob["enterprise_server_user_ids"]) == [f"{EU}:4", f"{LAB}:2"]
+    admin = _row_with(rows, f"{EU}:1")
+    assert sorted(admin["enterprise_server_user_ids"]) == [f"{EU}:1", f"{LAB}:1"]
+    carol = next(row for row in rows if row["github_com_login"] == "carol_acme")
+    assert carol["enterprise_server_user_ids"] == []
+    assert carol["total_user_accounts"] == 1
+
+
+def test_a_server_only_row_looks_like_githubs_own_example(
+    simulator: GitHubSimulator, client: httpx.Client
+) -> None:
+    row = _row_with(_all_rows(client, simulator), f"{EU}:5")  # erin: no member
+
+    # GitHub's example of this endpoint: "" for the GitHub.com fields of a server-only row,
+    # the boolean two-factor flag included.
+    assert row == {
+        "github_com_login": "",
+        "github_com_name": "",
+        "enterprise_server_user_ids": [f"{EU}:5"],
+        "github_com_user": False,
+        "enterprise_server_user": True,
+        "visual_studio_subscription_user": False,
+        "license_type": "enterprise",
+        "github_com_profile": "",
+        "github_com_member_roles": [],
+        "github_com_enterprise_role": "",
+        "github_com_enterprise_roles": [],
+        "github_com_verified_domain_emails": [],
+        "github_com_saml_name_id": "",
+        "github_com_orgs_with_pending_invites": [],
+        "github_com_two_factor_auth": "",
+        "enterprise_server_emails": ["Erin.Example@acme.example"],
+        "visual_studio_license_status": "",
+        "visual_studio_subscription_email": "",
+        "total_user_accounts": 1,
+    }
 
 
 def test_consumed_licenses_page_with_link_headers_like_github(
     simulator: GitHubSimulator, client: httpx.Client
 ) -> None:
-    first = _consumed(client, simulator, "?per_page=2")
-    middle = _consumed(client, simulator, "?per_page=2&page=2")
-    last = _consumed(client, simulator, "?per_page=2&page=3")
+    first = _consumed(client, simulator, "?per_page=5")
+    middle = _consumed(client, simulator, "?per_page=5&page=2")
+    last = _consumed(client, simulator, "?per_page=5&page=3")
 
-    base = simulator.ghec_api_url + "/enterprises/acme/consumed-licenses?per_page=2"
+    base = simulator.ghec_api_url + "/enterprises/acme/consumed-licenses?per_page=5"
     assert first.links["next"]["url"] == base + "&page=2"
     assert first.links["last"]["url"] == base + "&page=3"
     assert "prev" not in first.links
     assert middle.links["prev"]["url"] == base + "&page=1"
     assert middle.links["first"]["url"] == base + "&page=1"
     assert "next" not in last.links
-    assert [len(page.json()["users"]) for page in (first, middle, last)] == [2, 2, 1]
-    assert all(page.json()["total_seats_consumed"] == 5 for page in (first, middle, last))
+    assert [len(page.json()["users"]) for page in (first, middle, last)] == [5, 5, 2]
+    assert all(page.json()["total_seats_consumed"] == 12 for page in (first, middle, last))
 
 
 def test_consumed_licenses_per_page_defaults_to_30_and_is_capped_at_100(
@@ -134,40 +179,58 @@ def test_an_unknown_enterprise_is_not_found(
 
 @pytest.mark.parametrize(
     "path",
-    [
-        "/enterprises/acme/consumed-licenses",
-        "/enterprises/acme/license-sync-status",
-        "/license-usage-uploads",
-    ],
+    ["/enterprises/acme/consumed-licenses", "/enterprises/acme/license-sync-status"],
 )
 def test_ghec_needs_the_ghec_token(
     simulator: GitHubSimulator, client: httpx.Client, path: str
 ) -> None:
-    response = client.request(
-        "POST" if path.endswith("uploads") else "GET",
-        simulator.ghec_api_url + path,
-        headers={"Authorization": "Bearer ghes-token"},
-        content=b"{}",
+    response = client.get(
+        simulator.ghec_api_url + path, headers={"Authorization": "Bearer ghes-token"}
     )
 
     assert response.status_code == 401
     assert response.json()["message"] == "Bad credentials"
 
 
-def test_sync_status_starts_with_the_given_entries(
+def test_the_forwarding_service_needs_the_configured_token(
+    simulator: GitHubSimulator, client: httpx.Client
+) -> None:
+    response = client.post(
+        simulator.upload_url, headers={"Authorization": "Bearer ghes-token"}, content=b"{}"
+    )
+
+    assert response.status_code == 401
+
+
+def test_ghec_has_no_upload_endpoint(
+    demo: Demo, simulator: GitHubSimulator, client: httpx.Client
+) -> None:
+    # GitHub publishes no API that uploads server usage.
+    response = client.post(
+        simulator.ghec_api_url + "/license-usage-uploads",
+        headers=GHEC_AUTH,
+        content=upload_for(demo[0][0]).model_dump_json().encode(),
+    )
+
+    assert response.status_code == 404
+    assert simulator.uploads == []
+
+
+def test_sync_status_shows_github_connects_syncs_only(
     simulator: GitHubSimulator, client: httpx.Client
 ) -> None:
     status = _sync_status(client, simulator)
 
-    assert set(status) == {LAB}
-    assert status[LAB]["last_sync"] == {
-        "date": "2025-01-06T03:00:00Z",
-        "status": "success",
-        "error": "",
-    }
+    # ghes-us is not connected, ghes-lab was uploaded by hand: neither has a row.
+    assert set(status) == {EU}
+    synced_at = datetime.strptime(status[EU]["last_sync"]["date"], "%Y-%m-%dT%H:%M:%SZ")
+    age = datetime.now(UTC) - synced_at.replace(tzinfo=UTC)
+    assert timedelta(days=7) <= age < timedelta(days=7, hours=1)
+    assert status[EU]["last_sync"]["status"] == "success"
+    assert status[EU]["last_sync"]["error"] == ""
 
 
-def test_an_upload_is_recorded_and_answered_with_its_size(
+def test_an_upload_is_recorded_by_the_forwarding_service(
     demo: Demo, simulator: GitHubSimulator, client: httpx.Client
 ) -> None:
     eu = demo[0][0]
@@ -179,113 +242,79 @@ def test_an_upload_is_recorded_and_answered_with_its_size(
     assert response.json() == {"server_id": eu.server_id, "users": 6}
     assert simulator.uploads == [upload]
     [recorded] = simulator.requests
-    assert recorded.target == "ghec"
+    assert recorded.target == "forwarder"
     assert recorded.path == "/license-usage-uploads"
     assert json.loads(recorded.body)["hostname"] == EU
 
 
-def test_an_upload_marks_the_instance_synced_now(
+def test_a_push_changes_nothing_on_ghec(
     demo: Demo, simulator: GitHubSimulator, client: httpx.Client
 ) -> None:
-    before = datetime.now(UTC).replace(microsecond=0)
+    rows_before = _all_rows(client, simulator)
+    status_before = _sync_status(client, simulator)
 
     _upload_all(client, simulator, demo[0])
 
-    status = _sync_status(client, simulator)
-    assert set(status) == {EU, US, LAB}
-    for hostname, instance in zip(DEMO_HOSTNAMES, demo[0], strict=True):
-        assert status[hostname]["server_id"] == instance.server_id
-        assert status[hostname]["last_sync"]["status"] == "success"
-        assert status[hostname]["last_sync"]["error"] == ""
-        synced_at = datetime.strptime(status[hostname]["last_sync"]["date"], "%Y-%m-%dT%H:%M:%SZ")
-        assert synced_at.replace(tzinfo=UTC) >= before
-    assert simulator.license_sync_status()[0].hostname == LAB  # updated in place
+    assert _all_rows(client, simulator) == rows_before
+    assert _sync_status(client, simulator) == status_before
+    assert len(simulator.uploads) == 3
 
 
-def test_after_syncing_everything_the_view_deduplicates_and_matches_members(
+def test_github_connect_syncing_an_instance_updates_ghec(
     demo: Demo, simulator: GitHubSimulator, client: httpx.Client
 ) -> None:
-    _upload_all(client, simulator, demo[0])
+    # When GitHub Connect syncs ghes-eu ("Sync now")
+    simulator.github_connect_sync(EU)
 
+    # Then GitHub holds its accounts as they are now
     rows = _all_rows(client, simulator)
+    server_ids = {sid for row in rows for sid in row["enterprise_server_user_ids"]}
+    assert f"{EU}:9" in server_ids
+    assert not {f"{EU}:6", f"{EU}:10"} & server_ids
+    eu = demo[0][0]
+    assert eu.connect is not None
+    fresh_eu = expected_usage(demo[0], demo[1], fresh={EU})
+    assert len(rows) == fresh_eu.ghec_seats_consumed == fresh_eu.seats_consumed
+    synced_at = datetime.strptime(
+        _sync_status(client, simulator)[EU]["last_sync"]["date"], "%Y-%m-%dT%H:%M:%SZ"
+    )
+    assert datetime.now(UTC) - synced_at.replace(tzinfo=UTC) < timedelta(hours=1)
 
-    assert len(rows) == DEMO_EXPECTED_SEATS_CONSUMED
-    assert _consumed(client, simulator).json()["total_seats_consumed"] == 13
-    alice = _row_with(rows, f"{EU}:3")
-    assert alice["github_com_login"] == "alice_acme"  # by verified-domain email
-    assert sorted(alice["enterprise_server_user_ids"]) == [f"{EU}:3", f"{US}:2"]
-    assert alice["total_user_accounts"] == 3
-    bob = _row_with(rows, f"{EU}:4")
-    assert bob["github_com_login"] == "bob_acme"  # by SAML NameID
-    assert sorted(bob["enterprise_server_user_ids"]) == [f"{EU}:4", f"{LAB}:2"]
-    admin = _row_with(rows, f"{EU}:1")
-    assert admin["github_com_user"] is False
-    assert sorted(admin["enterprise_server_user_ids"]) == [f"{EU}:1", f"{LAB}:1", f"{US}:1"]
-    assert admin["enterprise_server_emails"] == ["ghes-admin@acme.example"]
-    erin = _row_with(rows, f"{EU}:5")
-    assert sorted(erin["enterprise_server_user_ids"]) == [f"{EU}:5", f"{US}:3"]
-    assert _row_with(rows, f"{EU}:9") is not _row_with(rows, f"{US}:4")  # heidi+ci vs heidi
-    assert not any(f"{LAB}:3" in row["enterprise_server_user_ids"] for row in rows)
-    carol = next(row for row in rows if row["github_com_login"] == "carol_acme")
-    assert carol["enterprise_server_user_ids"] == []
-    assert carol["total_user_accounts"] == 1
+
+def test_an_instance_that_does_not_sync_cannot_be_synced(simulator: GitHubSimulator) -> None:
+    with pytest.raises(ValueError, match="GitHub Connect"):
+        simulator.github_connect_sync(US)
+
+
+def test_a_manual_upload_newer_than_the_last_sync_is_what_github_holds(
+    demo: Demo, client: httpx.Client
+) -> None:
+    ghes, ghec = demo
+    eu = ghes[0]
+    assert eu.connect is not None
+    eu.connect.manual_uploads.append(
+        ManualUpload(uploaded_at=datetime.now(UTC), accounts=[eu.users[2]])
+    )
+    with GitHubSimulator(ghes, ghec) as simulator:
+        rows = _all_rows(client, simulator)
+
+    eu_ids = [sid for row in rows for sid in row["enterprise_server_user_ids"] if EU in sid]
+    assert eu_ids == [f"{EU}:3"]
 
 
 def test_the_accessor_shows_the_same_view_as_the_api(
     demo: Demo, simulator: GitHubSimulator, client: httpx.Client
 ) -> None:
-    _upload_all(client, simulator, demo[0])
-
     consumed = simulator.consumed_licenses()
 
-    assert consumed.total_seats_consumed == DEMO_EXPECTED_SEATS_CONSUMED
-    assert [row.model_dump(mode="json") for row in consumed.users] == _all_rows(client, simulator)
-
-
-def test_a_new_upload_replaces_the_instance_rows(
-    demo: Demo, simulator: GitHubSimulator, client: httpx.Client
-) -> None:
-    _upload_all(client, simulator, demo[0])
-    eu = demo[0][0]
-    smaller = UsageUpload(
-        server_id=eu.server_id,
-        hostname=EU,
-        version="3.19.0",
-        users=[UsageUploadUser(id=3, emails=["alice@acme.example"])],
-    )
-
-    _upload(client, simulator, smaller.model_dump_json().encode())
-
-    rows = _all_rows(client, simulator)
-    eu_ids = [
-        sid for row in rows for sid in row["enterprise_server_user_ids"] if sid.startswith(EU)
+    assert consumed.total_seats_consumed == DEMO_EXPECTED_GHEC_SEATS_CONSUMED
+    served = _all_rows(client, simulator)
+    assert [row.github_com_login for row in consumed.users] == [
+        row["github_com_login"] for row in served
     ]
-    assert eu_ids == [f"{EU}:3"]
-    # eu-only grace and heidi+ci are gone: 4 members + admin, erin, heidi, ivan, judy, ken,
-    # build-bot.
-    assert len(rows) == 11
-    assert len(simulator.uploads) == 4
-
-
-def test_an_upload_from_an_instance_the_simulator_does_not_serve_is_accepted(
-    simulator: GitHubSimulator, client: httpx.Client
-) -> None:
-    # Air-gapped instances are uploaded from their export file.
-    upload = UsageUpload(
-        server_id="air-gapped-1",
-        hostname="ghes-vault.acme.example",
-        version=None,
-        users=[UsageUploadUser(id=1, emails=["Carol@ACME.example", "carol.d@acme.example"])],
-    )
-
-    response = _upload(client, simulator, upload.model_dump_json().encode())
-
-    assert response.status_code == 201
-    carol = next(
-        row for row in _all_rows(client, simulator) if row["github_com_login"] == "carol_acme"
-    )
-    assert carol["enterprise_server_user_ids"] == ["ghes-vault.acme.example:1"]
-    assert carol["enterprise_server_emails"] == ["Carol@ACME.example", "carol.d@acme.example"]
+    assert [row.enterprise_server_user_ids for row in consumed.users] == [
+        row["enterprise_server_user_ids"] for row in served
+    ]
 
 
 @pytest.mark.parametrize(
@@ -316,7 +345,6 @@ def test_an_upload_not_of_the_documented_shape_is_rejected(
     assert response.json()["message"] == "Validation Failed"
     assert response.json()["errors"]
     assert simulator.uploads == []
-    assert _sync_status(client, simulator).keys() == {LAB}
 
 
 def test_an_upload_that_is_not_json_is_a_bad_request(
@@ -353,3 +381,36 @@ def test_without_a_ghec_the_simulator_serves_an_empty_enterprise(client: httpx.C
         body = _consumed(client, simulator).json()
 
     assert body == {"total_seats_consumed": 0, "total_seats_purchased": 1000, "users": []}
+
+
+def test_graphql_server_installations_show_the_same_github_state(
+    simulator: GitHubSimulator, client: httpx.Client
+) -> None:
+    query = (
+        '{ enterprise(slug: "acme") { ownerInfo { enterpriseServerInstallations(first: 10, '
+        "connectedOnly: false) { nodes { hostName isConnected userAccounts(first: 1) "
+        "{ totalCount } userAccountsUploads(first: 5) { nodes { name syncState } } } } } } }"
+    )
+
+    response = client.post(
+        simulator.ghec_api_url + "/graphql", headers=GHEC_AUTH, json={"query": query}
+    )
+
+    assert response.status_code == 200, response.text
+    nodes = response.json()["data"]["enterprise"]["ownerInfo"]["enterpriseServerInstallations"]
+    by_host = {node["hostName"]: node for node in nodes["nodes"]}
+    # ghes-us is unknown to GitHub; ghes-eu connected (7 seat accounts a week ago); ghes-lab
+    # not connected, known from its manual upload (5 accounts)
+    assert set(by_host) == {EU, LAB}
+    assert (by_host[EU]["isConnected"], by_host[EU]["userAccounts"]["totalCount"]) == (True, 7)
+    assert (by_host[LAB]["isConnected"], by_host[LAB]["userAccounts"]["totalCount"]) == (False, 5)
+    assert [upload["syncState"] for upload in by_host[LAB]["userAccountsUploads"]["nodes"]] == [
+        "SUCCESS"
+    ]
+    held_by_rest = {
+        sid
+        for row in _all_rows(client, simulator)
+        for sid in row["enterprise_server_user_ids"]
+        if sid.startswith(EU)
+    }
+    assert len(held_by_rest) == 7

@@ -66,7 +66,7 @@ class FakeRegistry:
     def update_registration(
         self,
         instance_id: str,
-        changes: Mapping[str, str | bool | None],
+        changes: Mapping[str, str | bool | int | None],
         *,
         expected_revision: str | None = None,
     ) -> Instance | None:
@@ -95,8 +95,9 @@ class FakeRegistry:
     # The pipeline's InstanceStore, for start_sync.
     def record_collection(self, *_: Any) -> None: ...
     def record_last_sync(self, *_: Any) -> None: ...
-    def record_export(self, *_: Any) -> None: ...
+    def record_export(self, *_: Any, **__: Any) -> None: ...
     def clear_pending_export(self, *_: Any) -> None: ...
+    def clear_pending_package(self, *_: Any) -> None: ...
 
 
 @dataclass
@@ -104,9 +105,10 @@ class FakeVault:
     prefix: str = "stack/instances/"
     tokens: dict[str, str] = field(default_factory=dict)
     fail: bool = False
+    suffix: str = ""
 
     def secret_name(self, instance_id: str) -> str:
-        return f"{self.prefix}{instance_id}"
+        return f"{self.prefix}{instance_id}{self.suffix}"
 
     def put(self, instance_id: str, token: str) -> str:
         if self.fail:
@@ -242,6 +244,7 @@ class MemoryIdempotencyStore(BasePersistenceLayer):
 class World:
     registry: FakeRegistry = field(default_factory=FakeRegistry)
     vault: FakeVault = field(default_factory=FakeVault)
+    ssh_vault: FakeVault = field(default_factory=lambda: FakeVault(suffix="/ssh-key"))
     runs: FakeRuns = field(default_factory=FakeRuns)
     queue: FakeQueue = field(default_factory=FakeQueue)
     files: FakeFiles = field(default_factory=FakeFiles)
@@ -253,6 +256,7 @@ class World:
         return AdminDeps(
             instances=self.registry,
             tokens=self.vault,
+            ssh_keys=self.ssh_vault,
             runs=self.runs,
             start=StartSyncDeps(
                 instances=self.registry,

@@ -15,8 +15,8 @@ from license_sync.admin.schemas import (
     InstanceChanges,
     InstanceRegistration,
 )
-from license_sync.pipeline.exports import instance_id_from_key
-from license_sync.pipeline.records import InstanceSourceKind, default_server_id
+from license_sync.pipeline.exports import export_file_kind, instance_id_from_key
+from license_sync.pipeline.records import ExportFileKind, InstanceSourceKind, default_server_id
 from tests.unit.admin.fakes import NOW, VaultFailure, World, instance
 
 Registration = ApiInstanceRegistration | ExportInstanceRegistration
@@ -318,6 +318,22 @@ def test_the_upload_ticket_names_a_key_ingest_export_maps_back_to_the_instance()
     assert ticket.expires_at == NOW + timedelta(seconds=world.limits.upload_expires_seconds)
     assert ticket.headers == {"Content-Type": "application/json"}
     assert world.files.presigned == [("PUT", ticket.key, world.limits.upload_expires_seconds)]
+
+
+def test_an_all_users_csv_gets_a_csv_key_and_content_type() -> None:
+    world = World()
+    world.registry.put(instance("air.example.com", source=InstanceSourceKind.EXPORT))
+
+    ticket = registry.request_export_upload(
+        "air.example.com", world.deps, ExportFileKind.ALL_USERS_CSV
+    )
+
+    assert ticket.key.endswith(".csv")
+    assert export_file_kind(ticket.key) is ExportFileKind.ALL_USERS_CSV
+    assert ticket.kind is ExportFileKind.ALL_USERS_CSV
+    assert ticket.headers == {"Content-Type": "text/csv"}
+    default = registry.request_export_upload("air.example.com", world.deps)
+    assert export_file_kind(default.key) is ExportFileKind.EXPORT
 
 
 def test_an_api_instance_gets_no_upload_ticket() -> None:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from license_sync.errors import ExportFileError
-from license_sync.github.export_file import MAX_EXPORT_FILE_BYTES, parse_export_file
-from license_sync.models import InstanceMetadata, ServerAccount, UsageSource
+from license_sync.github.export_file import (
+    MAX_EXPORT_FILE_BYTES,
+    parse_export_file,
+    uploaded_report_accounts,
+)
+from license_sync.models import AccountType, InstanceMetadata, ServerAccount, UsageSource
 
 HOST = "ghes.example.com"
 
@@ -244,3 +249,113 @@ def test_account_without_email_is_kept_as_usage(user: dict[str, object]) -> None
     assert account.user_id == 7
     assert account.email is None
     assert account.extra_emails == ()
+
+
+# --- encrypted users (GitHub's default) and the metadata ----------------------------------
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "exports"
+
+
+def test_an_encrypted_users_list_is_kept_unread_and_the_metadata_read() -> None:
+    data = (FIXTURES / "encrypted-license-usage.json").read_bytes()
+
+    usage = parse_export_file(data, expected_hostname="ghes-air.acme.example")
+
+    assert usage.users_read is False
+    assert usage.accounts == []
+    assert usage.metadata.server_id == "5f0e7a4c-2b1d-4c8e-9a3f-6d2b8e1c0a97"
+    assert usage.metadata.version == "3.19.2"
+    assert usage.file_hostname == "ghes-air.acme.example"
+    assert usage.read == (
+        "host name",
+        "server ID",
+        "version",
+        "features",
+        "HTTP only",
+        "license hash",
+        "public key",
+    )
+    (not_read,) = usage.not_read
+    assert not_read.startswith("users: encrypted (")
+    assert not_read.endswith("kept unread")
+
+
+def test_plain_users_say_how_many_were_read() -> None:
+    usage = parse_export_file(export(good_document()))
+
+    assert usage.users_read is True
+    assert usage.read[-1] == "users (2 accounts)"
+    assert usage.not_read == ()
+
+
+def test_users_under_an_unknown_key_are_kept_unread_when_the_license_is_there() -> None:
+    document = good_document()
+    del document["users"]
+    document["payload"] = "b64..."
+
+    usage = parse_export_file(export(document))
+
+    assert usage.users_read is False
+    assert usage.not_read == (
+        "users: no users list recognised, kept unread",
+        "keys not understood: payload",
+    )
+
+
+def test_default_hostname_names_the_accounts_without_checking() -> None:
+    document = good_document()
+    del document["host_name"]
+
+    usage = parse_export_file(export(document), default_hostname=HOST)
+
+    assert usage.file_hostname is None
+    assert {account.hostname for account in usage.accounts} == {HOST}
+    # A file naming another host is not refused here: the caller checks whose it is.
+    other = parse_export_file(export(good_document(host_name="x.example")), default_hostname=HOST)
+    assert other.file_hostname == "x.example"
+
+
+# --- the site-admin report, uploaded ------------------------------------------------------
+
+REPORT = (
+    "created_at,id,login,email,role,suspended?,last_logged_ip,repos,ssh_keys,"
+    "org_memberships,dormant?,last_active,raw_login,2fa_enabled?\n"
+    "2024-01-02 10:00:00 UTC,5,mona,Mona@Example.com,user,false,10.0.0.1,3,1,2,false,"
+    "2025-01-01 10:00:00 UTC,mona,true\n"
+    "2024-01-03 10:00:00 UTC,6,old,,user,true,,0,0,0,true,,old,false\n"
+    "2024-01-04 10:00:00 UTC,7,acme,,organization,false,,0,0,0,false,,acme,false\n"
+)
+
+
+def test_an_uploaded_report_is_read_as_the_collector_reads_it() -> None:
+    accounts = list(uploaded_report_accounts(REPORT.encode(), hostname=HOST))
+
+    assert accounts == [
+        ServerAccount(HOST, 5, "mona", "Mona@Example.com"),
+        ServerAccount(HOST, 6, "old", None, suspended=True, dormant=True),
+        ServerAccount(HOST, 7, "acme", None, account_type=AccountType.ORGANIZATION),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "empty"),
+        (b"id,login\n1,a\n", "missing column(s) email, suspended?"),
+        (REPORT.replace("false,10.0.0.1", "maybe,10.0.0.1").encode(), "line 2"),
+        (REPORT.encode() + b"1,2\n", "line 5: 2 fields"),
+    ],
+)
+def test_a_bad_uploaded_report_is_refused_naming_the_line(body: bytes, reason: str) -> None:
+    with pytest.raises(ExportFileError) as raised:
+        list(uploaded_report_accounts(body, hostname=HOST))
+
+    assert reason in str(raised.value)
+    assert "the uploaded all_users.csv" in str(raised.value)
+
+
+def test_an_uploaded_report_keeps_the_collectors_record_bound() -> None:
+    long_line = REPORT.encode() + b'x,8,"' + b"a" * 5000 + b'",\n'
+
+    with pytest.raises(ExportFileError, match="longer than the 1024 bytes"):
+        list(uploaded_report_accounts(long_line, hostname=HOST, record_cap=1024))

@@ -396,3 +396,47 @@ def test_pages_linking_back_to_a_page_already_read_are_malformed() -> None:
         ghec(github).get_consumed_licenses(budget_seconds=60)
 
     assert len(github.requests) == 2
+
+
+# --- what GitHub's schema makes optional is read, not refused -------------------------------
+
+
+def test_consumed_licenses_without_totals_are_read_as_unknown() -> None:
+    # Every property of GitHub's consumed-licenses schema is optional, the totals included.
+    github = ScriptedGitHub().add(
+        CONSUMED, httpx.Response(200, json={"users": [{"github_com_login": "mona"}]})
+    )
+
+    consumed = ghec(github).get_consumed_licenses(budget_seconds=60)
+    totals = ghec(
+        ScriptedGitHub().add(CONSUMED, httpx.Response(200, json={}))
+    ).get_consumed_license_totals()
+
+    assert consumed.total_seats_consumed is None
+    assert consumed.total_seats_purchased is None
+    assert [user.github_com_login for user in consumed.users] == ["mona"]
+    assert totals.total_seats_consumed is None
+
+
+def test_license_sync_status_entries_without_server_id_or_hostname_are_read() -> None:
+    github = ScriptedGitHub().add(
+        "/enterprises/acme/license-sync-status",
+        httpx.Response(
+            200,
+            json={
+                "server_instances": [
+                    {"hostname": "github.example.com", "last_sync": {"status": "success"}},
+                    {"server_id": "filetoffish1"},
+                    {},
+                ]
+            },
+        ),
+    )
+
+    status = ghec(github).get_license_sync_status()
+
+    assert [(entry.server_id, entry.hostname) for entry in status.server_instances] == [
+        (None, "github.example.com"),
+        ("filetoffish1", None),
+        (None, None),
+    ]

@@ -167,6 +167,44 @@ def test_report_dormant_column_marks_dormant_accounts() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("role", "account_type"),
+    [
+        # GitHub documents `role` as "whether the account is an admin or an ordinary user"
+        # and writes `admin` / `user`; an organization's row is typed as GitHub spells
+        # account types (`Organization`, as in `GET /users`), in any letter case.
+        pytest.param("admin", AccountType.USER, id="admin"),
+        pytest.param("user", AccountType.USER, id="user"),
+        pytest.param("Admin", AccountType.USER, id="Admin"),
+        pytest.param("User", AccountType.USER, id="User"),
+        pytest.param("", AccountType.USER, id="blank"),
+        pytest.param("Organization", AccountType.ORGANIZATION, id="Organization"),
+        pytest.param("organization", AccountType.ORGANIZATION, id="organization"),
+        pytest.param(" ORGANIZATION ", AccountType.ORGANIZATION, id="spaced-upper"),
+    ],
+)
+def test_report_roles_in_githubs_spellings(role: str, account_type: AccountType) -> None:
+    body = f"id,login,email,role,suspended?\n7,acct,,{role},false\n"
+    github = ScriptedGitHub().add(REPORT, csv_answer(body))
+
+    (account,) = read_report(make_client(github))
+
+    assert account.account_type is account_type
+
+
+@pytest.mark.parametrize(
+    ("flag", "suspended"),
+    [("true", True), ("false", False), ("TRUE", True), ("False", False)],
+)
+def test_report_suspended_flag_in_githubs_spellings(flag: str, suspended: bool) -> None:
+    body = f"id,login,email,role,suspended?\n7,acct,a@example.com,user,{flag}\n"
+    github = ScriptedGitHub().add(REPORT, csv_answer(body))
+
+    (account,) = read_report(make_client(github))
+
+    assert account.suspended is suspended
+
+
 def test_report_organizations_are_typed_by_role() -> None:
     body = "id,login,email,role,suspended?\n7,acme-org,,Organization,false\n"
     github = ScriptedGitHub().add(REPORT, csv_answer(body))
@@ -406,11 +444,12 @@ def test_list_users_follows_link_next_and_types_accounts() -> None:
     # When every user is listed
     accounts = list(client.list_users(budget_seconds=60))
 
-    # Then both pages were read and typed
+    # Then both pages were read and typed; a `suspended_at` no GHES schema gives a list
+    # item is not taken as a suspension (the run notes that suspension is unknown)
     assert accounts == [
         ServerAccount(HOST, 1, "mona", "mona@example.com"),
         ServerAccount(HOST, 2, "acme", None, account_type=AccountType.ORGANIZATION),
-        ServerAccount(HOST, 3, "gone", None, suspended=True),
+        ServerAccount(HOST, 3, "gone", None, suspended=False),
     ]
     first, second = github.requests
     assert dict(first.url.params) == {"per_page": "100"}
@@ -514,7 +553,30 @@ def test_unlimited_license_has_no_seat_numbers() -> None:
 
 
 @pytest.mark.parametrize(
-    "body", [{"seats": "lots", "seats_used": 1}, {"seats": 10}, ["not", "an", "object"]]
+    ("body", "missing"),
+    [
+        pytest.param({"seats": 10}, ("seats_used",), id="no-seats-used"),
+        pytest.param({"seats_used": 3}, ("seats",), id="no-seats"),
+        pytest.param({}, ("seats", "seats_used"), id="neither"),
+    ],
+)
+def test_a_license_without_optional_seat_fields_reports_them_missing(
+    body: dict[str, int], missing: tuple[str, ...]
+) -> None:
+    # GitHub's schema makes every field of the license optional.
+    github = ScriptedGitHub().add(
+        "/api/v3/enterprise/settings/license", httpx.Response(200, json=body)
+    )
+
+    license_info = make_client(github).get_license()
+
+    assert license_info.missing == missing
+    assert license_info.seats == body.get("seats")
+    assert license_info.seats_used == body.get("seats_used")
+
+
+@pytest.mark.parametrize(
+    "body", [{"seats": "lots", "seats_used": 1}, {"seats_used": "x"}, ["not", "an", "object"]]
 )
 def test_bad_license_is_malformed(body: object) -> None:
     github = ScriptedGitHub().add(

@@ -25,6 +25,7 @@ VALUES = {
     "AWS::StackName": "ls",
     "SeatWarningPercent": "90",
     "StaleSyncHours": "192",
+    "ExportMaxAgeDays": "35",
 }
 
 
@@ -165,6 +166,19 @@ def test_per_instance_alarms_name_the_instance() -> None:
     assert "old.example" in stale.reason
     assert "fresh.example" not in stale.reason
     assert _alarm("GitHubSyncFailedAlarm", points).state == "OK"
+
+
+def test_an_export_alarms_only_past_its_maximum_age() -> None:
+    points = [
+        _point("ExportAgeDays", 36, Instance="air.example"),
+        _point("ExportAgeDays", 7, Instance="fresh-air.example"),
+    ]
+    too_old = _alarm("ExportTooOldAlarm", points)
+    assert too_old.state == "ALARM"
+    assert "air.example" in too_old.reason
+    assert "fresh-air.example" not in too_old.reason
+    assert _alarm("ExportTooOldAlarm", points[1:]).state == "OK"
+    assert _alarm("ExportTooOldAlarm", [_point("ExportAgeDays", 35, Instance="a")]).state == "OK"
 
 
 def test_aws_service_alarms_are_not_evaluated_locally() -> None:

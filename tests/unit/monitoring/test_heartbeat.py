@@ -8,11 +8,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from license_sync.models import LastSync, LicenseSyncStatus, ServerInstanceSyncStatus
-from license_sync.pipeline.heartbeat import HeartbeatDeps, github_sync_status, sync_freshness
+from license_sync.models import LastSync, LicenseSyncStatus, ServerInstanceSyncStatus, UsageSource
+from license_sync.pipeline.heartbeat import (
+    HeartbeatDeps,
+    export_ages,
+    github_sync_status,
+    sync_freshness,
+)
 from license_sync.pipeline.records import (
+    Collection,
+    ExportUpload,
     Instance,
     InstanceProgress,
+    InstanceSourceKind,
     Run,
     RunLock,
     RunStatus,
@@ -163,3 +171,43 @@ def test_nothing_registered_owes_no_sync() -> None:
 def test_github_sync_status_is_read_from_ghec() -> None:
     view = github_sync_status(_deps([]))
     assert [instance.hostname for instance in view.server_instances] == ["ghes.example"]
+
+
+def _export_instance(
+    hostname: str, *, collected_days_ago: float | None, upload: ExportUpload | None = None
+) -> Instance:
+    collection = (
+        None
+        if collected_days_ago is None
+        else Collection(
+            collection_id=f"export/{hostname}/1",
+            run_id=None,
+            collected_at=NOW - timedelta(days=collected_days_ago),
+            accounts=3,
+            source=UsageSource.SITE_ADMIN_REPORT,
+        )
+    )
+    return _instance(hostname, 24 * 400).model_copy(
+        update={
+            "source": InstanceSourceKind.EXPORT,
+            "last_good_collection": collection,
+            "last_export": upload,
+        }
+    )
+
+
+def test_export_ages_are_the_last_accepted_files_and_too_old_past_the_maximum() -> None:
+    rejected_today = ExportUpload(key="exports/b/x.json", received_at=NOW, status="failed")
+    encrypted_today = ExportUpload(key="exports/c/x.json", received_at=NOW, status="accepted")
+    instances = [
+        _export_instance("a.example", collected_days_ago=10),
+        _export_instance("b.example", collected_days_ago=40, upload=rejected_today),
+        _export_instance("c.example", collected_days_ago=None, upload=encrypted_today),
+        _export_instance("d.example", collected_days_ago=None),  # never uploaded
+        _instance("api.example", 24),  # collected over the API: no export age
+    ]
+    deps = _deps([], instances)
+
+    ages = {age.hostname: (round(age.age_days), age.too_old) for age in export_ages(deps)}
+
+    assert ages == {"a.example": (10, False), "b.example": (40, True), "c.example": (0, False)}

@@ -103,6 +103,7 @@ def test_the_alarms_the_issue_asks_for_watch_the_right_metrics(
     assert by_alarm["InstanceFailingRepeatedlyAlarm"] == {"InstanceConsecutiveFailures"}
     assert by_alarm["GitHubSyncFailedAlarm"] == {"GitHubConnectSyncFailed"}
     assert by_alarm["GitHubSyncStaleAlarm"] == {"GitHubConnectSyncAgeHours"}
+    assert by_alarm["ExportTooOldAlarm"] == {"ExportAgeDays"}
     assert by_alarm["LambdaErrorsAlarm"] == {"Errors"}
     assert by_alarm["LambdaThrottlesAlarm"] == {"Throttles"}
 
@@ -170,6 +171,7 @@ def test_staleness_alarm_works_with_a_weekly_schedule(template: dict[str, Any]) 
     assert int(heartbeat[1]) * 3_600 * 2 <= int(stale["Period"])
     # 8 days: one weekly run may be late by a day before anyone is told.
     assert int(parameters["StaleSyncHours"]["Default"]) == 8 * 24
+    assert int(parameters["ExportMaxAgeDays"]["Default"]) == 35
     assert "MON" in parameters["SyncSchedule"]["Default"]
 
 

@@ -144,3 +144,45 @@ def test_env_token_reference_must_be_set() -> None:
     assert resolve_secret("literal", field="t", environ={}) == "literal"
     with pytest.raises(ConfigError, match="TOKEN_Y"):
         resolve_secret("env:TOKEN_Y", field="ghec.token", environ={})
+
+
+API_INSTANCE = (
+    '[[instances]]\nhostname = "ghes.example.com"\nurl = "https://ghes.example.com"\n'
+    'site_admin = "admin"\ntoken = "t"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("ssh", "problem"),
+    [
+        ('ssh_key_file = "admin-key"\n', "ssh_key_file and ssh_host_key are given together"),
+        ('ssh_host_key = "ssh-ed25519 AAAA"\n', "ssh_key_file and ssh_host_key are given together"),
+        ('ssh_key_file = "k"\nssh_host_key = "not a key"\n', "ssh-keyscan -p 122 HOST"),
+    ],
+    ids=["key-without-host-key", "host-key-without-key", "host-key-that-is-no-key"],
+)
+def test_an_ssh_key_comes_with_a_usable_host_key(tmp_path: Path, ssh: str, problem: str) -> None:
+    path = _write(tmp_path, GHEC + API_INSTANCE + ssh)
+
+    with pytest.raises(ConfigError, match=problem) as raised:
+        load_sync_config(path)
+
+    assert raised.value.field.startswith("instances[0]")
+
+
+def test_the_ssh_key_file_is_relative_to_the_config_and_checked_when_read(tmp_path: Path) -> None:
+    host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    path = _write(
+        tmp_path,
+        GHEC + API_INSTANCE + f'ssh_key_file = "keys/admin"\nssh_host_key = "{host_key}"\n',
+    )
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "admin").write_text("not a private key")
+
+    (instance,) = load_sync_config(path).instances
+
+    assert instance.ssh_key_file == tmp_path / "keys" / "admin"
+    assert (instance.ssh_port, instance.ssh_user) == (122, "admin")
+    with pytest.raises(ConfigError, match="unencrypted private key") as raised:
+        instance.ssh_private_key("instances[0].ssh_key_file")
+    assert raised.value.field == "instances[0].ssh_key_file"

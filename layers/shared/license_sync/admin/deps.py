@@ -55,6 +55,8 @@ class Idempotency:
 class AdminDeps:
     instances: InstanceRegistry
     tokens: TokenVault
+    ssh_keys: TokenVault
+    """The instances' SSH private keys (for the upload package), one secret each."""
     runs: RunHistory
     start: StartSyncDeps
     """What POST /syncs hands to the start_sync use case."""

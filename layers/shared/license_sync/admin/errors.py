@@ -56,6 +56,22 @@ class TokenRequired(AdminError):
         self.fields = tuple(fields)
 
 
+class SshKeyRequired(AdminError):
+    """A change of where (or as whom) the stored SSH key goes, without the key again."""
+
+    def __init__(self, instance_id: str, fields: Sequence[str]) -> None:
+        names = ", ".join(fields)
+        super().__init__(
+            f"changing {names} of instance {instance_id!r} needs its SSH key again: the stored "
+            'one was given for the old host; send "ssh_key" with the change (or "ssh_key": '
+            "null to remove it)",
+            field="ssh_key",
+            reason=f"required when {names} changes",
+        )
+        self.instance_id = instance_id
+        self.fields = tuple(fields)
+
+
 class StateConflict(AdminError):
     """The request is well formed but the resource's current state does not allow it."""
 

@@ -25,7 +25,7 @@ class InstanceRegistry(Protocol):
     def update_registration(
         self,
         instance_id: str,
-        changes: Mapping[str, str | bool | None],
+        changes: Mapping[str, str | bool | int | None],
         *,
         expected_revision: str | None = None,
     ) -> Instance | None:

@@ -40,7 +40,7 @@ from license_sync.admin.schemas import (
 )
 from license_sync.models import ConsumedLicenses, LicenseSyncStatus
 from license_sync.observability import logger
-from license_sync.pipeline.records import Instance
+from license_sync.pipeline.records import ExportFileKind, Instance
 from license_sync.telemetry import record_run_started
 
 DEPS_KEY = "license_sync.admin.deps"
@@ -151,7 +151,9 @@ RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN, max_length=64)]
         "The token goes to Secrets Manager and is never returned. The host name is stored "
         "normalised (lower case, no surrounding white space, no trailing dot); a host name "
         "already registered in any spelling is 409. A URL another instance has is accepted "
-        "with a warning in `warnings`."
+        "with a warning in `warnings`. With `ssh_key` and the pinned `ssh_host_key` (both or "
+        "neither), each run also fetches the upload package GitHub accepts with "
+        "`ghe-license usage` over the administrative shell (port 122 by default)."
     ),
     operation_id="registerInstance",
     tags=["instances"],
@@ -200,7 +202,10 @@ def get_instance(instance_id: InstanceId) -> InstanceView:
         "Absent fields stay. A change of `url`, `site_admin` or `ca_bundle` must bring "
         '`token`: a new one, or `"token": null` to remove the stored one (422 otherwise), '
         "so a stored token never goes to a destination it was not given for. Without a "
-        "token an instance is not collected (its sync fails, saying so) until one is sent."
+        "token an instance is not collected (its sync fails, saying so) until one is sent. "
+        "Likewise a change of `ssh_host_key`, `ssh_port` or `ssh_user` must bring `ssh_key` "
+        'again, or `"ssh_key": null` (422 otherwise), and so must a change of `url` when an '
+        "SSH key is stored (409 otherwise)."
     ),
     operation_id="updateInstance",
     tags=["instances"],
@@ -243,7 +248,9 @@ def remove_instance(instance_id: InstanceId) -> Response[str]:
     "/instances/<instance_id>/exports",
     summary="Get an upload URL for an exported license usage file",
     description=(
-        "PUT the GHES 'Export license usage' file to `upload_url` with `headers`. The file "
+        "PUT the file to `upload_url` with `headers`: the GHES 'Export license usage' JSON "
+        "(`kind=export`, the default) or the site-admin report `all_users.csv` downloaded "
+        "from the instance (`kind=all_users_csv`, a complete per-user source). The file "
         "is ingested when it lands; the outcome shows as `last_export` on the instance."
     ),
     operation_id="requestExportUpload",
@@ -252,8 +259,13 @@ def remove_instance(instance_id: InstanceId) -> Response[str]:
         {200: _json(ExportUploadTicket, "A presigned S3 PUT URL.")}, *_BODY_ERRORS, 404, 409
     ),
 )
-def request_export_upload(instance_id: InstanceId) -> ExportUploadTicket:
-    return registry.request_export_upload(instance_id, _deps())
+def request_export_upload(
+    instance_id: InstanceId,
+    kind: Annotated[
+        ExportFileKind, Query(description="export (the JSON export) or all_users_csv")
+    ] = ExportFileKind.EXPORT,
+) -> ExportUploadTicket:
+    return registry.request_export_upload(instance_id, _deps(), kind)
 
 
 # --- Syncs ------------------------------------------------------------------------------------

@@ -170,6 +170,10 @@ def run_view(run: Run) -> RunView:
                 stale_from=progress.stale_from,
                 pushed=progress.pushed,
                 push_error=progress.push_error,
+                no_new_export=progress.no_new_export,
+                note=progress.note,
+                upload_package=progress.upload_package,
+                upload_package_error=progress.upload_package_error,
             )
             for instance_id, progress in sorted(run.instances.items())
         ],
@@ -193,6 +197,7 @@ def run_view(run: Run) -> RunView:
         )
         if summary
         else None,
+        notes=list(summary.notes) if summary else [],
         error=run.error,
         links=run_links(run.run_id) if summary else None,
     )

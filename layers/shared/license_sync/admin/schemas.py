@@ -25,6 +25,7 @@ from pydantic import (
     StringConstraints,
     Tag,
     field_validator,
+    model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
@@ -33,9 +34,11 @@ from license_sync.domain.duplicates import DuplicateKind
 from license_sync.domain.hostnames import normalise_hostname
 from license_sync.domain.reconciliation import Cause, EntryKind
 from license_sync.errors import ConfigError
+from license_sync.github.ghes_ssh import DEFAULT_SSH_PORT, DEFAULT_SSH_USER
 from license_sync.github.http import validate_base_url
 from license_sync.models import UsageSource
 from license_sync.pipeline.records import (
+    ExportFileKind,
     InstanceRunStatus,
     InstanceSourceKind,
     RunStatus,
@@ -165,6 +168,72 @@ CaBundle = Annotated[
 ]
 
 
+MAX_SSH_KEY_CHARS = 16384
+SSH_USER_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}$"
+SSH_HOST_KEY_PATTERN = (
+    r"^[ \t]*([!-~]+[ \t]+)?(ssh|ecdsa|sk)-[!-~]+[ \t]+[A-Za-z0-9+/]+={0,3}"
+    r"([ \t][ -~]*)?[ \t\r\n]*$"
+)
+"""One public key line: known_hosts (`[host]:122 ssh-ed25519 AAAA...`) or without the host."""
+SSH_KEY_PATTERN = r"^[\t\n\r\x20-\x7e]*-----BEGIN [A-Z ]*PRIVATE KEY-----[\t\n\r\x20-\x7e]*$"
+"""PEM-armoured private key text (OpenSSH or PKCS#8/PEM)."""
+_SSH_KEY_SHAPE = re.compile(SSH_KEY_PATTERN)
+
+SshHostKey = Annotated[
+    str,
+    StringConstraints(max_length=MAX_SSH_KEY_CHARS),
+    _shaped(
+        SSH_HOST_KEY_PATTERN,
+        "must be one OpenSSH public key line, e.g. '[ghes.example.com]:122 ssh-ed25519 "
+        "AAAA...' (ssh-keyscan -p 122 HOST prints it)",
+    ),
+    _pattern(SSH_HOST_KEY_PATTERN),
+    AfterValidator(str.strip),
+    Field(
+        description="The instance's SSH host key, pinned: one OpenSSH known_hosts line "
+        "(`ssh-keyscan -p 122 HOST` prints it). No other host key is ever trusted."
+    ),
+]
+SshPort = Annotated[int, Field(ge=1, le=65535, description="The administrative SSH port.")]
+SshUser = Annotated[
+    str,
+    _shaped(SSH_USER_PATTERN, "must be a Unix user name (GHES's administrative shell: admin)"),
+    _pattern(SSH_USER_PATTERN),
+    Field(description="The administrative shell's user (GHES: admin)."),
+]
+
+
+def _ssh_key_schema(schema: dict[str, Any]) -> None:
+    # SecretStr takes no `pattern`; check_ssh_key enforces the same rule.
+    schema.pop("default", None)
+    schema["writeOnly"] = True
+    for branch in [schema, *schema.get("anyOf", [])]:
+        if branch.get("type") == "string":
+            branch.update(minLength=1, maxLength=MAX_SSH_KEY_CHARS, pattern=SSH_KEY_PATTERN)
+
+
+def check_ssh_key(value: SecretStr | None) -> SecretStr | None:
+    # Never echo the key: the message names only what is wrong with it. Whether asyncssh
+    # can use it shows in the registration's `warnings` and in the run.
+    if value is None:
+        return None
+    text = value.get_secret_value()
+    if not 1 <= len(text) <= MAX_SSH_KEY_CHARS:
+        raise ValueError(f"must have 1 to {MAX_SSH_KEY_CHARS} characters")
+    if _SSH_KEY_SHAPE.fullmatch(text) is None:
+        raise ValueError(
+            "must be a private key's text (-----BEGIN ... PRIVATE KEY-----), OpenSSH or PEM"
+        )
+    return value
+
+
+_SSH_KEY_DESCRIPTION = (
+    "Private key (unencrypted, OpenSSH or PEM) for the administrative shell: each run then "
+    "fetches the upload package with `ghe-license usage`. Stored in Secrets Manager; never "
+    "returned. Needs ssh_host_key."
+)
+
+
 def _token_schema(schema: dict[str, Any]) -> None:
     # SecretStr takes no `pattern`; check_token enforces the same rule.
     schema["pattern"] = TOKEN_PATTERN
@@ -196,22 +265,32 @@ def _drop_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
-def _optional() -> Any:
+def _optional(
+    json_schema_extra: Callable[[dict[str, Any]], None] | None = None, description: str = ""
+) -> Any:
     """A field that may be left out but not sent as null.
 
     Its default, None, only ever means "absent" (defaults are not validated); the OpenAPI
     document shows the field as optional and not nullable. Read it after checking
     `model_fields_set`.
     """
-    return Field(default=None, json_schema_extra=_drop_default)
+    if description:
+        return Field(default=None, json_schema_extra=json_schema_extra, description=description)
+    return Field(default=None, json_schema_extra=json_schema_extra or _drop_default)
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _registration_schema(schema: dict[str, Any]) -> None:
+    schema["dependentRequired"] = {"ssh_key": ["ssh_host_key"], "ssh_host_key": ["ssh_key"]}
+
+
 class ApiInstanceRegistration(_Request):
     """An instance the sync reaches over the network."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_registration_schema)
 
     hostname: Hostname
     url: Url
@@ -221,8 +300,21 @@ class ApiInstanceRegistration(_Request):
     source: Literal[InstanceSourceKind.API] = InstanceSourceKind.API
     enabled: StrictBool = True
     server_id: ServerId = _optional()
+    # The schema function drops the default, as _optional's own does.
+    ssh_key: SecretStr = _optional(_ssh_key_schema, _SSH_KEY_DESCRIPTION)
+    ssh_host_key: SshHostKey = _optional()
+    ssh_port: SshPort = DEFAULT_SSH_PORT
+    ssh_user: SshUser = DEFAULT_SSH_USER
 
     _token = field_validator("token")(check_token)
+    _ssh_key = field_validator("ssh_key")(check_ssh_key)
+
+    @model_validator(mode="after")
+    def _ssh_key_with_host_key(self) -> ApiInstanceRegistration:
+        # Never trust an unknown host key: a key is accepted only with the host key it is for.
+        if ("ssh_key" in self.model_fields_set) != ("ssh_host_key" in self.model_fields_set):
+            raise ValueError("ssh_key and ssh_host_key are sent together or not at all")
+        return self
 
 
 class ExportInstanceRegistration(_Request):
@@ -254,6 +346,9 @@ InstanceRegistration = Annotated[
 
 DESTINATION_FIELDS = ("url", "site_admin", "ca_bundle")
 """Where the stored token goes and as whom: changing any of them needs a new token."""
+SSH_DESTINATION_FIELDS = ("url", "ssh_host_key", "ssh_port", "ssh_user")
+"""Where the stored SSH key goes and as whom (the shell is reached at the URL's host):
+changing any of them on an instance with an SSH key needs the key again."""
 
 
 def _token_change_schema(schema: dict[str, Any]) -> None:
@@ -266,7 +361,11 @@ def _token_change_schema(schema: dict[str, Any]) -> None:
 
 def _changes_schema(schema: dict[str, Any]) -> None:
     # The token rule, stated where clients (and schemathesis) read the shape.
-    schema["dependentRequired"] = {name: ["token"] for name in DESTINATION_FIELDS}
+    schema["dependentRequired"] = {
+        **{name: ["token"] for name in DESTINATION_FIELDS},
+        # url depends on the stored state (only with an SSH key); the registry checks it.
+        **{name: ["ssh_key"] for name in SSH_DESTINATION_FIELDS if name != "url"},
+    }
 
 
 class InstanceChanges(_Request):
@@ -303,6 +402,27 @@ class InstanceChanges(_Request):
     source: InstanceSourceKind = _optional()
     enabled: StrictBool = _optional()
     server_id: ServerId = _optional()
+    ssh_key: Annotated[
+        SecretStr | None,
+        Field(
+            json_schema_extra=_ssh_key_schema,
+            description="A new SSH private key, or null to remove the stored one. Required "
+            "with ssh_host_key, ssh_port and ssh_user, and with url when a key is stored.",
+        ),
+    ] = None
+    ssh_host_key: SshHostKey = _optional()
+    ssh_port: SshPort = _optional()
+    ssh_user: SshUser = _optional()
+
+    _ssh_key = field_validator("ssh_key")(check_ssh_key)
+
+    @property
+    def ssh_key_sent(self) -> bool:
+        return "ssh_key" in self.model_fields_set
+
+    @property
+    def ssh_destination_changes(self) -> list[str]:
+        return [name for name in SSH_DESTINATION_FIELDS if name in self.model_fields_set]
 
     @field_validator("token")
     @classmethod
@@ -355,6 +475,13 @@ class ExportUploadView(_View):
     """Why the file was refused, for an administrator to read."""
     accounts: int
     unknown_keys: list[str]
+    kind: ExportFileKind = ExportFileKind.EXPORT
+    server_id: str = ""
+    """The Server ID the file gives; it became the instance's `server_id`."""
+    users_read: bool = True
+    """False for an export whose users are encrypted: kept as the upload package for GHEC."""
+    read: list[str] = Field(default_factory=list)
+    not_read: list[str] = Field(default_factory=list)
 
 
 class InstanceView(_View):
@@ -367,6 +494,11 @@ class InstanceView(_View):
     server_id: str
     ca_bundle: str | None
     token_configured: bool
+    ssh_key_configured: bool
+    """The run fetches the upload package over SSH (a key and a pinned host key are stored)."""
+    ssh_host_key: str
+    ssh_port: int
+    ssh_user: str
     created_at: datetime
     last_sync: LastSyncView | None
     last_collection: CollectionView | None
@@ -388,6 +520,8 @@ class InstanceList(_View):
 class ExportUploadTicket(_View):
     instance_id: str
     key: str
+    kind: ExportFileKind = ExportFileKind.EXPORT
+    """What the file is read as: `export` (the JSON export) or `all_users_csv`."""
     upload_url: str
     method: Literal["PUT"] = "PUT"
     headers: dict[str, str]
@@ -411,9 +545,19 @@ class InstanceProgressView(_View):
     continuations: int
     finished_at: datetime | None
     stale_from: datetime | None
-    """Set when the instance failed and its usage from this time was counted instead."""
+    """Set when the usage counted is not this run's: a failed instance's last good usage, or
+    an air-gapped instance's last file when no new one came (`no_new_export`)."""
     pushed: bool
     push_error: str
+    no_new_export: bool = False
+    """An air-gapped instance with no new file this run: its last file was counted, nothing
+    pushed, and the run is not failed for it."""
+    note: str = ""
+    """For air-gapped instances: what the run read from the file and what it did not."""
+    upload_package: str
+    """Where the upload package fetched over SSH was kept; "" when none was."""
+    upload_package_error: str
+    """"upload package not fetched: <reason>", or "" when it was (or is not registered)."""
 
 
 class RunCounts(_View):
@@ -423,8 +567,9 @@ class RunCounts(_View):
     duplicate_accounts_merged: int
     likely_duplicates: int
     consumed_licenses: int
-    seats_purchased: int
-    seats_available: int
+    seats_purchased: int | None
+    """None when GHEC's consumed-licenses did not give `total_seats_purchased`."""
+    seats_available: int | None
 
 
 class ReconciliationView(_View):
@@ -463,6 +608,9 @@ class RunView(_View):
     instances: list[InstanceProgressView]
     counts: RunCounts | None
     reconciliation: ReconciliationView | None
+    notes: list[str] = Field(default_factory=list)
+    """What the run could not know (a value GitHub's schema makes optional and GHEC left
+    out, an instance listed by `GET /users` whose suspended accounts may be counted)."""
     error: str
     links: RunLinks | None
     """Where the run's reports are, once it has them."""

@@ -56,6 +56,10 @@ REGISTRATION_FIELDS = frozenset(
         "source",
         "enabled",
         "server_id",
+        "ssh_key_secret",
+        "ssh_host_key",
+        "ssh_port",
+        "ssh_user",
         "registration_revision",
     }
 )
@@ -141,7 +145,7 @@ class DynamoInstanceStore:
     def update_registration(
         self,
         instance_id: str,
-        changes: Mapping[str, str | bool | None],
+        changes: Mapping[str, str | bool | int | None],
         *,
         expected_revision: str | None = None,
     ) -> Instance | None:
@@ -231,26 +235,41 @@ class DynamoInstanceStore:
         self._set(instance_id, last_sync=_to_value(last_sync))
 
     def record_export(
-        self, instance_id: str, upload: ExportUpload, collection: Collection | None
+        self,
+        instance_id: str,
+        upload: ExportUpload,
+        collection: Collection | None,
+        *,
+        server_id: str | None = None,
+        package: ExportUpload | None = None,
     ) -> None:
-        if collection is None:
-            self._set(instance_id, last_export=_to_value(upload))
-        else:
-            self._set(
-                instance_id, last_export=_to_value(upload), pending_export=_to_value(collection)
-            )
+        fields: dict[str, AttributeValueTypeDef] = {"last_export": _to_value(upload)}
+        if collection is not None:
+            fields["pending_export"] = _to_value(collection)
+        if package is not None:
+            fields["pending_package"] = _to_value(package)
+        if server_id:
+            fields["server_id"] = _serializer.serialize(server_id)
+        self._set(instance_id, **fields)
 
     def clear_pending_export(self, instance_id: str, collection_id: str) -> None:
+        self._remove_if(instance_id, "pending_export", "collection_id", collection_id)
+
+    def clear_pending_package(self, instance_id: str, key: str) -> None:
+        self._remove_if(instance_id, "pending_package", "key", key)
+
+    def _remove_if(self, instance_id: str, field: str, inner: str, value: str) -> None:
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key=self._key(instance_id),
-                UpdateExpression="REMOVE pending_export",
-                ConditionExpression="pending_export.collection_id = :cid",
-                ExpressionAttributeValues={":cid": {"S": collection_id}},
+                UpdateExpression="REMOVE #field",
+                ConditionExpression="#field.#inner = :value",
+                ExpressionAttributeNames={"#field": field, "#inner": inner},
+                ExpressionAttributeValues={":value": {"S": value}},
             )
         except ClientError as exc:
-            # A newer export arrived meanwhile: it stays pending for the next run.
+            # A newer upload arrived meanwhile: it stays pending for the next run.
             if not _condition_failed(exc):
                 raise
 

@@ -31,12 +31,21 @@ def _error_code(exc: ClientError) -> str:
 
 
 class SecretsManagerTokenVault:
-    def __init__(self, client: SecretsManagerClient, *, prefix: str) -> None:
+    def __init__(
+        self,
+        client: SecretsManagerClient,
+        *,
+        prefix: str,
+        suffix: str = "",
+        what: str = "site-admin token",
+    ) -> None:
         self._client = client
         self._prefix = prefix
+        self._suffix = suffix
+        self._what = what
 
     def secret_name(self, instance_id: str) -> str:
-        return f"{self._prefix}{instance_id}"
+        return f"{self._prefix}{instance_id}{self._suffix}"
 
     def put(self, instance_id: str, token: str) -> str:
         """Store `token` as the instance's secret (create or rotate); return the secret name."""
@@ -45,7 +54,7 @@ class SecretsManagerTokenVault:
             self._client.create_secret(
                 Name=name,
                 SecretString=token,
-                Description=f"license-sync: site-admin token of GHES instance {instance_id}",
+                Description=f"license-sync: {self._what} of GHES instance {instance_id}",
             )
             return name
         except ClientError as exc:
@@ -79,10 +88,11 @@ class SecretsManagerTokenVault:
         except ClientError:
             return False
 
-    @staticmethod
-    def _failure(action: str, name: str, exc: ClientError) -> TokenVaultError:
+    def _failure(self, action: str, name: str, exc: ClientError) -> TokenVaultError:
         code = _error_code(exc)
         # The AWS message is left out: only the name and the error code are safe to show.
         return TokenVaultError(
-            f"could not {action} the token secret {name} ({code})", secret_name=name, code=code
+            f"could not {action} the {self._what} secret {name} ({code})",
+            secret_name=name,
+            code=code,
         )

@@ -155,7 +155,7 @@ class LicenseReport:
     dormant_persons: tuple[DormantPerson, ...] = ()
     """Persons holding a seat only through dormant accounts, in report order."""
 
-    def consumed_licenses(self, total_seats_purchased: int) -> ConsumedLicenses:
+    def consumed_licenses(self, total_seats_purchased: int | None) -> ConsumedLicenses:
         """The report as GHEC's consumed-licenses document."""
         return ConsumedLicenses(
             total_seats_consumed=self.total_seats_consumed,

@@ -193,7 +193,9 @@ def reconcile(data: ReconciliationInput) -> Reconciliation:
         if sum(n.ours for n in group) != sum(not n.ours for n in group)
     ]
     listed = len(ghec_rows)
-    total = data.ghec.total_seats_consumed
+    # GitHub's schema lets GHEC leave its total out (the run notes that): its rows are then
+    # the count compared with.
+    total = listed if data.ghec.total_seats_consumed is None else data.ghec.total_seats_consumed
     if total != listed:
         entries.append(
             ReconciliationEntry(

@@ -127,7 +127,7 @@ class SeatTrend:
 
 
 def trend_point(run: Run) -> TrendPoint | None:
-    if run.summary is None:
+    if run.summary is None or run.summary.seats_purchased is None:
         return None
     return TrendPoint(
         run_id=run.run_id,
@@ -307,14 +307,33 @@ def _seats_section(page: ReportPageInput) -> str:
             f"{': ' + html.escape(page.run.error) if page.run.error else ''}.</p></section>"
         )
     consumed, purchased = summary.consumed_licenses, summary.seats_purchased
-    share = f"{consumed / purchased:.0%} of purchased" if purchased else "no seats purchased"
+    if purchased is None:
+        share = "purchased seats unknown"
+    else:
+        share = f"{consumed / purchased:.0%} of purchased" if purchased else "no seats purchased"
+    available = summary.seats_available
     reconciliation = summary.reconciliation
     ghec = reconciliation.ghec_total_seats_consumed
     drift = reconciliation.drift
     tiles = [
-        ("Consumed", f"{consumed:,}", share, "over" if consumed > purchased else ""),
-        ("Purchased", f"{purchased:,}", "GHEC's total_seats_purchased", ""),
-        ("Available", f"{summary.seats_available:,}", "purchased minus consumed", ""),
+        (
+            "Consumed",
+            f"{consumed:,}",
+            share,
+            "over" if purchased is not None and consumed > purchased else "",
+        ),
+        (
+            "Purchased",
+            "unknown" if purchased is None else f"{purchased:,}",
+            "GHEC's total_seats_purchased",
+            "",
+        ),
+        (
+            "Available",
+            "unknown" if available is None else f"{available:,}",
+            "purchased minus consumed",
+            "",
+        ),
         (
             "GHEC's own count",
             "unknown" if ghec is None else f"{ghec:,}",
@@ -341,7 +360,7 @@ def _seats_section(page: ReportPageInput) -> str:
     )
     return (
         "<section id='seats'><h2>Seats</h2>"
-        f"<div class='tiles'>{tile_html}</div><p>{counts}</p>"
+        f"<div class='tiles'>{tile_html}</div><p>{counts}</p>{_notes(summary.notes)}"
         f"<p id='drift-explained'>{html.escape(_drift_explained(ghec, drift))}</p>"
         f"{_identities_note(summary.identities_note)}"
         f"{_reconciliation_entries(page.reconciliation)}</section>"
@@ -379,6 +398,13 @@ def _reconciliation_entries(reconciliation: Reconciliation | None) -> str:
         f"counted alike are not listed. {unexplained:,} seat(s) have no reason the run "
         f"knows.</p>{table}</div>"
     )
+
+
+def _notes(notes: list[str]) -> str:
+    if not notes:
+        return ""
+    items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
+    return f"<div id='run-notes'><h3>Notes</h3><ul>{items}</ul></div>"
 
 
 def _identities_note(note: str) -> str:
@@ -481,7 +507,7 @@ def _instances_section(page: ReportPageInput) -> str:
     for host, github in sorted(github_by_host.items()):
         if host not in seen_hosts:
             rows.append(
-                f"<tr><td>{html.escape(github.hostname)}</td><td>GitHub Connect only</td>"
+                f"<tr><td>{html.escape(github.hostname or host)}</td><td>GitHub Connect only</td>"
                 "<td>not registered here</td><td></td><td></td><td></td>"
                 f"<td>{_github_status(github, now)}</td></tr>"
             )
@@ -501,7 +527,9 @@ def _instance_row(
     now: datetime,
 ) -> str:
     ok = progress.status is InstanceRunStatus.COLLECTED and progress.pushed
-    if ok:
+    if progress.no_new_export and progress.synced:
+        state, css = "no new export file", "ok"
+    elif ok:
         state, css = "synced", "ok"
     elif progress.status is InstanceRunStatus.COLLECTED:
         state, css = "collected, push failed", "bad"

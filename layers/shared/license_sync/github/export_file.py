@@ -9,19 +9,30 @@ separators are ignored (`Host name`, `host_name`, `hostName` are one key) and a 
 plausible synonyms are accepted. Keys we do not recognise are listed in
 `ExportedUsage.unknown_keys` rather than guessed at, and anything we need but cannot read
 raises `ExportFileError` naming the field.
+
+GitHub documents that the users list is encrypted by default. A users value that is a string
+(an opaque blob: we assume base64, as the fixture in tests/fixtures/exports/ does) is kept
+unread: `ExportedUsage.users_read` is False, the metadata is still read, and the caller keeps
+the file unchanged as the instance's upload package for GHEC. `read` and `not_read` say, in
+words, what was understood and what was not, for the run to report.
+
+The administrator's other file, the site-admin report `all_users.csv`, is parsed by
+`uploaded_report_accounts` with the collector's own parser (`github.ghes.AllUsersReport`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from license_sync.domain.emails import normalise_email
 from license_sync.domain.hostnames import normalise_hostname
 from license_sync.errors import ExportFileError
+from license_sync.github.ghes import AllUsersReport, ReportFormatError, ReportTooLarge
+from license_sync.github.http import DEFAULT_HTTP_SETTINGS
 from license_sync.models import InstanceMetadata, ServerAccount, UsageSource
 
 MAX_EXPORT_FILE_BYTES = 64 * 1024 * 1024
@@ -37,7 +48,9 @@ _DOCUMENT_KEYS: dict[str, frozenset[str]] = {
     "hostname": frozenset({"hostname", "host"}),
     "server_id": frozenset({"serverid", "serveruuid", "uuid", "instanceid"}),
     "version": frozenset({"version", "ghesversion", "serverversion", "enterpriseserverversion"}),
-    "users": frozenset({"users", "useraccounts", "accounts", "licensedusers"}),
+    "users": frozenset(
+        {"users", "useraccounts", "accounts", "licensedusers", "encryptedusers", "userdata"}
+    ),
     # Documented contents we read past: they identify the license, not the accounts.
     "features": frozenset({"features", "githubconnectfeatures", "connectfeatures"}),
     "http_only": frozenset({"httponly"}),
@@ -51,6 +64,13 @@ _USER_KEYS: dict[str, frozenset[str]] = {
     "login": frozenset({"login", "username"}),
     "suspended": frozenset({"suspended", "issuspended", "suspendedat"}),
 }
+# Documented metadata read past (they identify the license, not the accounts), as reported.
+_METADATA_LABELS = {
+    "features": "features",
+    "http_only": "HTTP only",
+    "license": "license hash",
+    "public_key": "public key",
+}
 # An address given as an object: {"email": "...", "primary": true} and spellings alike.
 _ADDRESS_VALUE_KEYS = frozenset({"email", "address", "value", "emailaddress"})
 _ADDRESS_PRIMARY_KEYS = frozenset({"primary", "isprimary"})
@@ -63,6 +83,15 @@ class ExportedUsage:
     accounts: list[ServerAccount]
     unknown_keys: list[str]
     """Keys not understood, e.g. `"generated_at"` or `"users[].name"`; sorted, unique."""
+    users_read: bool = True
+    """False when the users list is encrypted (GitHub's default) or absent: `accounts` is
+    empty and says nothing about the instance's usage."""
+    read: tuple[str, ...] = ()
+    """What was understood, in words: `"server ID"`, `"users (3 accounts)"`, ..."""
+    not_read: tuple[str, ...] = ()
+    """What was not, in words: `"users: encrypted (1,024 characters), kept unread"`, ..."""
+    file_hostname: str | None = None
+    """The host name as the file gives it (None when it names none)."""
 
 
 def _normalise_key(key: str) -> str:
@@ -214,16 +243,56 @@ def _account(raw: Any, index: int, *, hostname: str, unknown: set[str]) -> Serve
     )
 
 
+def _read_users(
+    found: Mapping[str, tuple[str, Any]],
+    hostname: str,
+    unknown: set[str],
+    read: list[str],
+    not_read: list[str],
+) -> list[ServerAccount] | None:
+    """The accounts of a plain-text users list; None when it is encrypted or not found."""
+    if "users" not in found:
+        if "license" not in found and "public_key" not in found:
+            raise ExportFileError("is missing", field="users")
+        # A file with the license's metadata is GitHub's; its users may sit under a key we do
+        # not know (only the metadata keys are documented): kept, not guessed at.
+        not_read.append("users: no users list recognised, kept unread")
+        return None
+    users_key, raw_users = found["users"]
+    if isinstance(raw_users, str):
+        not_read.append(f"users: encrypted ({len(raw_users):,} characters), kept unread")
+        return None
+    if not isinstance(raw_users, list):
+        raise ExportFileError(
+            "must be a list of accounts, or the encrypted users list (a string)",
+            field=users_key,
+        )
+    accounts: list[ServerAccount] = []
+    seen_ids: set[int] = set()
+    for index, raw in enumerate(raw_users):
+        account = _account(raw, index, hostname=hostname, unknown=unknown)
+        if account.user_id in seen_ids:
+            raise ExportFileError(f"repeats user ID {account.user_id}", field=f"users[{index}].id")
+        seen_ids.add(account.user_id)
+        accounts.append(account)
+    read.append(f"users ({len(accounts)} accounts)")
+    return accounts
+
+
 def parse_export_file(
     data: bytes,
     *,
     expected_hostname: str | None = None,
+    default_hostname: str | None = None,
     max_bytes: int = MAX_EXPORT_FILE_BYTES,
 ) -> ExportedUsage:
     """Read an "Export license usage" file; raises `ExportFileError` naming the bad field.
 
-    A host name or a server ID is required, and the users list. Without a host name in the
-    file, `expected_hostname` names the accounts, else the server ID does.
+    A host name or a server ID is required, and the users list: in plain text, or encrypted
+    (a string, kept unread; also when the users sit under a key we do not know but the file
+    carries the license's metadata). A file naming a host other than `expected_hostname` is
+    refused. Without a host name in the file, `expected_hostname` (else `default_hostname`,
+    which is not checked) names the accounts, else the server ID does.
     """
     if len(data) > max_bytes:
         raise ExportFileError(f"the file is larger than the {max_bytes} bytes accepted")
@@ -259,23 +328,24 @@ def parse_export_file(
         raise ExportFileError(
             f"the file is for {hostname}, not {expected_hostname}", field=hostname_key
         )
-    account_hostname = hostname or (expected_hostname or "").strip() or str(server_id)
-
-    if "users" not in found:
-        raise ExportFileError("is missing", field="users")
-    users_key, raw_users = found["users"]
-    if not isinstance(raw_users, list):
-        raise ExportFileError("must be a list of accounts", field=users_key)
+    named_as = expected_hostname or default_hostname
+    account_hostname = hostname or (named_as or "").strip() or str(server_id)
+    read = [
+        label
+        for label, present in (
+            ("host name", hostname is not None),
+            ("server ID", server_id is not None),
+            ("version", version is not None),
+            *((label, name in found) for name, label in _METADATA_LABELS.items()),
+        )
+        if present
+    ]
+    not_read: list[str] = []
 
     unknown: set[str] = set(unknown_top)
-    accounts: list[ServerAccount] = []
-    seen_ids: set[int] = set()
-    for index, raw in enumerate(raw_users):
-        account = _account(raw, index, hostname=account_hostname, unknown=unknown)
-        if account.user_id in seen_ids:
-            raise ExportFileError(f"repeats user ID {account.user_id}", field=f"users[{index}].id")
-        seen_ids.add(account.user_id)
-        accounts.append(account)
+    accounts = _read_users(found, account_hostname, unknown, read, not_read)
+    if unknown:
+        not_read.append("keys not understood: " + ", ".join(sorted(unknown)))
 
     metadata = InstanceMetadata(
         hostname=account_hostname,
@@ -283,4 +353,38 @@ def parse_export_file(
         version=version,
         source=UsageSource.EXPORT,
     )
-    return ExportedUsage(metadata=metadata, accounts=accounts, unknown_keys=sorted(unknown))
+    return ExportedUsage(
+        metadata=metadata,
+        accounts=accounts or [],
+        unknown_keys=sorted(unknown),
+        users_read=accounts is not None,
+        read=tuple(read),
+        not_read=tuple(not_read),
+        file_hostname=hostname,
+    )
+
+
+def uploaded_report_accounts(
+    data: bytes,
+    *,
+    hostname: str,
+    record_cap: int = DEFAULT_HTTP_SETTINGS.max_report_record_bytes,
+    max_bytes: int = MAX_EXPORT_FILE_BYTES,
+) -> Iterator[ServerAccount]:
+    """The accounts of an uploaded site-admin report (`all_users.csv`), as the collector
+    reads them from GHES: the same parser, the same rules, the same record bound.
+
+    Raises `ExportFileError` with the parser's own words (they name the line).
+    """
+    chunk = 64 * 1024
+    report = AllUsersReport(
+        (data[start : start + chunk] for start in range(0, len(data), chunk)),
+        hostname=hostname,
+        label="the uploaded all_users.csv",
+        total_cap=max_bytes,
+        record_cap=record_cap,
+    )
+    try:
+        yield from report.accounts()
+    except (ReportFormatError, ReportTooLarge) as exc:
+        raise ExportFileError(str(exc)) from exc

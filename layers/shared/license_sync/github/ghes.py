@@ -65,13 +65,16 @@ class ReportNotReady:
 @dataclass(frozen=True)
 class GhesLicense:
     seats: int | None
-    """None: the license is unlimited."""
-    seats_used: int
+    """None: the license is unlimited, or GHES did not say (then "seats" is in `missing`)."""
+    seats_used: int | None
+    """None: GHES did not say (see `missing`)."""
     seats_available: int | None
-    """None: unlimited."""
+    """None: unlimited, or not given."""
     kind: str | None
     days_until_expiration: int | None
     expire_at: str | None
+    missing: tuple[str, ...] = ()
+    """Fields GitHub's schema makes optional that this answer left out, for a note."""
 
 
 # --- Validated shapes ---------------------------------------------------------------------
@@ -143,7 +146,11 @@ class ReportRow(BaseModel):
 
 
 class ListedUser(BaseModel):
-    """An item of `GET /users` (GitHub's "Simple User"); only what we use is checked."""
+    """An item of `GET /users` (GitHub's "Simple User"); only what we use is checked.
+
+    No GHES schema gives list items a suspension state (`suspended_at` is not among their
+    properties), so none is read: a listing cannot tell suspended accounts apart, and the
+    run notes that they may be counted as seats."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -151,7 +158,6 @@ class ListedUser(BaseModel):
     login: str
     type: str = "User"
     email: str | None = None
-    suspended_at: str | None = None
 
     def to_account(self, hostname: str) -> ServerAccount:
         return ServerAccount(
@@ -159,7 +165,6 @@ class ListedUser(BaseModel):
             user_id=self.id,
             login=self.login,
             email=self.email.strip() if self.email and self.email.strip() else None,
-            suspended=self.suspended_at is not None,
             account_type=(
                 AccountType.ORGANIZATION if self.type == "Organization" else AccountType.USER
             ),
@@ -167,12 +172,13 @@ class ListedUser(BaseModel):
 
 
 class LicenseInfo(BaseModel):
-    """`GET /enterprise/settings/license`; `seats` may be a number or e.g. "unlimited"."""
+    """`GET /enterprise/settings/license`; `seats` may be a number or e.g. "unlimited".
+    Every field is optional in GitHub's schema."""
 
     model_config = ConfigDict(extra="ignore")
 
-    seats: int | str
-    seats_used: int
+    seats: int | str | None = None
+    seats_used: int | None = None
     seats_available: int | str | None = None
     kind: str | None = None
     days_until_expiration: int | None = None
@@ -251,6 +257,97 @@ class _BoundedReportLines:
         last = decoder.decode(b"".join(unfinished), final=True)
         if last:
             yield last
+
+
+class ReportFormatError(ValueError):
+    """The report is not a valid `all_users.csv`; the message names the line and the problem."""
+
+
+class ReportTooLarge(Exception):
+    """The report passed the bytes accepted for a whole report."""
+
+
+class AllUsersReport:
+    """`all_users.csv` as accounts, from its bytes in chunks: the one parser of the report.
+
+    The collector feeds it GHES's streamed answer; ingest_export an administrator's uploaded
+    copy of the same report, so both count an instance alike. Rows are validated one by one
+    (`ReportRow`), at most one CSV record is held (`_BoundedReportLines`), and a bad row
+    raises `ReportFormatError` naming its line rather than losing an account.
+    """
+
+    def __init__(
+        self,
+        chunks: Iterable[bytes],
+        *,
+        hostname: str,
+        label: str,
+        total_cap: int,
+        record_cap: int,
+    ) -> None:
+        self._lines = _BoundedReportLines(chunks, total_cap=total_cap, record_cap=record_cap)
+        self.hostname = hostname
+        self.label = label
+        self.total_cap = total_cap
+        self.record_cap = record_cap
+        self.line_num = 0
+        """The last line read (for errors raised by the chunks' source)."""
+
+    def accounts(self) -> Iterator[ServerAccount]:
+        lines, label = self._lines, self.label
+        reader = csv.reader(lines, strict=True)
+        rows = 0  # records read, the header included
+        next_line = 1  # the line the next record starts on
+        try:
+            header = [name.strip() for name in next(reader, [])]
+            lines.record_read()
+            rows, next_line, self.line_num = 1, reader.line_num + 1, reader.line_num
+            _check_report_header(header, label)
+            width = len(header)
+            for fields in reader:
+                lines.record_read()
+                rows, next_line, self.line_num = rows + 1, reader.line_num + 1, reader.line_num
+                if not fields:
+                    continue  # a blank line holds no account
+                if len(fields) != width:
+                    raise ReportFormatError(
+                        f"{label}, line {reader.line_num}: {len(fields)} fields, "
+                        f"the header has {width}"
+                    )
+                try:
+                    row = ReportRow.model_validate(dict(zip(header, fields, strict=True)))
+                except ValidationError as exc:
+                    raise ReportFormatError(
+                        f"{label}, line {reader.line_num}: {describe_validation_error(exc)}"
+                    ) from exc
+                yield row.to_account(self.hostname)
+        except _RecordTooLong as exc:
+            raise ReportFormatError(
+                f"{label}, row {rows + 1} (from line {next_line}): one CSV record is "
+                f"longer than the {lines.record_cap} bytes accepted; refused without reading "
+                "the rest"
+            ) from exc
+        except _ReportTooLarge as exc:
+            raise ReportTooLarge(
+                f"{label} is larger than the {self.total_cap} bytes accepted"
+            ) from exc
+        except csv.Error as exc:
+            raise ReportFormatError(
+                f"{label}, line {reader.line_num}: not valid CSV ({exc})"
+            ) from exc
+        except UnicodeDecodeError as exc:
+            raise ReportFormatError(f"{label}, line {reader.line_num + 1}: not UTF-8") from exc
+
+
+def _check_report_header(header: list[str], label: str) -> None:
+    if not header:
+        raise ReportFormatError(f"{label} is empty (no header line)")
+    missing = [column for column in REQUIRED_REPORT_COLUMNS if column not in header]
+    if missing:
+        raise ReportFormatError(f"{label}, line 1: missing column(s) {', '.join(missing)}")
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if duplicated:
+        raise ReportFormatError(f"{label}, line 1: duplicated column(s) {', '.join(duplicated)}")
 
 
 # --- The client ---------------------------------------------------------------------------
@@ -363,98 +460,35 @@ class GhesClient(GitHubClientBase):
                 host=self.hostname,
                 status=response.status_code,
             )
-        lines = _BoundedReportLines(
+        report = AllUsersReport(
             response.iter_bytes(),
+            hostname=self.hostname,
+            label=label,
             total_cap=self._settings.max_report_bytes,
             record_cap=self._settings.max_report_record_bytes,
         )
-        reader = csv.reader(lines, strict=True)
-        rows = 0  # records read, the header included
-        next_line = 1  # the line the next record starts on
         try:
-            header = [name.strip() for name in next(reader, [])]
-            lines.record_read()
-            rows, next_line = 1, reader.line_num + 1
-            self._check_report_header(header, label)
-            width = len(header)
-            for fields in reader:
-                lines.record_read()
-                rows, next_line = rows + 1, reader.line_num + 1
-                if not fields:
-                    continue  # a blank line holds no account
-                if len(fields) != width:
-                    raise GitHubMalformedResponse(
-                        f"{label}, line {reader.line_num}: {len(fields)} fields, "
-                        f"the header has {width}",
-                        host=self.hostname,
-                        status=None,
-                    )
-                try:
-                    row = ReportRow.model_validate(dict(zip(header, fields, strict=True)))
-                except ValidationError as exc:
-                    raise GitHubMalformedResponse(
-                        f"{label}, line {reader.line_num}: {describe_validation_error(exc)}",
-                        host=self.hostname,
-                        status=None,
-                    ) from exc
-                yield row.to_account(self.hostname)
-        except _RecordTooLong as exc:
-            raise GitHubMalformedResponse(
-                f"{label}, row {rows + 1} (from line {next_line}): one CSV record is "
-                f"longer than the {lines.record_cap} bytes accepted; refused without reading "
-                "the rest",
-                host=self.hostname,
-                status=None,
-            ) from exc
-        except _ReportTooLarge as exc:
-            raise self._http.too_large(REPORT_PATH, lines.total_cap) from exc
-        except csv.Error as exc:
-            raise GitHubMalformedResponse(
-                f"{label}, line {reader.line_num}: not valid CSV ({exc})",
-                host=self.hostname,
-                status=None,
-            ) from exc
-        except UnicodeDecodeError as exc:
-            raise GitHubMalformedResponse(
-                f"{label}, line {reader.line_num + 1}: not UTF-8",
-                host=self.hostname,
-                status=None,
-            ) from exc
+            yield from report.accounts()
+        except ReportFormatError as exc:
+            raise GitHubMalformedResponse(str(exc), host=self.hostname, status=None) from exc
+        except ReportTooLarge as exc:
+            raise self._http.too_large(REPORT_PATH, report.total_cap) from exc
         except HTTPX_ERRORS as exc:
             raise self._http.failure_error(
                 exc,
                 response.request.url,
                 method="GET",
                 request=response.request,
-                while_doing=f" after line {reader.line_num} of the all_users report",
+                while_doing=f" after line {report.line_num} of the all_users report",
             ) from exc
-
-    def _check_report_header(self, header: list[str], label: str) -> None:
-        if not header:
-            raise GitHubMalformedResponse(
-                f"{label} is empty (no header line)", host=self.hostname, status=None
-            )
-        missing = [column for column in REQUIRED_REPORT_COLUMNS if column not in header]
-        if missing:
-            raise GitHubMalformedResponse(
-                f"{label}, line 1: missing column(s) {', '.join(missing)}",
-                host=self.hostname,
-                status=None,
-            )
-        duplicated = sorted({name for name in header if header.count(name) > 1})
-        if duplicated:
-            raise GitHubMalformedResponse(
-                f"{label}, line 1: duplicated column(s) {', '.join(duplicated)}",
-                host=self.hostname,
-                status=None,
-            )
 
     # -- the REST fallback --
 
     def list_users(self, *, budget_seconds: float) -> Iterator[ServerAccount]:
         """Every account via `GET /users`, in sign-up order, following `Link` rel="next".
 
-        Emails here are public emails only (often none): callers mark the usage incomplete.
+        Emails here are public emails only (often none), and no item says whether its
+        account is suspended: callers mark the usage incomplete.
         """
         deadline = Deadline.after(self._clock, budget_seconds)
         return self._list_users(deadline)
@@ -483,7 +517,7 @@ class GhesClient(GitHubClientBase):
             url, _LICENSE, deadline=self._http.deadline(None), what="the license"
         )
         return GhesLicense(
-            seats=self._seat_count(info.seats, "seats"),
+            seats=None if info.seats is None else self._seat_count(info.seats, "seats"),
             seats_used=info.seats_used,
             seats_available=(
                 None
@@ -493,6 +527,7 @@ class GhesClient(GitHubClientBase):
             kind=info.kind,
             days_until_expiration=info.days_until_expiration,
             expire_at=info.expire_at,
+            missing=tuple(name for name in ("seats", "seats_used") if getattr(info, name) is None),
         )
 
     def _seat_count(self, value: int | str, name: str) -> int | None:

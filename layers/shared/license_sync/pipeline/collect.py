@@ -63,6 +63,11 @@ from license_sync.pipeline.report_fingerprint import (
     restart,
     skip_consumed,
 )
+from license_sync.pipeline.upload_packages import (
+    UploadPackageDeps,
+    fetch_upload_package,
+    fetches_upload_package,
+)
 
 # Errors that another attempt cannot fix: the instance fails for this run at once.
 # Anything else (unreachable, throttled AWS calls, bugs) raises so SQS retries it and,
@@ -111,6 +116,8 @@ class CollectDeps:
     tokens: TokenSource
     connect: UsageReportSourceFactory
     limits: CollectLimits = field(default_factory=CollectLimits)
+    upload_packages: UploadPackageDeps | None = None
+    """Fetches the upload package over SSH for instances registered with an SSH key."""
     clock: Callable[[], datetime] = utc_now
     monotonic: Callable[[], float] = time.monotonic
 
@@ -180,29 +187,90 @@ def _collect(
 def _use_pending_export(
     request: CollectRequest, instance: Instance, progress: InstanceProgress, deps: CollectDeps
 ) -> CollectResult:
+    """An air-gapped instance's usage this run: its new file, else its last file's.
+
+    A new file with users read is this run's collection. A new export whose users are
+    encrypted gives the upload package (finalize keeps it) and its metadata, while the count
+    keeps the instance's last per-user usage, marked stale. No new file is no failure: the
+    last file's usage is counted, marked with its age (the heartbeat alarms when it grows too
+    old). A rejected upload still fails the instance, with the reason.
+    """
     export = instance.pending_export
-    if export is None:
-        return deps.bookkeeping.fail(request, progress, _missing_export_reason(instance))
-    done = progress.model_copy(
+    package = instance.pending_package
+    uploaded = instance.last_export
+    note = uploaded.description() if uploaded is not None else ""
+    if export is not None:
+        if package is not None and package.key != (uploaded.key if uploaded else ""):
+            # An encrypted export came too (before this newer per-user file): kept as well.
+            note = f"{note}; {package.description()}"
+        done = progress.model_copy(
+            update={
+                "status": InstanceRunStatus.COLLECTED,
+                "accounts": export.accounts,
+                "collection_id": export.collection_id,
+                "source": export.source,
+                "complete": export.complete,
+                "version": export.version,
+                "finished_at": deps.clock(),
+                "note": note,
+                "export_package": package.key if package is not None else "",
+            }
+        )
+        return deps.bookkeeping.complete(request, done, export)
+    if uploaded is not None and uploaded.status == "failed":
+        # The administrator did upload a file: say why it was not used.
+        return deps.bookkeeping.fail(
+            request, progress, f"export file {uploaded.key} rejected: {uploaded.error}"
+        )
+    last_good = instance.last_good_collection
+    if package is not None:
+        counted = (
+            f"; counted the per-user usage received {last_good.collected_at:%Y-%m-%d}"
+            if last_good is not None
+            else "; no per-user usage to count: upload the site-admin report all_users.csv"
+        )
+        done = _last_usage(progress, last_good, deps).model_copy(
+            update={
+                "status": InstanceRunStatus.COLLECTED,
+                "export_package": package.key,
+                "source": UsageSource.EXPORT,
+                "note": package.description() + counted,
+            }
+        )
+        return deps.bookkeeping.complete(request, done, None)
+    if last_good is None:
+        return deps.bookkeeping.fail(request, progress, "no export file was uploaded yet")
+    age_days = (deps.clock() - last_good.collected_at).days
+    done = _last_usage(progress, last_good, deps).model_copy(
         update={
             "status": InstanceRunStatus.COLLECTED,
-            "accounts": export.accounts,
-            "collection_id": export.collection_id,
-            "source": UsageSource.EXPORT,
-            "complete": export.complete,
-            "version": export.version,
+            "no_new_export": True,
+            "note": (
+                f"no new export file since the last run: counted the usage received "
+                f"{last_good.collected_at:%Y-%m-%d} ({age_days} days old)"
+            ),
+        }
+    )
+    return deps.bookkeeping.complete(request, done, None)
+
+
+def _last_usage(
+    progress: InstanceProgress, last_good: Collection | None, deps: CollectDeps
+) -> InstanceProgress:
+    """The instance's last good usage as this run's, marked stale from when it was collected."""
+    if last_good is None:
+        return progress.model_copy(update={"finished_at": deps.clock()})
+    return progress.model_copy(
+        update={
+            "accounts": last_good.accounts,
+            "collection_id": last_good.collection_id,
+            "source": last_good.source,
+            "complete": last_good.complete,
+            "version": last_good.version,
+            "stale_from": last_good.collected_at,
             "finished_at": deps.clock(),
         }
     )
-    return deps.bookkeeping.complete(request, done, export)
-
-
-def _missing_export_reason(instance: Instance) -> str:
-    rejected = instance.last_export
-    if rejected is not None and rejected.status == "failed":
-        # The administrator did upload a file: say why it was not used.
-        return f"export file {rejected.key} rejected: {rejected.error}"
-    return "no export file was uploaded since the last run"
 
 
 def _collect_from_instance(
@@ -338,6 +406,9 @@ def _collect_from_instance(
             "rate_limit_wait_seconds": totals.rate_limit_wait_seconds,
         }
     )
+    if deps.upload_packages is not None and fetches_upload_package(instance):
+        # After the usage is in: a package that cannot be fetched only says so on the run.
+        done = fetch_upload_package(request.run_id, instance, done, deps.upload_packages)
     return deps.bookkeeping.complete(request, done, collection)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import partial
@@ -40,6 +40,7 @@ from license_sync.models import (
 )
 from license_sync.pipeline.attempts import record_failed_attempt
 from license_sync.pipeline.collect import RunBookkeeping
+from license_sync.pipeline.exports import store_upload_package
 from license_sync.pipeline.github_view import (
     GitHubGraphRead,
     github_server_view,
@@ -51,6 +52,7 @@ from license_sync.pipeline.ports import (
     GhecGraphView,
     InstanceStore,
     ReportStore,
+    RunNotifier,
     RunStore,
     UsagePublisher,
 )
@@ -80,6 +82,11 @@ class FinalizeDeps:
     ghec: Callable[[], GhecEnterprise]
     publisher: Callable[[str], UsagePublisher]
     """The push target for a run (its argument is the run ID)."""
+    notifier: RunNotifier | None = None
+    """Told the files to upload on GHEC's licensing page, when a run fetched any."""
+    push_writes_upload_files: bool = False
+    """The push target writes `uploads/RUN_ID/HOSTNAME.json` itself (the `s3` target): an
+    instance whose real upload package is already there keeps it, not our document."""
     clock: Callable[[], datetime] = utc_now
     github_graph: Callable[[], GhecGraphView] | None = None
     """GHEC's GraphQL views (identities, server installations); None: not read, and said."""
@@ -115,6 +122,38 @@ def finalize_sync(run_id: str, deps: FinalizeDeps) -> FinalizedRun | None:
         # reports this reason (a 401 from GHEC, say) rather than a generic one.
         record_failed_attempt(partial(deps.runs.record_finalize_failure, run_id), exc)
         raise
+
+
+def _push_fresh(
+    run_id: str,
+    sources: list[_Source],
+    progress: dict[str, InstanceProgress],
+    registry: dict[str, Instance],
+    seat_accounts: Mapping[str, list[ServerAccount]],
+    *,
+    deps: FinalizeDeps,
+) -> None:
+    """Push each freshly collected instance, and keep the upload packages (in `progress`)."""
+    publisher = deps.publisher(run_id)
+    for source in sources:
+        if not source.fresh:
+            continue
+        if deps.push_writes_upload_files and progress[source.instance_id].upload_package:
+            # GitHub's own file is at the key our document would take: it is what to upload.
+            progress[source.instance_id] = progress[source.instance_id].model_copy(
+                update={"pushed": True, "push_error": ""}
+            )
+        else:
+            progress[source.instance_id] = _push(
+                progress[source.instance_id],
+                source,
+                registry,
+                publisher,
+                seat_accounts[source.collection_id],
+            )
+    for instance_id, instance_progress in list(progress.items()):
+        if instance_progress.export_package:
+            progress[instance_id] = _keep_upload_package(instance_progress, run_id, deps)
 
 
 def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
@@ -165,16 +204,7 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
         content_type="application/json",
     )
     deps.runs.record_step(run.run_id, "pushing each freshly collected instance's usage")
-    publisher = deps.publisher(run.run_id)
-    for source in sources:
-        if source.fresh:
-            progress[source.instance_id] = _push(
-                progress[source.instance_id],
-                source,
-                registry,
-                publisher,
-                seat_accounts[source.collection_id],
-            )
+    _push_fresh(run.run_id, sources, progress, registry, seat_accounts, deps=deps)
 
     now = deps.clock()
     for instance_id, instance_progress in list(progress.items()):
@@ -188,6 +218,8 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
         )
         if instance and instance.pending_export and instance_progress.pushed:
             deps.instances.clear_pending_export(instance_id, instance.pending_export.collection_id)
+        if instance_progress.export_package and instance_progress.pushed:
+            deps.instances.clear_pending_package(instance_id, instance_progress.export_package)
 
     status_document = _license_sync_status(progress, registry, run.run_id, now)
     report_keys["license_sync_status"] = deps.reports.put(
@@ -206,6 +238,17 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
         content_type="application/json",
     )
     purchased = known.total_seats_purchased
+    ghec_count = known.total_seats_consumed
+    notes = run_notes(
+        purchased,
+        ghec_count,
+        github_view,
+        listed_without_suspension=[
+            progress[source.instance_id].hostname
+            for source in sources
+            if source.fresh and progress[source.instance_id].source is UsageSource.USERS_API
+        ],
+    )
     summary = RunSummary(
         accounts_collected=report.accounts_seen,
         accounts_consuming_seats=report.accounts_consuming_seat,
@@ -214,13 +257,16 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
         likely_duplicates=len(report.likely_duplicates),
         consumed_licenses=report.total_seats_consumed,
         seats_purchased=purchased,
-        seats_available=max(purchased - report.total_seats_consumed, 0),
+        seats_available=(
+            None if purchased is None else max(purchased - report.total_seats_consumed, 0)
+        ),
         reconciliation=Reconciliation(
-            ghec_total_seats_consumed=reconciliation.ghec,
-            drift=reconciliation.drift,
+            ghec_total_seats_consumed=ghec_count,
+            drift=None if ghec_count is None else reconciliation.drift,
             unexplained_drift=reconciliation.unexplained_drift,
         ),
         report_keys=report_keys,
+        notes=notes,
         identities_note=graph.identities_note,
         github_view_error=graph.installations_error,
     )
@@ -235,8 +281,82 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
     finished = _write_report_page(
         finished, report, registry, github_view, deps, reconciliation=reconciliation
     )
+    notice = upload_packages_notice(finished)
+    if notice is not None and deps.notifier is not None:
+        # Before the run is recorded finished: a failed publish is retried with the finalize.
+        deps.notifier.notify(*notice)
     deps.runs.finish(finished)
     return FinalizedRun(run=finished, github_view=github_view, github_graph=graph)
+
+
+def run_notes(
+    purchased: int | None,
+    ghec_count: int | None,
+    github_view: LicenseSyncStatus,
+    *,
+    listed_without_suspension: Sequence[str] = (),
+) -> list[str]:
+    """What the run could not know: values GitHub's schema lets GHEC leave out, and the
+    instances (hostnames) collected by `GET /users`, whose suspended accounts cannot be
+    told apart."""
+    notes: list[str] = []
+    if purchased is None:
+        notes.append(
+            "GHEC's consumed-licenses answer gave no total_seats_purchased (GitHub's schema "
+            "makes it optional): seats purchased and available are unknown for this run."
+        )
+    if ghec_count is None:
+        notes.append(
+            "GHEC's consumed-licenses answer gave no total_seats_consumed (GitHub's schema "
+            "makes it optional): GHEC's own count and the difference are unknown for this run."
+        )
+    for position, entry in enumerate(github_view.server_instances, start=1):
+        missing = [name for name in ("server_id", "hostname") if not getattr(entry, name)]
+        if missing:
+            known_as = entry.hostname or entry.server_id or f"entry {position}"
+            notes.append(
+                f"GHEC's license-sync-status lists {known_as} without its "
+                f"{' and '.join(missing)} (GitHub's schema makes them optional): it is shown "
+                "as GitHub gave it and matched to no instance by the missing value."
+            )
+    for hostname in listed_without_suspension:
+        notes.append(
+            f"{hostname} was listed with GET /api/v3/users (it does not "
+            "serve the site-admin report): only public emails are known, and GitHub's "
+            "listing does not say which accounts are suspended, so suspended accounts may "
+            "be counted as seats."
+        )
+    return notes
+
+
+def upload_packages_notice(run: Run) -> tuple[str, str] | None:
+    """The subject and text that list a run's upload packages; None when it has none."""
+    fetched = sorted(
+        (p.hostname, p.upload_package) for p in run.instances.values() if p.upload_package
+    )
+    missed = sorted(
+        (p.hostname, p.upload_package_error)
+        for p in run.instances.values()
+        if p.upload_package_error
+    )
+    if not fetched:
+        return None
+    lines = [
+        f"license-sync run {run.run_id} fetched {len(fetched)} upload package(s) with "
+        "ghe-license usage.",
+        "Upload each file on GHEC: Enterprise settings > Enterprise licensing > "
+        "Upload license usage.",
+        "",
+    ]
+    for hostname, location in fetched:
+        lines.append(f"- {hostname}: {location}")
+        if location.startswith("s3://"):
+            lines.append(f"    aws s3 cp {location} ./{hostname}.json")
+    if missed:
+        lines += ["", "Not fetched:"]
+        lines += [f"- {hostname}: {error}" for hostname, error in missed]
+    subject = f"license-sync {run.run_id}: {len(fetched)} usage file(s) to upload to GHEC"
+    return subject[:100], "\n".join(lines)
 
 
 def fail_run_record(
@@ -261,8 +381,13 @@ def _choose_sources(
             instance_progress.status is InstanceRunStatus.COLLECTED
             and instance_progress.collection_id
         ):
-            sources.append(_Source(instance_id, instance_progress.collection_id, fresh=True))
+            # An export instance's last file counted again (marked stale by collect) is
+            # counted, not pushed again.
+            fresh = instance_progress.stale_from is None
+            sources.append(_Source(instance_id, instance_progress.collection_id, fresh=fresh))
             continue
+        if instance_progress.status is InstanceRunStatus.COLLECTED:
+            continue  # an encrypted export with no per-user usage: nothing to count
         instance = registry.get(instance_id)
         last_good = instance.last_good_collection if instance else None
         if last_good is not None:
@@ -275,7 +400,7 @@ def _choose_sources(
 
 
 def _write_reports(
-    run_id: str, report: LicenseReport, total_seats_purchased: int, deps: FinalizeDeps
+    run_id: str, report: LicenseReport, total_seats_purchased: int | None, deps: FinalizeDeps
 ) -> dict[str, str]:
     # Each document goes out as soon as it is built, so at most one is held at a time.
     prefix = f"reports/{run_id}"
@@ -406,12 +531,37 @@ def _push(
     return progress.model_copy(update={"pushed": True, "push_error": ""})
 
 
+def _keep_upload_package(
+    progress: InstanceProgress, run_id: str, deps: FinalizeDeps
+) -> InstanceProgress:
+    """Copy an encrypted export, unchanged, to the run's uploads: it is what GHEC accepts."""
+    body = deps.reports.find(progress.export_package)
+    if body is None:
+        error = f"the upload package {progress.export_package} is no longer in the bucket"
+        if progress.push_error:
+            error = f"{progress.push_error}; {error}"
+        return progress.model_copy(update={"pushed": False, "push_error": error})
+    # Written after the usage document a fresh collection pushed (an s3 target writes the same
+    # key): GitHub's own file is what GHEC's upload page takes.
+    location = store_upload_package(
+        deps.reports, run_id=run_id, hostname=progress.hostname, body=body
+    )
+    note = f"{progress.note}; kept as the upload package {location}"
+    # A failed push of the usage document stays failed.
+    return progress.model_copy(update={"pushed": not progress.push_error, "note": note})
+
+
 def _last_sync(
     progress: InstanceProgress,
     run_id: str,
     now: datetime,
     previous: InstanceLastSync | None = None,
 ) -> InstanceLastSync:
+    if progress.no_new_export and progress.status is InstanceRunStatus.COLLECTED:
+        # Nothing was synced this run and nothing failed: the last file's sync stands.
+        if previous is not None:
+            return previous
+        return InstanceLastSync(date=progress.stale_from or now, status="success")
     if progress.status is InstanceRunStatus.COLLECTED and progress.pushed:
         return InstanceLastSync(date=now, status="success", run_id=run_id)
     error = progress.error or progress.push_error or "not collected"
@@ -443,8 +593,8 @@ def _license_sync_status(
 ) -> LicenseSyncStatus:
     instances = []
     for instance_id, instance_progress in sorted(progress.items()):
-        last = _last_sync(instance_progress, run_id, now)
         instance = registry.get(instance_id)
+        last = _last_sync(instance_progress, run_id, now, instance.last_sync if instance else None)
         instances.append(
             ServerInstanceSyncStatus(
                 server_id=instance.server_id if instance else "",
@@ -462,7 +612,7 @@ def _license_sync_status(
 def _run_status(progress: dict[str, InstanceProgress]) -> RunStatus:
     if not progress:
         return RunStatus.SUCCEEDED
-    ok = [p for p in progress.values() if p.status is InstanceRunStatus.COLLECTED and p.pushed]
+    ok = [p for p in progress.values() if p.synced]
     if len(ok) == len(progress):
         return RunStatus.SUCCEEDED
     if not ok:

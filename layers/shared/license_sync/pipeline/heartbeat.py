@@ -6,6 +6,9 @@ alarm looks back at most Period x EvaluationPeriods = 7 days. So a scheduled hea
 8 days, and, treating a missing heartbeat as breaching, also when the heartbeat itself stops.
 It also reads GHEC's license-sync-status, so GitHub's own (GitHub Connect) sync of each
 instance is watched daily rather than only when our weekly run happens to look.
+For air-gapped instances it publishes the age of each one's last accepted file: a run
+without a new file counts the last one and is not failed, so this age is what alarms, once,
+past `ExportMaxAgeDays`, rather than every weekly run.
 And it ends a run that died holding the run lock (see `end_stalled_run`), so that run says
 why within hours rather than staying `collecting` until the next weekly trigger.
 """
@@ -18,7 +21,7 @@ from datetime import datetime
 from typing import Protocol
 
 from license_sync.models import LicenseSyncStatus
-from license_sync.pipeline.records import Instance, Run, RunStatus, utc_now
+from license_sync.pipeline.records import Instance, InstanceSourceKind, Run, RunStatus, utc_now
 from license_sync.pipeline.start import RunLocks, end_stalled_run
 
 RUNS_PAGE_SIZE = 25
@@ -45,6 +48,18 @@ class HeartbeatDeps:
     instances: InstanceRegistry
     ghec: Callable[[], SyncStatusSource]
     clock: Callable[[], datetime] = utc_now
+    export_max_age_days: int = 35
+
+
+@dataclass(frozen=True)
+class ExportAge:
+    """How old an air-gapped instance's last accepted file is."""
+
+    hostname: str
+    received_at: datetime
+    age_days: float
+    too_old: bool
+    """Past `HeartbeatDeps.export_max_age_days`: the ExportTooOld alarm's condition."""
 
 
 @dataclass(frozen=True)
@@ -98,3 +113,36 @@ def github_sync_status(deps: HeartbeatDeps) -> LicenseSyncStatus:
     GitHub errors raise: the heartbeat then fails, which its Lambda errors alarm reports.
     """
     return deps.ghec().get_license_sync_status()
+
+
+def last_accepted_export(instance: Instance) -> datetime | None:
+    """When the instance's newest accepted file arrived (a rejected one does not count)."""
+    times = []
+    if instance.last_good_collection is not None:
+        times.append(instance.last_good_collection.collected_at)
+    if instance.last_export is not None and instance.last_export.status == "accepted":
+        times.append(instance.last_export.received_at)
+    return max(times, default=None)
+
+
+def export_ages(deps: HeartbeatDeps) -> list[ExportAge]:
+    """The age of each enabled export instance's last accepted file (none yet: not listed;
+    such an instance fails its runs, which alarm on their own)."""
+    now = deps.clock()
+    ages = []
+    for instance in deps.instances.list_all():
+        if not instance.enabled or instance.source is not InstanceSourceKind.EXPORT:
+            continue
+        received_at = last_accepted_export(instance)
+        if received_at is None:
+            continue
+        age_days = max((now - received_at).total_seconds() / 86400, 0.0)
+        ages.append(
+            ExportAge(
+                hostname=instance.hostname,
+                received_at=received_at,
+                age_days=age_days,
+                too_old=age_days > deps.export_max_age_days,
+            )
+        )
+    return sorted(ages, key=lambda age: age.hostname)

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from license_sync.github.ghes import GhesLicense, ReportNotReady
+from license_sync.github.ghes_ssh import SshTarget
 from license_sync.github.http import RequestStats
 from license_sync.models import (
     ConsumedLicenses,
@@ -43,9 +44,20 @@ class InstanceStore(Protocol):
     def record_collection(self, instance_id: str, collection: Collection) -> None: ...
     def record_last_sync(self, instance_id: str, last_sync: InstanceLastSync) -> None: ...
     def record_export(
-        self, instance_id: str, upload: ExportUpload, collection: Collection | None
-    ) -> None: ...
+        self,
+        instance_id: str,
+        upload: ExportUpload,
+        collection: Collection | None,
+        *,
+        server_id: str | None = None,
+        package: ExportUpload | None = None,
+    ) -> None:
+        """Record an upload; an accepted one may bring a collection (users read), a server ID
+        (the file's own), or be kept as the upload package (users encrypted)."""
+
     def clear_pending_export(self, instance_id: str, collection_id: str) -> None: ...
+    def clear_pending_package(self, instance_id: str, key: str) -> None:
+        """Drop the pending upload package if it is still `key` (a newer one stays)."""
 
 
 class RunStore(Protocol):
@@ -152,6 +164,20 @@ class UsagePublisher(Protocol):
 
 class TokenSource(Protocol):
     def get_token(self, secret_name: str) -> str: ...
+
+
+class AdminShell(Protocol):
+    """An instance's administrative shell (SSH), as the upload-package fetch sees it."""
+
+    def fetch_license_usage(
+        self, target: SshTarget, private_key: str, *, version: str | None
+    ) -> bytes: ...
+
+
+class RunNotifier(Protocol):
+    """Where a finished run tells the administrator what to do (an SNS topic)."""
+
+    def notify(self, subject: str, message: str) -> None: ...
 
 
 class UsageReportSource(Protocol):

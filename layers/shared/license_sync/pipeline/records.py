@@ -66,6 +66,13 @@ class InstanceLastSync(_Record):
     """Runs in a row that failed to sync this instance, this one included (0 after a success)."""
 
 
+class ExportFileKind(StrEnum):
+    EXPORT = "export"
+    """GHES's "Export license usage" JSON file."""
+    ALL_USERS_CSV = "all_users_csv"
+    """The site-admin report `all_users.csv`, downloaded by hand: a complete per-user source."""
+
+
 class ExportUpload(_Record):
     key: str
     received_at: datetime
@@ -73,6 +80,22 @@ class ExportUpload(_Record):
     error: str = ""
     accounts: int = 0
     unknown_keys: list[str] = Field(default_factory=list)
+    kind: ExportFileKind = ExportFileKind.EXPORT
+    server_id: str = ""
+    """The Server ID the file gives ("" when none); it becomes the instance's server ID."""
+    users_read: bool = True
+    """False for an export whose users list is encrypted: kept as the upload package."""
+    read: list[str] = Field(default_factory=list)
+    """What was understood, in words (the file's metadata, the users)."""
+    not_read: list[str] = Field(default_factory=list)
+    """What was not: an encrypted users list, keys not understood."""
+
+    def description(self) -> str:
+        """What the file gave, for the run's record: "export KEY: read ...; not read ..."."""
+        parts = [f"read {', '.join(self.read)}" if self.read else "nothing read"]
+        if self.not_read:
+            parts.append(f"not read: {'; '.join(self.not_read)}")
+        return f"{self.kind.value} file {self.key}: {'; '.join(parts)}"
 
 
 class Instance(_Record):
@@ -94,7 +117,17 @@ class Instance(_Record):
     last_good_collection: Collection | None = None
     pending_export: Collection | None = None
     """An uploaded export not yet used by a run."""
+    pending_package: ExportUpload | None = None
+    """An accepted export whose users are encrypted, not yet used by a run: the file itself
+    (at its `key`) is the instance's upload package for GHEC."""
     last_export: ExportUpload | None = None
+    ssh_key_secret: str = ""
+    """Secrets Manager name of the private key for the administrative shell (SSH port 122),
+    when the run fetches the upload package with `ghe-license usage`; "" when it does not."""
+    ssh_host_key: str = ""
+    """The instance's pinned SSH host key (OpenSSH known_hosts form): the only key trusted."""
+    ssh_port: int = 122
+    ssh_user: str = "admin"
     registration_revision: str = ""
     """New with every registration write; a change is written only over the revision it
     read, so a token is never stored under a destination another request set meanwhile."""
@@ -137,16 +170,34 @@ class InstanceProgress(_Record):
     github_requests: int = 0
     rate_limit_wait_seconds: float = 0.0
     stale_from: datetime | None = None
-    """Set by finalize when a failed instance's earlier usage was counted instead."""
+    """When the usage counted was collected, when it is not this run's: a failed instance's
+    last good usage, or an export instance's last file when no new one came."""
+    no_new_export: bool = False
+    """An export instance with no new file this run: its last file's usage is counted (see
+    `stale_from`), nothing is pushed, and the run is not failed for it."""
+    export_package: str = ""
+    """Key of the export file finalize keeps as this instance's upload package."""
+    note: str = ""
+    """What the run read and did not read for this instance (export files), in words."""
     pushed: bool = False
     push_error: str = ""
     consecutive_failures: int = 0
     """Set by finalize: runs in a row that failed to sync this instance, this one included."""
+    upload_package: str = ""
+    """Where the upload package fetched over SSH was stored (`uploads/RUN_ID/HOSTNAME.json`)."""
+    upload_package_error: str = ""
+    """Why the upload package was not fetched ("" when fetched or not registered)."""
     failed_attempts: int = 0
     """Collect attempts that raised, so SQS delivered the message again."""
     last_attempt_error: str = ""
     """Why the latest of those attempts failed (the error's own message): what the
     dead-letter handler reports when SQS gives up."""
+
+    @property
+    def synced(self) -> bool:
+        """Counted, and its usage pushed; or an export instance whose last file still stands
+        (no new file: nothing new to push, and no failure)."""
+        return self.status is InstanceRunStatus.COLLECTED and (self.pushed or self.no_new_export)
 
 
 class TriggerKind(StrEnum):
@@ -173,10 +224,15 @@ class RunSummary(_Record):
     duplicate_accounts_merged: int
     likely_duplicates: int
     consumed_licenses: int
-    seats_purchased: int
-    seats_available: int
+    seats_purchased: int | None
+    """GHEC's `total_seats_purchased`; None when GHEC's answer did not give it (see notes)."""
+    seats_available: int | None
     reconciliation: Reconciliation
     report_keys: dict[str, str]
+    notes: list[str] = Field(default_factory=list)
+    """What the run could not know or had to take as given, for a person to read: values
+    GitHub's schema allows to be missing and that were, an instance listed by `GET /users`
+    (suspended accounts may be counted)."""
     identities_note: str = ""
     """Why matching used fewer SAML/SCIM identities than GitHub does ("" when all were read):
     "identities not read: ...; matching used NameID and verified emails only"."""
