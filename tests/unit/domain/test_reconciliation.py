@@ -26,6 +26,7 @@ from license_sync.models import (
     ServerAccount,
     ServerInstallation,
     ServerInstanceSyncStatus,
+    ServerUserAccount,
     UserAccountsUpload,
     UserAccountsUploadState,
 )
@@ -153,6 +154,44 @@ def test_given_installation_not_connected_then_not_connected_wins() -> None:
     (entry,) = result.entries
     assert entry.cause is Cause.NOT_CONNECTED
     assert entry.reason.startswith(f"{GHES_B} is not connected to GitHub")
+
+
+def test_given_not_connected_installation_with_a_manual_upload_then_the_file_is_named() -> None:
+    uploaded = UserAccountsUpload(
+        name="usage.json",
+        created_at="2026-11-01T09:00:00Z",
+        sync_state=UserAccountsUploadState.SUCCESS,
+    )
+    installation = ServerInstallation(
+        host_name=GHES_B, is_connected=False, user_accounts_count=0, uploads=[uploaded]
+    )
+    result = run_reconcile(
+        [account(5, "b@corp.example", hostname=GHES_B)], [], installations=[installation]
+    )
+
+    (entry,) = result.entries
+    assert entry.cause is Cause.NEW_SINCE_SYNC
+    assert entry.reason.startswith(
+        f"not in the license usage file of {GHES_B} uploaded to GitHub on 2026-11-01"
+    )
+
+
+def test_given_account_missing_from_githubs_complete_account_list_then_new_since_sync() -> None:
+    # No created_at says when the account appeared, but GitHub's stored view lists every
+    # account it holds for the instance, and this one is not among them.
+    installation = ServerInstallation(
+        host_name=GHES_A,
+        is_connected=True,
+        user_accounts_count=1,
+        user_accounts=[ServerUserAccount(remote_user_id=4)],
+    )
+    result = run_reconcile([account(5, "new@corp.example")], [], installations=[installation])
+
+    (entry,) = result.entries
+    assert entry.cause is Cause.NEW_SINCE_SYNC
+    assert entry.reason.startswith(
+        f"not among the accounts GitHub holds for {GHES_A} from its last sync (2026-11-24)"
+    )
 
 
 def test_given_connected_installation_without_any_sync_then_never_synced_says_connected() -> None:

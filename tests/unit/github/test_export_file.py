@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -331,10 +332,23 @@ def test_an_uploaded_report_is_read_as_the_collector_reads_it() -> None:
     accounts = list(uploaded_report_accounts(REPORT.encode(), hostname=HOST))
 
     assert accounts == [
-        ServerAccount(HOST, 5, "mona", "Mona@Example.com"),
-        ServerAccount(HOST, 6, "old", None, suspended=True, dormant=True),
-        ServerAccount(HOST, 7, "acme", None, account_type=AccountType.ORGANIZATION),
+        ServerAccount(HOST, 5, "mona", "Mona@Example.com", created_at=_utc(2024, 1, 2)),
+        ServerAccount(
+            HOST, 6, "old", None, suspended=True, dormant=True, created_at=_utc(2024, 1, 3)
+        ),
+        ServerAccount(
+            HOST,
+            7,
+            "acme",
+            None,
+            account_type=AccountType.ORGANIZATION,
+            created_at=_utc(2024, 1, 4),
+        ),
     ]
+
+
+def _utc(year: int, month: int, day: int) -> datetime:
+    return datetime(year, month, day, 10, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

@@ -216,6 +216,11 @@ def reconcile(data: ReconciliationInput) -> Reconciliation:
     return Reconciliation(ours=len(ours_rows), ghec=total, entries=tuple(entries))
 
 
+def _holds_all_accounts(installation: ServerInstallation) -> bool:
+    """Whether the installation's account list is complete (read to its totalCount)."""
+    return len(installation.user_accounts) == installation.user_accounts_count
+
+
 def parse_github_time(value: str | None) -> datetime | None:
     """A GitHub timestamp (`2026-11-24T09:30:00Z`); None when absent, unparsable or naive."""
     if not value:
@@ -401,6 +406,12 @@ class _Explainer:
         hostname = normalise_hostname(account.hostname)
         known = self._knowledge.get(hostname)
         installation = known.installation if known else None
+        if installation is not None and not installation.is_connected and installation.uploads:
+            uploaded = installation.uploads[0].created_at[:10]
+            return Cause.NEW_SINCE_SYNC, (
+                f"not in the license usage file of {hostname} uploaded to GitHub on {uploaded} "
+                "(the instance is not connected): upload a new file to count it"
+            )
         if installation is not None and not installation.is_connected:
             return Cause.NOT_CONNECTED, (
                 f"{hostname} is not connected to GitHub: GHEC counts none of its accounts until "
@@ -428,6 +439,13 @@ class _Explainer:
         if account.created_at is not None and account.created_at > known.last_sync:
             return Cause.NEW_SINCE_SYNC, (
                 f"new on {hostname} since GitHub's last sync of it ({known.sync_date})"
+            )
+        if installation is not None and _holds_all_accounts(installation) and not any(
+            held.remote_user_id == account.user_id for held in installation.user_accounts
+        ):
+            return Cause.NEW_SINCE_SYNC, (
+                f"not among the accounts GitHub holds for {hostname} from its last sync "
+                f"({known.sync_date}): added, unsuspended or given an email since then"
             )
         return Cause.UNEXPLAINED, ""
 
