@@ -440,8 +440,12 @@ class _Explainer:
             return Cause.NEW_SINCE_SYNC, (
                 f"new on {hostname} since GitHub's last sync of it ({known.sync_date})"
             )
-        if installation is not None and _holds_all_accounts(installation) and not any(
-            held.remote_user_id == account.user_id for held in installation.user_accounts
+        if (
+            installation is not None
+            and _holds_all_accounts(installation)
+            and not any(
+                held.remote_user_id == account.user_id for held in installation.user_accounts
+            )
         ):
             return Cause.NEW_SINCE_SYNC, (
                 f"not among the accounts GitHub holds for {hostname} from its last sync "
