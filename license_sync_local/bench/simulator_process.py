@@ -103,6 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "server_persons": expected.server_persons,
                 "server_persons_matched_to_members": expected.server_persons_matched_to_members,
                 "seat_accounts_by_host": expected.seat_accounts_by_host,
+                # GitHub's own count (its Connect syncs), against which the run's drift is
+                # measured: the oracle's, not a figure the pipeline could have echoed
+                "drift": expected.drift,
             },
             "generate_seconds": generate_seconds,
         }

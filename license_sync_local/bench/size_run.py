@@ -396,7 +396,7 @@ def run_size(
         expected_seats_consumed=expected["seats_consumed"],
         server_persons_expected=expected["server_persons"],
         drift=summary.reconciliation.drift if summary else None,
-        expected_drift=expected["seats_consumed"] - hello["ghec"]["members"],
+        expected_drift=expected["drift"],
         wall_seconds=wall_seconds,
         start_seconds=sum(i.seconds for i in starts),
         collect_seconds=sum(i.seconds for i in collects),
