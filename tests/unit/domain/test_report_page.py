@@ -199,7 +199,7 @@ def test_seats_show_ghecs_count_and_the_difference_explained() -> None:
 
     assert "GHEC&#x27;s own count" in page or "GHEC's own count" in page
     assert ">-2<" in page
-    assert "GHEC counts 2 more seat(s) than this run" in page
+    assert "GHEC counts 2 more seat(s) than the other" in page
 
 
 def test_instances_show_source_status_stale_usage_cause_and_github_connect() -> None:

@@ -417,16 +417,13 @@ def _drift_explained(ghec: int | None, drift: int | None) -> str:
         return "GHEC's count could not be read, so nothing is compared."
     if drift == 0:
         return "GHEC counts the same number of seats as this run."
-    if drift > 0:
-        return (
-            f"This run counts {drift:,} more seat(s) than GHEC. GHEC may not have processed "
-            "the uploaded usage yet (with the S3 push target, someone uploads the files on "
-            "GHEC's page), or it merged accounts this run keeps apart."
-        )
+    # GHEC's count is what GitHub holds from its own syncs and manual uploads, which our
+    # push does not change: the entries below say, seat by seat, why the two differ.
+    more, side = (drift, "This run counts") if drift > 0 else (-drift, "GHEC counts")
     return (
-        f"GHEC counts {-drift:,} more seat(s) than this run. GHEC still holds accounts this "
-        "run did not count (instances synced by GitHub Connect but not registered here, or "
-        "usage not yet replaced by the upload), or it keeps apart accounts this run merged."
+        f"{side} {more:,} more seat(s) than the other: GHEC's count comes from GitHub "
+        "Connect's own syncs and uploaded usage files, not from this run's push; the "
+        "reconciliation entries below explain every seat of the difference."
     )
 
 
