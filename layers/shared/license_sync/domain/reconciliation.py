@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from license_sync.domain.emails import normalise_email
+from license_sync.domain.github_time import parse_github_time
 from license_sync.domain.hostnames import normalise_hostname
 from license_sync.domain.persons import distinct_ghec_rows
 from license_sync.domain.seats import SeatExclusion, seat_exclusion
@@ -219,17 +220,6 @@ def reconcile(data: ReconciliationInput) -> Reconciliation:
 def _holds_all_accounts(installation: ServerInstallation) -> bool:
     """Whether the installation's account list is complete (read to its totalCount)."""
     return len(installation.user_accounts) == installation.user_accounts_count
-
-
-def parse_github_time(value: str | None) -> datetime | None:
-    """A GitHub timestamp (`2026-11-24T09:30:00Z`); None when absent, unparsable or naive."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else None
 
 
 def summary_lines(reconciliation: Mapping[str, Any], top: int = TOP_ENTRIES_PER_KIND) -> list[str]:

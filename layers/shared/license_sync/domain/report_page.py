@@ -26,6 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from license_sync.domain.github_time import parse_github_time
 from license_sync.domain.hostnames import normalise_hostname
 from license_sync.domain.persons import LicenseReport
 from license_sync.domain.reconciliation import Reconciliation
@@ -581,12 +582,11 @@ def _instance_row(
 def _github_status(github: ServerInstanceSyncStatus, now: datetime) -> str:
     status, when, error = github.last_sync.status, github.last_sync.date, github.last_sync.error
     text = html.escape(status or "unknown")
-    if when:
-        try:
-            at = datetime.fromisoformat(when.replace("Z", "+00:00"))
-            text += f" {_when(at)} <span class='muted'>({_age(now - at)} ago)</span>"
-        except ValueError:
-            text += f" {html.escape(when)}"
+    at = parse_github_time(when)
+    if at is not None:
+        text += f" {_when(at)} <span class='muted'>({_age(now - at)} ago)</span>"
+    elif when:
+        text += f" {html.escape(when)}"
     if error:
         text += f"<div class='cause'>{html.escape(error)}</div>"
     return text
