@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from license_sync.domain.records import Run
 from license_sync.errors import LicenseSyncError
-from license_sync.pipeline.records import Run
 from license_sync_local import api_client, serve
 from license_sync_local.cloudwatch import emitted_metrics
 from license_sync_local.dashboard import write_stack_dashboard

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from license_sync.pipeline.records import Run
+from license_sync.domain.records import Run
 from license_sync_local.cloudwatch import (
     OUR_NAMESPACE,
     AlarmEvaluation,

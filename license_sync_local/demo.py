@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from license_sync.pipeline.records import InstanceRunStatus, Run, RunStatus
+from license_sync.domain.records import InstanceRunStatus, Run, RunStatus
 from license_sync_local.cli import run_locally
 from license_sync_local.dashboard import HISTORY_FILE
 from license_sync_local.simulator import (

@@ -21,7 +21,7 @@ from typing import IO, Any, Protocol
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from license_sync.pipeline.records import InstanceRunStatus, Run
+from license_sync.domain.records import InstanceRunStatus, Run
 
 ACTIVE = frozenset({"collecting", "finalizing"})
 

@@ -11,14 +11,14 @@ from typing import Any
 
 from license_sync.aws.dynamodb import DynamoInstanceStore, DynamoRunStore
 from license_sync.domain.reconciliation import summary_lines
-from license_sync.errors import LicenseSyncError
-from license_sync.pipeline.records import (
+from license_sync.domain.records import (
     Instance,
     InstanceRunStatus,
     InstanceSourceKind,
     Run,
     RunStatus,
 )
+from license_sync.errors import LicenseSyncError
 from license_sync.pipeline.upload_packages import SSH_KEY_SECRET_SUFFIX
 from license_sync_local.cloudwatch import emitted_metrics, metric_summary
 from license_sync_local.dashboard import HISTORY_FILE, read_history

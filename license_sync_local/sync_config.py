@@ -15,10 +15,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from license_sync.domain.hostnames import normalise_hostname
+from license_sync.domain.records import default_server_id
 from license_sync.errors import ConfigError
 from license_sync.github.ghes_ssh import parse_host_key, validate_private_key
 from license_sync.github.http import validate_base_url
-from license_sync.pipeline.records import default_server_id
 
 
 def _check_url(value: str) -> str:

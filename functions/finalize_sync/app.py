@@ -11,10 +11,10 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from license_sync.domain.records import utc_now
 from license_sync.events import FinalizeRecord
 from license_sync.observability import logger, metrics, tracer
 from license_sync.pipeline.finalize import FinalizeDeps, finalize_sync
-from license_sync.pipeline.records import utc_now
 from license_sync.runtime import finalize_deps
 from license_sync.telemetry import record_github_view, record_run_finished
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import boto3
 
-from license_sync.github.export_file import MAX_EXPORT_FILE_BYTES
+from license_sync.domain.export_file import MAX_EXPORT_FILE_BYTES
 from license_sync_local.bench.estimate import estimate_block
 from license_sync_local.bench.figures import LimitFigures, SizeFigures, evaluate_targets
 from license_sync_local.bench.limits import EXPORT_MARGIN_BYTES, LONG_LINE_BYTES, run_limits

@@ -35,11 +35,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from license_sync.domain.export_file import MAX_EXPORT_FILE_BYTES
+from license_sync.domain.records import Instance, InstanceSourceKind
 from license_sync.errors import ExportFileError, GitHubMalformedResponse
-from license_sync.github.export_file import MAX_EXPORT_FILE_BYTES
-from license_sync.github.ghes import GhesClient, ReportNotReady
+from license_sync.github.ghes import GhesClient
 from license_sync.github.http import HttpSettings
-from license_sync.pipeline.records import Instance, InstanceSourceKind
+from license_sync.models import ReportNotReady
 from license_sync.runtime import ingest_export_deps
 from license_sync_local.bench.figures import LimitFigures
 from license_sync_local.bench.measure import memory_kib, reset_peak_rss

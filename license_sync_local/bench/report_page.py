@@ -25,6 +25,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from license_sync.domain.persons import LicenseReport, PersonBuilder
+from license_sync.domain.records import (
+    InstanceProgress,
+    InstanceRunStatus,
+    Reconciliation,
+    Run,
+    RunStatus,
+    RunSummary,
+    TriggerKind,
+)
 from license_sync.domain.report_page import (
     PreviousRow,
     ReportPageInput,
@@ -35,15 +44,6 @@ from license_sync.models import (
     LicenseSyncStatus,
     ServerAccount,
     ServerInstanceSyncStatus,
-)
-from license_sync.pipeline.records import (
-    InstanceProgress,
-    InstanceRunStatus,
-    Reconciliation,
-    Run,
-    RunStatus,
-    RunSummary,
-    TriggerKind,
 )
 from license_sync_local.browser import chromium, load
 from license_sync_local.dynamodb_local import REPO_ROOT

@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from license_sync.github.ghec import GhecClient
-from license_sync.github.ghes import GhesClient, ReportNotReady
+from license_sync.github.ghes import GhesClient
+from license_sync.models import ReportNotReady
 from license_sync_local.simulator import (
     GitHubSimulator,
     RecordedRequest,

@@ -5,6 +5,8 @@ Messages are written for an administrator and never contain a token.
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class LicenseSyncError(Exception):
     """Base of every error license-sync raises on purpose."""
@@ -174,3 +176,15 @@ class SshAuthFailed(UploadPackageError):
 
 class SshCommandFailed(UploadPackageError):
     """The command ran and failed, timed out, or answered more than the size cap."""
+
+
+def describe_validation_error(exc: ValidationError, *, limit: int = 3) -> str:
+    """First few problems as `location: message`, without the offending values (emails)."""
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False)[:limit]:
+        location = ".".join(str(part) for part in error["loc"]) or "body"
+        parts.append(f"{location}: {error['msg']}")
+    more = exc.error_count() - limit
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)

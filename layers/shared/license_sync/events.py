@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import BaseModel, ConfigDict, Json
 
-from license_sync.pipeline.records import CollectRequest, FinalizeRequest, TriggerKind
+from license_sync.domain.records import CollectRequest, FinalizeRequest, TriggerKind
 
 
 class StartSyncEvent(BaseModel):

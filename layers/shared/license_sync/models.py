@@ -228,3 +228,47 @@ class ExternalIdentitiesRead(BaseModel):
     not_read: list[str] = Field(default_factory=list)
     """Why identities are missing: a scope the token lacks, an organization without SAML, an
     error GitHub answered. Empty when every identity source was read."""
+
+
+# --- Shapes the GitHub adapters hand to the use cases ---------------------------------
+
+
+@dataclass
+class RequestStats:
+    requests: int = 0
+    rate_limit_wait_seconds: float = 0.0
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class ReportNotReady:
+    """The report still answered 202 (being generated) when the budget ran out."""
+
+    attempts: int
+    """How many 202 answers were received."""
+    retry_after_seconds: float
+    """How long to wait before asking again."""
+
+
+@dataclass(frozen=True)
+class GhesLicense:
+    seats: int | None
+    """None: the license is unlimited, or GHES did not say (then "seats" is in `missing`)."""
+    seats_used: int | None
+    """None: GHES did not say (see `missing`)."""
+    seats_available: int | None
+    """None: unlimited, or not given."""
+    kind: str | None
+    days_until_expiration: int | None
+    expire_at: str | None
+    missing: tuple[str, ...] = ()
+    """Fields GitHub's schema makes optional that this answer left out, for a note."""
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    hostname: str
+    port: int
+    user: str
+    host_key: str
+    """The pinned public host key, as registered."""

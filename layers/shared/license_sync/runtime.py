@@ -28,7 +28,8 @@ from license_sync.aws.secrets import SecretsManagerTokens
 from license_sync.aws.storage import S3ExportFiles, S3ReportStore, S3UploadUrls, S3UsagePublisher
 from license_sync.aws.token_vault import SecretsManagerTokenVault
 from license_sync.config import PushTarget, Settings, settings_from_environment
-from license_sync.github.export_file import MAX_EXPORT_FILE_BYTES
+from license_sync.domain.export_file import MAX_EXPORT_FILE_BYTES
+from license_sync.domain.records import Instance
 from license_sync.github.ghec import GhecClient, HttpUsageUploader
 from license_sync.github.ghec_graphql import GhecGraphQLClient
 from license_sync.github.ghes import GhesClient
@@ -40,7 +41,6 @@ from license_sync.pipeline.exports import IngestExportDeps
 from license_sync.pipeline.finalize import FinalizeDeps
 from license_sync.pipeline.heartbeat import HeartbeatDeps
 from license_sync.pipeline.ports import UsagePublisher, UsageReportSourceFactory
-from license_sync.pipeline.records import Instance
 from license_sync.pipeline.start import StartSyncDeps
 from license_sync.pipeline.upload_packages import SSH_KEY_SECRET_SUFFIX, UploadPackageDeps
 

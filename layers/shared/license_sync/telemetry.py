@@ -15,9 +15,9 @@ from datetime import datetime
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from license_sync.domain.github_time import parse_github_time
+from license_sync.domain.records import InstanceProgress, InstanceRunStatus, Run, RunStatus
 from license_sync.models import LicenseSyncStatus
 from license_sync.observability import metrics
-from license_sync.pipeline.records import InstanceProgress, InstanceRunStatus, Run, RunStatus
 
 INSTANCE_DIMENSION = "Instance"
 SERVICE_DIMENSION = "service"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from license_sync.pipeline.records import Run, RunStatus, TriggerKind
+from license_sync.domain.records import Run, RunStatus, TriggerKind
 from license_sync_local.cloudwatch import emitted_metrics
 from license_sync_local.runner import run_store
 from tests.integration.api.conftest import ARN, Api

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from license_sync.domain.usage_document import build_usage_upload
 from license_sync.errors import (
     GitHubBadCredentials,
     GitHubMalformedResponse,
@@ -32,10 +33,16 @@ from license_sync.errors import (
     GitHubTlsError,
     GitHubUnreachable,
 )
-from license_sync.github.ghec import GhecClient, HttpUsageUploader, build_usage_upload
-from license_sync.github.ghes import GhesClient, ReportNotReady
+from license_sync.github.ghec import GhecClient, HttpUsageUploader
+from license_sync.github.ghes import GhesClient
 from license_sync.github.http import HttpSettings
-from license_sync.models import AccountType, InstanceMetadata, ServerAccount, UsageSource
+from license_sync.models import (
+    AccountType,
+    InstanceMetadata,
+    ReportNotReady,
+    ServerAccount,
+    UsageSource,
+)
 from license_sync_local.simulator import (
     DROPPED_STATUS,
     Fault,

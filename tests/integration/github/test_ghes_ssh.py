@@ -7,7 +7,8 @@ import json
 import pytest
 
 from license_sync.errors import SshAuthFailed, SshCommandFailed, SshHostKeyMismatch, SshUnreachable
-from license_sync.github.ghes_ssh import GhesShell, SshLimits, SshTarget
+from license_sync.github.ghes_ssh import GhesShell, SshLimits
+from license_sync.models import SshTarget
 from license_sync_local.simulator import SimulatedGhes, SimulatedUser
 from license_sync_local.simulator.ssh import ShellFault, SimulatedAdminShell, export_document
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from license_sync.pipeline.records import Run
+from license_sync.domain.records import Run
 from license_sync_local.cloudwatch import MetricPoint, emf_points, emitted_metrics
 from tests.integration.pipeline.conftest import (
     DeploymentFactory,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from license_sync.pipeline.records import Run
+from license_sync.domain.records import Run
 from license_sync_local.browser import CHROMIUM_FLAGS as BROWSER_FLAGS
 from license_sync_local.cli import main as license_sync
 from license_sync_local.demo import write_sync_config

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from license_sync.pipeline.records import RunStatus
+from license_sync.domain.records import RunStatus
 from license_sync.telemetry import INSTANCE_METRICS, RUN_METRICS
 from license_sync_local.cloudwatch import AlarmEvaluation, MetricPoint, emitted_metrics
 from license_sync_local.dashboard import alarm_evaluations, stack_values

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from license_sync.domain.records import Run
 from license_sync.models import ConsumedLicenses
-from license_sync.pipeline.records import Run
 from license_sync_local.demo import write_sync_config
 from license_sync_local.dynamodb_local import DynamoDBLocal
 from license_sync_local.embedded import ContextFactory, EmbeddedStack

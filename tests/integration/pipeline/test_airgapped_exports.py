@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from license_sync.domain.records import InstanceRunStatus, Run, RunStatus
 from license_sync.models import ConsumedLicenses, UsageSource
-from license_sync.pipeline.records import InstanceRunStatus, Run, RunStatus
 from license_sync_local.cloudwatch import emitted_metrics
 from license_sync_local.runner import instance_store, run_heartbeat, upload_export
 from license_sync_local.simulator import demo_enterprise

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
+from license_sync.domain.records import InstanceRunStatus, RunStatus
 from license_sync.models import ConsumedLicenses
-from license_sync.pipeline.records import InstanceRunStatus, RunStatus
 from license_sync_local.lambda_context import LocalLambdaContext
 from license_sync_local.simulator import (
     SimulatedGhes,

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from license_sync.domain.records import InstanceRunStatus, Run, RunStatus
 from license_sync.errors import GitHubError
 from license_sync.models import UsageSource
 from license_sync.pipeline.finalize import GHEC_BUDGET_SECONDS
-from license_sync.pipeline.records import InstanceRunStatus, Run, RunStatus
 from license_sync.runtime import collect_deps, finalize_deps
 from license_sync_local.runner import instance_store, upload_export
 from license_sync_local.simulator import (

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from license_sync.domain.records import RunStatus
 from license_sync.models import ConsumedLicenseUser, ExternalIdentity
-from license_sync.pipeline.records import RunStatus
 from license_sync_local.simulator import SimulatedGhec, SimulatedGhes, SimulatedUser
 from tests.integration.pipeline.conftest import DeploymentFactory
 

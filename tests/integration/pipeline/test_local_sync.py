@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from license_sync.domain.records import InstanceRunStatus, Run, RunStatus
 from license_sync.models import (
     ConsumedLicenseUser,
     LastSync,
@@ -17,7 +18,6 @@ from license_sync.models import (
     UsageSource,
     UsageUpload,
 )
-from license_sync.pipeline.records import InstanceRunStatus, Run, RunStatus
 from license_sync.runtime import reset_dependencies
 from license_sync_local.cloudwatch import emitted_metrics
 from license_sync_local.progress import PlainLines, RunSnapshot

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from license_sync.domain.records import Run, RunStatus, TriggerKind
 from license_sync.domain.report_page import ReportPageInput, render_report_page
 from license_sync.models import LicenseSyncStatus, ServerAccount
-from license_sync.pipeline.records import Run, RunStatus, TriggerKind
 from license_sync.runtime import reset_dependencies
 from license_sync_local.browser import chromium, load
 from license_sync_local.dashboard import RunRecord, append_history

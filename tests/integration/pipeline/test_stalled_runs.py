@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from license_sync.pipeline.records import (
+from license_sync.domain.records import (
     CollectRequest,
     FinalizeRequest,
     Run,

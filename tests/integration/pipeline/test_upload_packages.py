@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from license_sync.pipeline.records import InstanceRunStatus, RunStatus
+from license_sync.domain.records import InstanceRunStatus, RunStatus
 from license_sync_local.runner import write_outputs
 from license_sync_local.simulator import demo_enterprise
 from license_sync_local.simulator.ssh import (

@@ -17,8 +17,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 
 from license_sync.admin.deps import AdminDeps, AdminLimits, Idempotency
 from license_sync.admin.ports import RunPosition
-from license_sync.errors import RegistrationChanged
-from license_sync.pipeline.records import (
+from license_sync.domain.records import (
     CollectRequest,
     FinalizeRequest,
     Instance,
@@ -27,6 +26,7 @@ from license_sync.pipeline.records import (
     Run,
     RunLock,
 )
+from license_sync.errors import RegistrationChanged
 from license_sync.pipeline.start import StartSyncDeps
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

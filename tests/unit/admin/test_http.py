@@ -23,7 +23,7 @@ from license_sync.admin.http import (
 )
 from license_sync.admin.schemas import InstanceRegistration
 from license_sync.aws.token_vault import TokenVaultError
-from license_sync.pipeline.records import Run, RunStatus, TriggerKind
+from license_sync.domain.records import Run, RunStatus, TriggerKind
 
 TOKEN = "ghp_DoNotEchoThisTokenAnywhere000000"
 LIMITS = AdminLimits(max_body_bytes=100_000)

@@ -15,8 +15,8 @@ from license_sync.admin.schemas import (
     InstanceChanges,
     InstanceRegistration,
 )
+from license_sync.domain.records import ExportFileKind, InstanceSourceKind, default_server_id
 from license_sync.pipeline.exports import export_file_kind, instance_id_from_key
-from license_sync.pipeline.records import ExportFileKind, InstanceSourceKind, default_server_id
 from tests.unit.admin.fakes import NOW, VaultFailure, World, instance
 
 Registration = ApiInstanceRegistration | ExportInstanceRegistration

@@ -10,8 +10,7 @@ import pytest
 from license_sync.admin import reports
 from license_sync.admin.deps import AdminLimits
 from license_sync.admin.errors import NotFound, ReportNotReady
-from license_sync.models import ConsumedLicenses, ConsumedLicenseUser
-from license_sync.pipeline.records import (
+from license_sync.domain.records import (
     InstanceLastSync,
     Reconciliation,
     Run,
@@ -19,6 +18,7 @@ from license_sync.pipeline.records import (
     RunSummary,
     TriggerKind,
 )
+from license_sync.models import ConsumedLicenses, ConsumedLicenseUser
 from tests.unit.admin.fakes import NOW, World, instance
 
 RUN_ID = "20261123T030000Z-0a1b2c3d"

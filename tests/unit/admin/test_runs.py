@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from license_sync.admin import runs
 from license_sync.admin.errors import RunAlreadyActive, SyncStartInProgress
 from license_sync.admin.schemas import CURSOR_PATTERN
-from license_sync.pipeline.records import (
+from license_sync.domain.records import (
     Reconciliation,
     Run,
     RunStatus,

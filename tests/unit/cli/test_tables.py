@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from license_sync.pipeline.records import (
+from license_sync.domain.records import (
     InstanceProgress,
     InstanceRunStatus,
     Run,

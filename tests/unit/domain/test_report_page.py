@@ -11,18 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from license_sync.domain.reconciliation import Cause, EntryKind, ReconciliationEntry
 from license_sync.domain.reconciliation import Reconciliation as ReconciliationDocument
-from license_sync.domain.report_page import (
-    GHEC_MEMBERS,
-    AccountChange,
-    PreviousRow,
-    ReportPageInput,
-    changes_since,
-    parse_previous_report,
-    render_report_page,
-    seat_trend,
-)
-from license_sync.models import LastSync, LicenseSyncStatus, ServerInstanceSyncStatus, UsageSource
-from license_sync.pipeline.records import (
+from license_sync.domain.records import (
     Collection,
     Instance,
     InstanceLastSync,
@@ -34,6 +23,17 @@ from license_sync.pipeline.records import (
     RunSummary,
     TriggerKind,
 )
+from license_sync.domain.report_page import (
+    GHEC_MEMBERS,
+    AccountChange,
+    PreviousRow,
+    ReportPageInput,
+    changes_since,
+    parse_previous_report,
+    render_report_page,
+    seat_trend,
+)
+from license_sync.models import LastSync, LicenseSyncStatus, ServerInstanceSyncStatus, UsageSource
 from tests.unit.domain.factories import GHES_A, GHES_B, account, build_report, member
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)

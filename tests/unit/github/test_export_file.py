@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from license_sync.errors import ExportFileError
-from license_sync.github.export_file import (
+from license_sync.domain.export_file import (
     MAX_EXPORT_FILE_BYTES,
     parse_export_file,
     uploaded_report_accounts,
 )
+from license_sync.errors import ExportFileError
 from license_sync.models import AccountType, InstanceMetadata, ServerAccount, UsageSource
 
 HOST = "ghes.example.com"

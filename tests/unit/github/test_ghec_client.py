@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from license_sync.domain.emails import normalise_email
+from license_sync.domain.usage_document import build_usage_upload
 from license_sync.errors import ConfigError, GitHubBadCredentials, GitHubMalformedResponse
-from license_sync.github.ghec import GhecClient, HttpUsageUploader, build_usage_upload
+from license_sync.github.ghec import GhecClient, HttpUsageUploader
 from license_sync.github.http import HttpSettings
 from license_sync.models import (
     InstanceMetadata,

@@ -10,14 +10,15 @@ from datetime import UTC, datetime, timedelta, timezone
 import httpx
 import pytest
 
+from license_sync.domain.all_users_report import ReportRow
 from license_sync.errors import (
     ConfigError,
     GitHubMalformedResponse,
     GitHubUnreachable,
 )
-from license_sync.github.ghes import GhesClient, GhesLicense, ReportNotReady, ReportRow
+from license_sync.github.ghes import GhesClient
 from license_sync.github.http import HttpSettings
-from license_sync.models import AccountType, ServerAccount
+from license_sync.models import AccountType, GhesLicense, ReportNotReady, ServerAccount
 from tests.unit.github.fakes import (
     BreakingStream,
     ChunkedStream,

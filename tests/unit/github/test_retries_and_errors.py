@@ -18,8 +18,9 @@ from license_sync.errors import (
     GitHubUnreachable,
 )
 from license_sync.github.ghec import GhecClient
-from license_sync.github.ghes import GhesClient, ReportNotReady
+from license_sync.github.ghes import GhesClient
 from license_sync.github.http import HttpSettings
+from license_sync.models import ReportNotReady
 from tests.unit.github.fakes import (
     EPOCH_AT_START,
     BreakingStream,

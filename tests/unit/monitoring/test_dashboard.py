@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from license_sync.pipeline.records import (
+from license_sync.domain.records import (
     InstanceProgress,
     InstanceRunStatus,
     Run,

@@ -8,14 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from license_sync.models import LastSync, LicenseSyncStatus, ServerInstanceSyncStatus, UsageSource
-from license_sync.pipeline.heartbeat import (
-    HeartbeatDeps,
-    export_ages,
-    github_sync_status,
-    sync_freshness,
-)
-from license_sync.pipeline.records import (
+from license_sync.domain.records import (
     Collection,
     ExportUpload,
     Instance,
@@ -25,6 +18,13 @@ from license_sync.pipeline.records import (
     RunLock,
     RunStatus,
     TriggerKind,
+)
+from license_sync.models import LastSync, LicenseSyncStatus, ServerInstanceSyncStatus, UsageSource
+from license_sync.pipeline.heartbeat import (
+    HeartbeatDeps,
+    export_ages,
+    github_sync_status,
+    sync_freshness,
 )
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)

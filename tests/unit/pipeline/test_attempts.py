@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from license_sync.domain.records import InstanceProgress
 from license_sync.errors import GitHubUnreachable
 from license_sync.pipeline.attempts import (
     MAX_REASON_CHARS,
@@ -12,7 +13,6 @@ from license_sync.pipeline.attempts import (
     record_failed_attempt,
 )
 from license_sync.pipeline.dead_letters import COLLECT_GAVE_UP, collect_gave_up
-from license_sync.pipeline.records import InstanceProgress
 
 
 def test_this_services_errors_are_recorded_in_their_own_words() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from license_sync.config import PushTarget, load_settings
+from license_sync.domain.records import default_server_id
 from license_sync.errors import ConfigError
-from license_sync.pipeline.records import default_server_id
 from license_sync_local.sync_config import load_sync_config, resolve_secret
 
 VALID_ENVIRONMENT = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from license_sync.domain.records import InstanceProgress
 from license_sync.errors import GitHubUnreachable
 from license_sync.models import (
     ExternalIdentitiesRead,
@@ -11,7 +12,6 @@ from license_sync.models import (
     UserAccountsUploadState,
 )
 from license_sync.pipeline.github_view import github_server_view, read_github_graph
-from license_sync.pipeline.records import InstanceProgress
 
 
 class FakeGraph:

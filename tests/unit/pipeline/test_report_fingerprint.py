@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
+from license_sync.domain.records import CollectResume
 from license_sync.models import ServerAccount, UsageSource
-from license_sync.pipeline.records import CollectResume
 from license_sync.pipeline.report_fingerprint import (
     ReportChanged,
     ReportFingerprint,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from license_sync.pipeline.records import (
+from license_sync.domain.records import (
     CollectRequest,
     FinalizeRequest,
     Instance,

@@ -5,10 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from license_sync.errors import ConfigError, SshUnreachable
-from license_sync.github.ghes_ssh import SshTarget, license_usage_command
-from license_sync.pipeline.finalize import upload_packages_notice
-from license_sync.pipeline.records import (
+from license_sync.domain.records import (
     Instance,
     InstanceProgress,
     InstanceRunStatus,
@@ -16,6 +13,10 @@ from license_sync.pipeline.records import (
     RunStatus,
     TriggerKind,
 )
+from license_sync.errors import ConfigError, SshUnreachable
+from license_sync.github.ghes_ssh import license_usage_command
+from license_sync.models import SshTarget
+from license_sync.pipeline.finalize import upload_packages_notice
 from license_sync.pipeline.upload_packages import UploadPackageDeps, fetch_upload_package
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)

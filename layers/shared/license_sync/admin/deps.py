@@ -17,7 +17,7 @@ from license_sync.admin.ports import (
     TokenVault,
     UploadUrls,
 )
-from license_sync.pipeline.records import utc_now
+from license_sync.domain.records import utc_now
 from license_sync.pipeline.start import StartSyncDeps
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from license_sync.domain.records import Run
 from license_sync.errors import LicenseSyncError
-from license_sync.pipeline.records import Run
 
 
 class AdminError(LicenseSyncError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from license_sync.pipeline.records import Instance, Run
+from license_sync.domain.records import Instance, Run
 
 RunPosition = tuple[str, str]
 """Where a page of runs ends: the last run's `(started_at, run_id)`."""

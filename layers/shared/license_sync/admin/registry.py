@@ -31,6 +31,13 @@ from license_sync.admin.schemas import (
     LastSyncView,
 )
 from license_sync.domain.hostnames import normalise_hostname
+from license_sync.domain.records import (
+    Collection,
+    ExportFileKind,
+    Instance,
+    InstanceSourceKind,
+    default_server_id,
+)
 from license_sync.errors import RegistrationChanged
 from license_sync.github.ghes_ssh import (
     DEFAULT_SSH_PORT,
@@ -39,13 +46,6 @@ from license_sync.github.ghes_ssh import (
     parse_host_key,
 )
 from license_sync.pipeline.exports import EXPORTS_PREFIX
-from license_sync.pipeline.records import (
-    Collection,
-    ExportFileKind,
-    Instance,
-    InstanceSourceKind,
-    default_server_id,
-)
 
 EXPORT_FILE_TYPES = {
     ExportFileKind.EXPORT: (".json", "application/json"),

@@ -22,13 +22,13 @@ from license_sync.admin.schemas import (
     LikelyDuplicateView,
     ReconciliationDocument,
 )
+from license_sync.domain.records import Run
 from license_sync.models import (
     ConsumedLicenses,
     LastSync,
     LicenseSyncStatus,
     ServerInstanceSyncStatus,
 )
-from license_sync.pipeline.records import Run
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,9 @@ from license_sync.admin.schemas import (
     RunList,
     RunView,
 )
+from license_sync.domain.records import ExportFileKind, Instance
 from license_sync.models import ConsumedLicenses, LicenseSyncStatus
 from license_sync.observability import logger
-from license_sync.pipeline.records import ExportFileKind, Instance
 from license_sync.telemetry import record_run_started
 
 DEPS_KEY = "license_sync.admin.deps"

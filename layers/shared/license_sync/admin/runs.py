@@ -28,7 +28,7 @@ from license_sync.admin.schemas import (
     RunListItem,
     RunView,
 )
-from license_sync.pipeline.records import Run, TriggerKind
+from license_sync.domain.records import Run, TriggerKind
 from license_sync.pipeline.start import StartSyncDeps, start_sync
 
 IDEMPOTENCY_KEY_PREFIX = "license-sync#start-manual-sync"

@@ -33,17 +33,17 @@ from pydantic_core import CoreSchema
 from license_sync.domain.duplicates import DuplicateKind
 from license_sync.domain.hostnames import normalise_hostname
 from license_sync.domain.reconciliation import Cause, EntryKind
-from license_sync.errors import ConfigError
-from license_sync.github.ghes_ssh import DEFAULT_SSH_PORT, DEFAULT_SSH_USER
-from license_sync.github.http import validate_base_url
-from license_sync.models import UsageSource
-from license_sync.pipeline.records import (
+from license_sync.domain.records import (
     ExportFileKind,
     InstanceRunStatus,
     InstanceSourceKind,
     RunStatus,
     TriggerKind,
 )
+from license_sync.errors import ConfigError
+from license_sync.github.ghes_ssh import DEFAULT_SSH_PORT, DEFAULT_SSH_USER
+from license_sync.github.http import validate_base_url
+from license_sync.models import UsageSource
 
 # Instance IDs are normalised host names; exports/INSTANCE_ID/ keys allow 128 characters.
 HOSTNAME_PATTERN = r"^[ \t\r\n]*[A-Za-z0-9][A-Za-z0-9.-]{0,127}[ \t\r\n]*$"

@@ -21,9 +21,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, TypeAdapter
 
-from license_sync.errors import LicenseSyncError, RegistrationChanged
-from license_sync.models import AccountType, ServerAccount
-from license_sync.pipeline.records import (
+from license_sync.domain.records import (
     Collection,
     ExportUpload,
     Instance,
@@ -34,6 +32,8 @@ from license_sync.pipeline.records import (
     RunLock,
     RunStatus,
 )
+from license_sync.errors import LicenseSyncError, RegistrationChanged
+from license_sync.models import AccountType, ServerAccount
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.client import DynamoDBClient

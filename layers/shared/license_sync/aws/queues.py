@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from license_sync.pipeline.records import CollectRequest, FinalizeRequest
+from license_sync.domain.records import CollectRequest, FinalizeRequest
 
 if TYPE_CHECKING:
     from types_boto3_sqs.client import SQSClient

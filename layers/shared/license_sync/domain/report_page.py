@@ -30,18 +30,18 @@ from license_sync.domain.github_time import parse_github_time
 from license_sync.domain.hostnames import normalise_hostname
 from license_sync.domain.persons import LicenseReport
 from license_sync.domain.reconciliation import Reconciliation
-from license_sync.models import (
-    ConsumedLicenseUser,
-    LicenseSyncStatus,
-    ServerInstanceSyncStatus,
-    UsageSource,
-)
-from license_sync.pipeline.records import (
+from license_sync.domain.records import (
     Instance,
     InstanceProgress,
     InstanceRunStatus,
     InstanceSourceKind,
     Run,
+)
+from license_sync.models import (
+    ConsumedLicenseUser,
+    LicenseSyncStatus,
+    ServerInstanceSyncStatus,
+    UsageSource,
 )
 
 TREND_RUNS = 52

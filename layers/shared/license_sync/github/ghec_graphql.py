@@ -40,7 +40,6 @@ from license_sync.github.http import (
     GitHubHttp,
     HttpSettings,
     Jitter,
-    RequestStats,
     build_tls_verify,
     full_jitter,
     github_headers,
@@ -51,6 +50,7 @@ from license_sync.github.http import (
 from license_sync.models import (
     ExternalIdentitiesRead,
     ExternalIdentity,
+    RequestStats,
     ServerInstallation,
     ServerUserAccount,
     UserAccountsUpload,

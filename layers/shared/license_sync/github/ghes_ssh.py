@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import asyncssh
 
+from license_sync.domain.export_file import MAX_EXPORT_FILE_BYTES
 from license_sync.errors import (
     SshAuthFailed,
     SshCommandFailed,
@@ -23,7 +24,7 @@ from license_sync.errors import (
     SshUnreachable,
     UploadPackageError,
 )
-from license_sync.github.export_file import MAX_EXPORT_FILE_BYTES
+from license_sync.models import SshTarget
 
 DEFAULT_SSH_PORT = 122
 DEFAULT_SSH_USER = "admin"
@@ -69,15 +70,6 @@ def validate_private_key(text: str) -> None:
         raise ValueError(
             "the SSH key must be an unencrypted private key (OpenSSH or PEM format)"
         ) from exc
-
-
-@dataclass(frozen=True)
-class SshTarget:
-    hostname: str
-    port: int
-    user: str
-    host_key: str
-    """The pinned public host key, as registered."""
 
 
 @dataclass(frozen=True)

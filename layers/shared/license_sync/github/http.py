@@ -37,6 +37,7 @@ from typing import Any, Protocol, Self, TypeVar
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
+from license_sync.domain.all_users_report import MAX_REPORT_RECORD_BYTES
 from license_sync.domain.hostnames import normalise_hostname
 from license_sync.errors import (
     ConfigError,
@@ -50,7 +51,9 @@ from license_sync.errors import (
     GitHubRedirected,
     GitHubTlsError,
     GitHubUnreachable,
+    describe_validation_error,
 )
+from license_sync.models import RequestStats
 
 GITHUB_MEDIA_TYPE = "application/vnd.github+json"
 GITHUB_API_VERSION = "2022-11-28"
@@ -78,7 +81,7 @@ class HttpSettings:
     backoff_cap_seconds: float = 20.0
     max_report_bytes: int = 512 * _MIB
     """Cap on the site-admin CSV report (streamed, so this bounds time, not memory)."""
-    max_report_record_bytes: int = 128 * 1024
+    max_report_record_bytes: int = MAX_REPORT_RECORD_BYTES
     """Cap on one CSV record of the report (a line, or several when a quoted field holds line
     breaks). It bounds the memory a report is read in: a longer record is refused before it is
     all received. 128 KiB, Python's `csv.field_size_limit()` default (131,072), so no field of
@@ -156,13 +159,6 @@ def backoff_ceiling(settings: HttpSettings, failures: int) -> float:
     """Exponential ceiling after `failures` consecutive failures (1 -> base), capped."""
     exponent = min(max(failures - 1, 0), 32)  # 2**32 * base is far past any cap
     return float(min(settings.backoff_cap_seconds, settings.backoff_base_seconds * 2**exponent))
-
-
-@dataclass
-class RequestStats:
-    requests: int = 0
-    rate_limit_wait_seconds: float = 0.0
-    retries: int = 0
 
 
 @dataclass(frozen=True)
@@ -308,18 +304,6 @@ def rate_limit_wait_seconds(
     if response.status_code == 429 or b"rate limit" in body_peek.lower():
         return settings.secondary_rate_limit_wait_seconds
     return None
-
-
-def describe_validation_error(exc: ValidationError, *, limit: int = 3) -> str:
-    """First few problems as `location: message`, without the offending values (emails)."""
-    parts = []
-    for error in exc.errors(include_url=False, include_input=False)[:limit]:
-        location = ".".join(str(part) for part in error["loc"]) or "body"
-        parts.append(f"{location}: {error['msg']}")
-    more = exc.error_count() - limit
-    if more > 0:
-        parts.append(f"and {more} more")
-    return "; ".join(parts)
 
 
 # --- httpx exceptions as typed errors -------------------------------------------------------

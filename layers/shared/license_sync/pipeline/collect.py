@@ -23,28 +23,7 @@ from datetime import datetime
 from enum import StrEnum
 from functools import partial
 
-from license_sync.errors import (
-    ConfigError,
-    GitHubBadCredentials,
-    GitHubForbidden,
-    GitHubMalformedResponse,
-    GitHubNotFound,
-    GitHubRateLimited,
-    GitHubRedirected,
-    GitHubTlsError,
-)
-from license_sync.github.ghes import ReportNotReady
-from license_sync.models import ServerAccount, UsageSource
-from license_sync.pipeline.attempts import record_failed_attempt
-from license_sync.pipeline.ports import (
-    AccountStore,
-    InstanceStore,
-    RunStore,
-    TokenSource,
-    UsageReportSourceFactory,
-    WorkQueue,
-)
-from license_sync.pipeline.records import (
+from license_sync.domain.records import (
     Collection,
     CollectRequest,
     CollectResume,
@@ -55,6 +34,26 @@ from license_sync.pipeline.records import (
     InstanceSourceKind,
     RunStatus,
     utc_now,
+)
+from license_sync.errors import (
+    ConfigError,
+    GitHubBadCredentials,
+    GitHubForbidden,
+    GitHubMalformedResponse,
+    GitHubNotFound,
+    GitHubRateLimited,
+    GitHubRedirected,
+    GitHubTlsError,
+)
+from license_sync.models import ReportNotReady, ServerAccount, UsageSource
+from license_sync.pipeline.attempts import record_failed_attempt
+from license_sync.pipeline.ports import (
+    AccountStore,
+    InstanceStore,
+    RunStore,
+    TokenSource,
+    UsageReportSourceFactory,
+    WorkQueue,
 )
 from license_sync.pipeline.report_fingerprint import (
     ReportChanged,

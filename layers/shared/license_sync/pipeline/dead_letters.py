@@ -11,10 +11,10 @@ from typing import Annotated
 
 from pydantic import Field, TypeAdapter, ValidationError
 
+from license_sync.domain.records import CollectRequest, FinalizeRequest, InstanceProgress, Run
 from license_sync.pipeline.attempts import gave_up_reason
 from license_sync.pipeline.collect import CollectOutcome, RunBookkeeping
 from license_sync.pipeline.finalize import fail_run_record
-from license_sync.pipeline.records import CollectRequest, FinalizeRequest, InstanceProgress, Run
 
 _work_message: TypeAdapter[CollectRequest | FinalizeRequest] = TypeAdapter(
     Annotated[CollectRequest | FinalizeRequest, Field(discriminator="kind")]

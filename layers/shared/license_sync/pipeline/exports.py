@@ -17,22 +17,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from license_sync.domain.hostnames import normalise_hostname
-from license_sync.errors import ExportFileError, LicenseSyncError
-from license_sync.github.export_file import (
+from license_sync.domain.export_file import (
     ExportedUsage,
     parse_export_file,
     uploaded_report_accounts,
 )
-from license_sync.models import UsageSource
-from license_sync.pipeline.ports import AccountStore, InstanceStore, ReportStore
-from license_sync.pipeline.records import (
+from license_sync.domain.hostnames import normalise_hostname
+from license_sync.domain.records import (
     Collection,
     ExportFileKind,
     ExportUpload,
     Instance,
     utc_now,
 )
+from license_sync.errors import ExportFileError, LicenseSyncError
+from license_sync.models import UsageSource
+from license_sync.pipeline.ports import AccountStore, InstanceStore, ReportStore
 
 EXPORTS_PREFIX = "exports/"
 _EXPORT_KEY = re.compile(r"^exports/(?P<instance_id>[A-Za-z0-9._-]{1,128})/[^/]+$")

@@ -18,6 +18,17 @@ from pydantic import TypeAdapter
 from license_sync.domain.persons import LicenseReport, PersonBuilder
 from license_sync.domain.reconciliation import Reconciliation as ReconciliationDocument
 from license_sync.domain.reconciliation import ReconciliationInput, reconcile
+from license_sync.domain.records import (
+    Instance,
+    InstanceLastSync,
+    InstanceProgress,
+    InstanceRunStatus,
+    Reconciliation,
+    Run,
+    RunStatus,
+    RunSummary,
+    utc_now,
+)
 from license_sync.domain.report_page import (
     TREND_RUNS,
     ReportPageInput,
@@ -26,8 +37,8 @@ from license_sync.domain.report_page import (
 )
 from license_sync.domain.seats import consumes_seat
 from license_sync.domain.usage_csv import write_license_usage_csv
+from license_sync.domain.usage_document import build_usage_upload
 from license_sync.errors import GitHubError
-from license_sync.github.ghec import build_usage_upload
 from license_sync.models import (
     ConsumedLicenses,
     ConsumedLicenseUser,
@@ -55,17 +66,6 @@ from license_sync.pipeline.ports import (
     RunNotifier,
     RunStore,
     UsagePublisher,
-)
-from license_sync.pipeline.records import (
-    Instance,
-    InstanceLastSync,
-    InstanceProgress,
-    InstanceRunStatus,
-    Reconciliation,
-    Run,
-    RunStatus,
-    RunSummary,
-    utc_now,
 )
 
 GHEC_BUDGET_SECONDS = 300.0

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, Field
 
 from license_sync.domain.hostnames import normalise_hostname
+from license_sync.domain.records import InstanceProgress
 from license_sync.errors import GitHubError
 from license_sync.models import ExternalIdentitiesRead, ServerInstallation, UserAccountsUpload
 from license_sync.pipeline.ports import GhecGraphView
-from license_sync.pipeline.records import InstanceProgress
 
 IDENTITIES_BUDGET_SECONDS = 120.0
 INSTALLATIONS_BUDGET_SECONDS = 120.0

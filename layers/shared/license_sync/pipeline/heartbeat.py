@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from license_sync.domain.records import Instance, InstanceSourceKind, Run, RunStatus, utc_now
 from license_sync.models import LicenseSyncStatus
-from license_sync.pipeline.records import Instance, InstanceSourceKind, Run, RunStatus, utc_now
 from license_sync.pipeline.start import RunLocks, end_stalled_run
 
 RUNS_PAGE_SIZE = 25

@@ -12,18 +12,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
-from license_sync.github.ghes import GhesLicense, ReportNotReady
-from license_sync.github.ghes_ssh import SshTarget
-from license_sync.github.http import RequestStats
-from license_sync.models import (
-    ConsumedLicenses,
-    ExternalIdentitiesRead,
-    LicenseSyncStatus,
-    ServerAccount,
-    ServerInstallation,
-    UsageUpload,
-)
-from license_sync.pipeline.records import (
+from license_sync.domain.records import (
     Collection,
     CollectRequest,
     ExportUpload,
@@ -33,6 +22,18 @@ from license_sync.pipeline.records import (
     InstanceProgress,
     Run,
     RunLock,
+)
+from license_sync.models import (
+    ConsumedLicenses,
+    ExternalIdentitiesRead,
+    GhesLicense,
+    LicenseSyncStatus,
+    ReportNotReady,
+    RequestStats,
+    ServerAccount,
+    ServerInstallation,
+    SshTarget,
+    UsageUpload,
 )
 
 

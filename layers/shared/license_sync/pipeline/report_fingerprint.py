@@ -16,8 +16,8 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from license_sync.domain.records import CollectResume
 from license_sync.models import ServerAccount, UsageSource
-from license_sync.pipeline.records import CollectResume
 
 
 class ReportFingerprint:

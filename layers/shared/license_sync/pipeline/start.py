@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from license_sync.pipeline.ports import InstanceStore, RunStore, WorkQueue
-from license_sync.pipeline.records import (
+from license_sync.domain.records import (
     CollectRequest,
     FinalizeRequest,
     InstanceProgress,
@@ -20,6 +19,7 @@ from license_sync.pipeline.records import (
     new_run_id,
     utc_now,
 )
+from license_sync.pipeline.ports import InstanceStore, RunStore, WorkQueue
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from license_sync.domain.records import Instance, InstanceProgress
 from license_sync.errors import ConfigError, LicenseSyncError
-from license_sync.github.ghes_ssh import SshTarget
+from license_sync.models import SshTarget
 from license_sync.pipeline.exports import store_upload_package
 from license_sync.pipeline.ports import AdminShell, ReportStore, TokenSource
-from license_sync.pipeline.records import Instance, InstanceProgress
 
 SSH_KEY_SECRET_SUFFIX = "/ssh-key"  # noqa: S105 - a secret name's suffix, not a secret
 """An instance's SSH key is the secret `INSTANCE_SECRET_PREFIX + instance_id + this`."""

@@ -17,7 +17,8 @@ the file unchanged as the instance's upload package for GHEC. `read` and `not_re
 words, what was understood and what was not, for the run to report.
 
 The administrator's other file, the site-admin report `all_users.csv`, is parsed by
-`uploaded_report_accounts` with the collector's own parser (`github.ghes.AllUsersReport`).
+`uploaded_report_accounts` with the collector's own parser
+(`domain.all_users_report.AllUsersReport`).
 """
 
 from __future__ import annotations
@@ -28,11 +29,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from license_sync.domain.all_users_report import (
+    MAX_REPORT_RECORD_BYTES,
+    AllUsersReport,
+    ReportFormatError,
+    ReportTooLarge,
+)
 from license_sync.domain.emails import normalise_email
 from license_sync.domain.hostnames import normalise_hostname
 from license_sync.errors import ExportFileError
-from license_sync.github.ghes import AllUsersReport, ReportFormatError, ReportTooLarge
-from license_sync.github.http import DEFAULT_HTTP_SETTINGS
 from license_sync.models import InstanceMetadata, ServerAccount, UsageSource
 
 MAX_EXPORT_FILE_BYTES = 64 * 1024 * 1024
@@ -368,7 +373,7 @@ def uploaded_report_accounts(
     data: bytes,
     *,
     hostname: str,
-    record_cap: int = DEFAULT_HTTP_SETTINGS.max_report_record_bytes,
+    record_cap: int = MAX_REPORT_RECORD_BYTES,
     max_bytes: int = MAX_EXPORT_FILE_BYTES,
 ) -> Iterator[ServerAccount]:
     """The accounts of an uploaded site-admin report (`all_users.csv`), as the collector
