@@ -272,3 +272,17 @@ class SshTarget:
     user: str
     host_key: str
     """The pinned public host key, as registered."""
+
+
+class RoutedGhecRow(BaseModel):
+    """A GHEC consumed-licenses row as the snapshot stores it for the person buckets.
+
+    `ordinal` is the row's position among GHEC's distinct rows (`distinct_ghec_rows`), so a
+    bucket or the join can rebuild GitHub's order, which the person rules depend on (the
+    first stored row of a person lends it its fields).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    ordinal: int = Field(ge=0)
+    row: ConsumedLicenseUser
