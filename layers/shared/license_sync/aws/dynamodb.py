@@ -504,6 +504,15 @@ class DynamoRunStore:
         self._release_lock(run.run_id)
         return True
 
+    def import_finished(self, run: Run) -> None:
+        """Store a finished run recorded elsewhere (the local runner's history), as it is.
+
+        Not a transition, and not part of `RunStore`: no use case calls it.
+        """
+        if run.status not in FINISHED_STATUSES:
+            raise ValueError(f"only a finished run can be imported, not a {run.status} one")
+        self._client.put_item(TableName=self._table, Item=self._run_item(run))
+
     def _update_if(
         self,
         run_id: str,
