@@ -13,8 +13,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import partial
 
-from pydantic import TypeAdapter
-
 from license_sync.domain.persons import LicenseReport, PersonBuilder
 from license_sync.domain.reconciliation import Reconciliation as ReconciliationDocument
 from license_sync.domain.reconciliation import ReconciliationInput, reconcile
@@ -34,6 +32,7 @@ from license_sync.domain.report_page import (
     parse_previous_report,
     render_report_page,
 )
+from license_sync.domain.report_parts import consumed_licenses_json
 from license_sync.domain.run_lifecycle import finished_status
 from license_sync.domain.seats import consumes_seat
 from license_sync.domain.usage_csv import write_license_usage_csv
@@ -41,7 +40,6 @@ from license_sync.domain.usage_document import build_usage_upload
 from license_sync.errors import GitHubError
 from license_sync.models import (
     ConsumedLicenses,
-    ConsumedLicenseUser,
     InstanceMetadata,
     LastSync,
     LicenseSyncStatus,
@@ -68,8 +66,6 @@ from license_sync.pipeline.ports import (
 )
 
 GHEC_BUDGET_SECONDS = 300.0
-_CONSUMED_LICENSES = TypeAdapter(ConsumedLicenses)
-_CONSUMED_LICENSE_USER = TypeAdapter(ConsumedLicenseUser)
 
 
 @dataclass(frozen=True)
@@ -537,32 +533,6 @@ def _write_report_page(
         return run
     keys = {**run.summary.report_keys, "html": location}
     return run.model_copy(update={"summary": run.summary.model_copy(update={"report_keys": keys})})
-
-
-def consumed_licenses_json(consumed: ConsumedLicenses) -> bytes:
-    """`consumed.model_dump_json(indent=2).encode()`, byte for byte, built a row at a time.
-
-    Serialising the whole document in one call holds it two to three times over while the
-    serialiser's buffer grows and is copied out (+420 MB at the peak for a 220 MB report of
-    230,000 persons); row by row into one buffer, the document is held about once.
-    """
-    head = _CONSUMED_LICENSES.dump_json(consumed.model_copy(update={"users": []}), indent=2)
-    empty_users = b"[]\n}"
-    if not consumed.users or not head.endswith(empty_users):
-        # No rows, or fields after `users` (never written by this service): one call.
-        return _CONSUMED_LICENSES.dump_json(consumed, indent=2)
-    document = io.BytesIO()
-    document.write(head[: -len(empty_users)])
-    document.write(b"[\n")
-    for position, user in enumerate(consumed.users):
-        if position:
-            document.write(b",\n")
-        # A row nested two levels deep: every line of its own pretty form, four spaces in.
-        document.write(
-            b"    " + _CONSUMED_LICENSE_USER.dump_json(user, indent=2).replace(b"\n", b"\n    ")
-        )
-    document.write(b"\n  ]\n}")
-    return document.getvalue()
 
 
 def _license_usage_csv(report: LicenseReport) -> bytes:
