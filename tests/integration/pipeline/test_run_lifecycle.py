@@ -13,6 +13,7 @@ import pytest
 
 from license_sync.aws.dynamodb import DynamoRunStore
 from license_sync.domain.records import (
+    BucketProgress,
     InstanceProgress,
     InstanceRunStatus,
     Run,
@@ -28,9 +29,12 @@ from tests.integration.pipeline.conftest import DeploymentFactory
 pytestmark = pytest.mark.integration
 
 INSTANCE = "ghes-a"
+BUCKET = 1
 
 
 def _run(number: int, status: RunStatus, instance: InstanceRunStatus, done: int) -> Run:
+    # With `done` buckets built of two: bucket 1 is built already when done is 1.
+    buckets = {str(BUCKET): BucketProgress(persons=3)} if done else {}
     return Run(
         run_id=f"run-{number:03d}",
         status=status,
@@ -39,6 +43,9 @@ def _run(number: int, status: RunStatus, instance: InstanceRunStatus, done: int)
         instances={INSTANCE: InstanceProgress(hostname="a.example", status=instance)},
         instances_total=1,
         instances_done=done,
+        person_buckets=2,
+        buckets=buckets,
+        buckets_done=done,
     )
 
 
@@ -47,6 +54,8 @@ def _apply(store: DynamoRunStore, run: Run, transition: Transition) -> bool:
     progress = InstanceProgress(hostname="a.example", status=InstanceRunStatus.COLLECTED)
     if transition is Transition.COMPLETE_INSTANCE:
         return store.complete_instance(run.run_id, INSTANCE, progress) is not None
+    if transition is Transition.COMPLETE_BUCKET:
+        return store.complete_bucket(run.run_id, BUCKET, BucketProgress(persons=1)) is not None
     if transition is Transition.BEGIN_FINALIZE:
         return store.begin_finalize(run.run_id) is not None
     if transition is Transition.FINISH:
@@ -74,7 +83,7 @@ def test_the_store_accepts_exactly_what_the_lifecycle_allows(
             run = _run(number, status, instance, done)
             # An expired lock: every case starts its own run.
             store.create_exclusive(run, lock_until=utc_now() - timedelta(seconds=1))
-            expected = may(run, transition, instance_id=INSTANCE)
+            expected = may(run, transition, instance_id=INSTANCE, bucket=BUCKET)
             assert _apply(store, run, transition) is expected, (status, instance, done, transition)
             checked += expected
         assert checked > 10  # the matrix allows enough to mean something

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, TypeAdapter
 
 from license_sync.domain.records import (
+    BucketProgress,
     Collection,
     ExportUpload,
     Instance,
@@ -479,6 +480,23 @@ class DynamoRunStore:
             "SET #status = :finalizing",
             f"{_guard(Transition.BEGIN_FINALIZE, names, values)}"
             " AND (#status <> :collecting OR instances_done >= instances_total)",
+            names,
+            values,
+        )
+
+    def complete_bucket(self, run_id: str, bucket: int, progress: BucketProgress) -> Run | None:
+        names = {"#bucket": str(bucket)}
+        values: dict[str, AttributeValueTypeDef] = {
+            ":progress": _to_value(progress),
+            ":one": {"N": "1"},
+            ":bucket": {"N": str(bucket)},
+        }
+        # Counting a bucket once makes a redelivered message harmless.
+        return self._update_if(
+            run_id,
+            "SET buckets.#bucket = :progress ADD buckets_done :one",
+            f"{_guard(Transition.COMPLETE_BUCKET, names, values)}"
+            " AND attribute_not_exists(buckets.#bucket) AND person_buckets > :bucket",
             names,
             values,
         )

@@ -10,6 +10,8 @@
   `failed`, once (a redelivered message finds it done and changes nothing).
 - **begin_finalize**: a `collecting` run whose instances are all done, or a `finalizing` run
   again (a finalize that died half-way runs again), is `finalizing`.
+- **complete_bucket**: a person bucket of a `finalizing` run is built, once; when the last
+  one is, the join may run (`buckets_complete`).
 - **finish**: a `finalizing` run ends with the status its instances give (`finished_status`).
 - **fail**: an active run (`collecting` or `finalizing`) ends `failed` with its reason: finalize
   gave up, its work could not be queued, or it stalled (its lock expired).
@@ -38,6 +40,7 @@ from license_sync.domain.records import (
 class Transition(StrEnum):
     COMPLETE_INSTANCE = "complete_instance"
     BEGIN_FINALIZE = "begin_finalize"
+    COMPLETE_BUCKET = "complete_bucket"
     FINISH = "finish"
     FAIL = "fail"
     NOTE_COLLECTING = "note_collecting"
@@ -49,6 +52,7 @@ class Transition(StrEnum):
 ALLOWED_FROM: Mapping[Transition, frozenset[RunStatus]] = {
     Transition.COMPLETE_INSTANCE: frozenset({RunStatus.COLLECTING}),
     Transition.BEGIN_FINALIZE: frozenset({RunStatus.COLLECTING, RunStatus.FINALIZING}),
+    Transition.COMPLETE_BUCKET: frozenset({RunStatus.FINALIZING}),
     Transition.FINISH: frozenset({RunStatus.FINALIZING}),
     Transition.FAIL: frozenset({RunStatus.COLLECTING, RunStatus.FINALIZING}),
     Transition.NOTE_COLLECTING: frozenset({RunStatus.COLLECTING}),
@@ -64,10 +68,27 @@ def collection_complete(run: Run) -> bool:
     return run.instances_done >= run.instances_total
 
 
-def may(run: Run, transition: Transition, *, instance_id: str | None = None) -> bool:
+def buckets_complete(run: Run) -> bool:
+    """Every person bucket is built: the join may put the run together."""
+    return run.buckets_done >= run.person_buckets
+
+
+def may(
+    run: Run,
+    transition: Transition,
+    *,
+    instance_id: str | None = None,
+    bucket: int | None = None,
+) -> bool:
     """Whether `transition` is allowed on `run` as it stands (the guard, in full)."""
     if run.status not in ALLOWED_FROM[transition]:
         return False
+    if transition is Transition.COMPLETE_BUCKET:
+        return (
+            bucket is not None
+            and 0 <= bucket < run.person_buckets
+            and (str(bucket) not in run.buckets)
+        )
     if transition is Transition.BEGIN_FINALIZE and run.status is RunStatus.COLLECTING:
         return collection_complete(run)
     if transition in (Transition.COMPLETE_INSTANCE, Transition.NOTE_COLLECTING):

@@ -48,10 +48,10 @@ from license_sync.pipeline.attempts import record_failed_attempt
 from license_sync.pipeline.ports import (
     AccountStore,
     CollectingRuns,
+    CollectQueue,
     InstanceStore,
     TokenSource,
     UsageReportSourceFactory,
-    WorkQueue,
 )
 from license_sync.pipeline.report_fingerprint import (
     ReportChanged,
@@ -103,7 +103,7 @@ class CollectDeps:
     instances: InstanceStore
     runs: CollectingRuns
     accounts: AccountStore
-    queue: WorkQueue
+    queue: CollectQueue
     tokens: TokenSource
     connect: UsageReportSourceFactory
     limits: CollectLimits = field(default_factory=CollectLimits)

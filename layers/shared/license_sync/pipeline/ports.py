@@ -7,12 +7,14 @@ moto and the GitHub simulator, or plain fakes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
 from license_sync.domain.records import (
+    BucketProgress,
+    BuildPersonsRequest,
     Collection,
     CollectRequest,
     ExportUpload,
@@ -140,6 +142,11 @@ class FinalizingRuns(RunReader, Protocol):
         """Count one failed finalize attempt of a finalizing run and keep its reason."""
         ...
 
+    def complete_bucket(self, run_id: str, bucket: int, progress: BucketProgress) -> Run | None:
+        """Transition `complete_bucket`: record a built person bucket, once; None if it was
+        recorded already (or the run is not finalizing)."""
+        ...
+
     def finish(self, run: Run) -> bool:
         """Transition `finish`: store the final record of a finalizing run and release the
         lock. False (nothing written) when the run is no longer finalizing."""
@@ -166,9 +173,22 @@ class AccountStore(Protocol):
         ...
 
 
-class WorkQueue(Protocol):
+class CollectQueue(Protocol):
+    """The collection stage's messages: collects (and continuations), then finalize."""
+
     def send_collect(self, request: CollectRequest, *, delay_seconds: int = 0) -> None: ...
     def send_finalize(self, request: FinalizeRequest) -> None: ...
+
+
+class FinalizeQueue(Protocol):
+    """The finalize stage's messages: one per person bucket, then the join (finalize)."""
+
+    def send_build_persons(self, requests: Sequence[BuildPersonsRequest]) -> None: ...
+    def send_finalize(self, request: FinalizeRequest) -> None: ...
+
+
+class WorkQueue(CollectQueue, FinalizeQueue, Protocol):
+    """Every work message (the SQS adapter sends them all)."""
 
 
 class ReportStore(Protocol):

@@ -29,7 +29,7 @@ from license_sync.domain.run_lifecycle import (
     stalled_instances,
     stalled_reason,
 )
-from license_sync.pipeline.ports import CollectingRuns, EndingRuns, InstanceStore, WorkQueue
+from license_sync.pipeline.ports import CollectingRuns, CollectQueue, EndingRuns, InstanceStore
 
 
 class CollectOutcome(StrEnum):
@@ -57,7 +57,7 @@ class RunBookkeeping:
 
     runs: CollectingRuns
     instances: InstanceStore
-    queue: WorkQueue
+    queue: CollectQueue
     clock: Callable[[], datetime] = utc_now
 
     def complete(

@@ -16,7 +16,7 @@ from license_sync.domain.records import (
     new_run_id,
     utc_now,
 )
-from license_sync.pipeline.ports import InstanceStore, StartingRuns, WorkQueue
+from license_sync.pipeline.ports import CollectQueue, InstanceStore, StartingRuns
 from license_sync.pipeline.run_bookkeeping import end_stalled_run
 
 
@@ -24,7 +24,7 @@ from license_sync.pipeline.run_bookkeeping import end_stalled_run
 class StartSyncDeps:
     instances: InstanceStore
     runs: StartingRuns
-    queue: WorkQueue
+    queue: CollectQueue
     run_lock: timedelta
     clock: Callable[[], datetime] = utc_now
 
