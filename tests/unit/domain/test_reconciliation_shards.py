@@ -1,0 +1,311 @@
+"""Reconciliation by person bucket: the buckets' settled entries plus the join's are
+`reconcile()`'s, entry for entry, however persons, rows and accounts are spread."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from license_sync.domain import PersonBuilder
+from license_sync.domain.persons import distinct_ghec_rows
+from license_sync.domain.reconciliation import (
+    Cause,
+    EntryKind,
+    Reconciliation,
+    ReconciliationInput,
+    reconcile,
+)
+from license_sync.domain.reconciliation_shards import (
+    BucketReconciliation,
+    JoinedReconciliation,
+    assemble,
+    reconcile_bucket,
+    reconcile_join,
+)
+from license_sync.models import (
+    ConsumedLicenses,
+    ConsumedLicenseUser,
+    LicenseSyncStatus,
+    RoutedGhecRow,
+    ServerAccount,
+    ServerInstallation,
+    ServerUserAccount,
+)
+from tests.unit.domain.factories import GHES_A, GHES_B, account, member, server_row
+from tests.unit.domain.test_person_properties import emails, ghec_rows, unique_accounts
+from tests.unit.domain.test_reconciliation import AFTER_SYNC, BEFORE_SYNC, synced
+
+COLLECTED = (GHES_A, GHES_B)
+JOIN = -1
+"""A person or row given to the join directly, as a cross-bucket one is."""
+
+
+def _single(
+    persons: Sequence[ConsumedLicenseUser],
+    rows: Sequence[ConsumedLicenseUser],
+    accounts: Sequence[ServerAccount],
+    total: int | None,
+    status: LicenseSyncStatus,
+    installations: Sequence[ServerInstallation] | None,
+) -> Reconciliation:
+    return reconcile(
+        ReconciliationInput(
+            report_rows=persons,
+            ghec=ConsumedLicenses(total_seats_consumed=total, users=list(rows)),
+            accounts={(a.hostname, a.user_id): a for a in accounts},
+            github_status=status,
+            installations=installations,
+            collected_hostnames=COLLECTED,
+        )
+    )
+
+
+def _sharded(
+    buckets: int,
+    persons: Sequence[tuple[int, ConsumedLicenseUser]],
+    rows: Sequence[tuple[int, RoutedGhecRow]],
+    accounts: Sequence[tuple[int, ServerAccount]],
+    total: int | None,
+    status: LicenseSyncStatus,
+    installations: Sequence[ServerInstallation] | None,
+) -> tuple[Reconciliation, JoinedReconciliation, list[BucketReconciliation]]:
+    parts = [
+        reconcile_bucket(
+            bucket,
+            persons=[p for b, p in persons if b == bucket],
+            ghec_rows=[r for b, r in rows if b == bucket],
+            accounts=[a for b, a in accounts if b == bucket],
+            github_status=status,
+            installations=installations,
+            collected_hostnames=COLLECTED,
+        )
+        for bucket in range(buckets)
+    ]
+    # What crosses the wire is JSON: ship the parts through it.
+    parts = [BucketReconciliation.model_validate_json(p.model_dump_json()) for p in parts]
+    joined = reconcile_join(
+        [part.open for part in parts],
+        total_seats_consumed=total,
+        github_status=status,
+        installations=installations,
+        collected_hostnames=COLLECTED,
+        cross_persons=[p for b, p in persons if b == JOIN],
+        cross_rows=[r for b, r in rows if b == JOIN],
+    )
+    settled = [entry for part in parts for entry in part.settled]
+    return assemble(settled, joined), joined, parts
+
+
+def _disjoint(rows: Sequence[ConsumedLicenseUser]) -> list[ConsumedLicenseUser]:
+    """GitHub counts an account in one row: later rows lose entries an earlier row holds."""
+    held: set[str] = set()
+    kept: list[ConsumedLicenseUser] = []
+    for row in rows:
+        ids = [e for e in dict.fromkeys(row.enterprise_server_user_ids) if e not in held]
+        held.update(ids)
+        kept.append(row.model_copy(update={"enterprise_server_user_ids": ids}))
+    return kept
+
+
+ghec_only_licenses = st.lists(
+    st.builds(
+        lambda vs, orgs, stored: ConsumedLicenseUser(
+            visual_studio_subscription_user=vs,
+            visual_studio_subscription_email="vs@corp.example" if vs else None,
+            github_com_orgs_with_pending_invites=orgs,
+            enterprise_server_emails=stored,
+        ),
+        st.booleans(),
+        st.sampled_from([[], ["octo-org"]]),
+        st.lists(emails, max_size=1),
+    ),
+    max_size=3,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    accounts=unique_accounts,
+    rows=ghec_rows,
+    licenses=ghec_only_licenses,
+    created_at=st.lists(st.sampled_from([None, BEFORE_SYNC, AFTER_SYNC]), min_size=25),
+    extra_total=st.sampled_from([None, -1, 0, 0, 2]),
+    only_a_synced=st.booleans(),
+    read_installations=st.booleans(),
+    buckets=st.sampled_from([1, 2, 3, 7]),
+    data=st.data(),
+)
+def test_given_any_enterprise_and_any_buckets_then_sharded_equals_reconcile(
+    accounts: list[ServerAccount],
+    rows: list[ConsumedLicenseUser],
+    licenses: list[ConsumedLicenseUser],
+    created_at: list[datetime | None],
+    extra_total: int | None,
+    only_a_synced: bool,
+    read_installations: bool,
+    buckets: int,
+    data: st.DataObject,
+) -> None:
+    # Given a small enterprise: persons built from GHEC rows sharing entries and logins with
+    # them, entries of a hostname not collected, suspended accounts, rows without entries
+    accounts = [replace(a, created_at=c) for a, c in zip(accounts, created_at, strict=False)]
+    distinct, _ = distinct_ghec_rows(_disjoint([*rows, *licenses]))
+    builder = PersonBuilder(distinct, COLLECTED)
+    builder.add_all(accounts)
+    persons = builder.build().users
+    total = None if extra_total is None else max(len(distinct) + extra_total, 0)
+    status = synced(GHES_A) if only_a_synced else synced(GHES_A, GHES_B)
+    installations = (
+        [
+            ServerInstallation(
+                host_name=GHES_B,
+                is_connected=True,
+                user_accounts=[ServerUserAccount(remote_user_id=1)],
+                user_accounts_count=1,
+            )
+        ]
+        if read_installations
+        else None
+    )
+    # ... spread over buckets at random (persons and rows may go to the join directly)
+    where = st.integers(JOIN, buckets - 1)
+    placed_persons = [(data.draw(where), p) for p in persons]
+    placed_rows = [
+        (data.draw(where), RoutedGhecRow(ordinal=i, row=r)) for i, r in enumerate(distinct)
+    ]
+    placed_accounts = [(data.draw(st.integers(0, buckets - 1)), a) for a in accounts]
+
+    # When reconciled by bucket and joined
+    sharded, joined, _ = _sharded(
+        buckets, placed_persons, placed_rows, placed_accounts, total, status, installations
+    )
+
+    # Then it is reconcile() on everything, entry for entry, totals included
+    single = _single(persons, distinct, accounts, total, status, installations)
+    assert Counter(sharded.entries) == Counter(single.entries)
+    assert sharded.to_document() == single.to_document()
+    assert (joined.ours, joined.ghec, joined.drift, joined.unexplained_drift) == (
+        single.ours,
+        single.ghec,
+        single.drift,
+        single.unexplained_drift,
+    )
+
+
+def _one_bucket_each(
+    persons: Sequence[ConsumedLicenseUser],
+    persons_bucket: int,
+    rows: Sequence[ConsumedLicenseUser],
+    rows_bucket: int,
+    accounts: Sequence[tuple[int, ServerAccount]],
+) -> tuple[Reconciliation, Reconciliation, list[BucketReconciliation]]:
+    status = synced(GHES_A, GHES_B)
+    sharded, _, parts = _sharded(
+        2,
+        [(persons_bucket, p) for p in persons],
+        [(rows_bucket, RoutedGhecRow(ordinal=i, row=r)) for i, r in enumerate(rows)],
+        accounts,
+        len(rows),
+        status,
+        None,
+    )
+    return sharded, _single(persons, rows, [a for _, a in accounts], len(rows), status, None), parts
+
+
+def test_given_email_changed_so_row_and_person_in_other_buckets_then_join_explains_it() -> None:
+    # Given GHEC's row for ann's two accounts (synced as ann@), and ann's :2 now bob@: our
+    # persons ann (:1, bucket 0) and bob (:2, bucket 1); GHEC's row routed by ann@ to bucket 1
+    rows = [server_row([f"{GHES_A}:1", f"{GHES_A}:2"], ["ann@corp.example"])]
+    ann = account(1, "ann@corp.example", created_at=BEFORE_SYNC)
+    bob = account(2, "bob@corp.example", created_at=BEFORE_SYNC)
+    builder = PersonBuilder(rows, COLLECTED)
+    builder.add_all([ann, bob])
+    persons = builder.build().users
+    assert len(persons) == 2
+
+    status = synced(GHES_A, GHES_B)
+    sharded, _, parts = _sharded(
+        2,
+        [(0, p) for p in persons if p.enterprise_server_user_ids == [f"{GHES_A}:1"]]
+        + [(1, p) for p in persons if p.enterprise_server_user_ids == [f"{GHES_A}:2"]],
+        [(1, RoutedGhecRow(ordinal=0, row=rows[0]))],
+        [(0, ann), (1, bob)],
+        1,
+        status,
+        None,
+    )
+
+    # Then neither bucket settles it; the join gives reconcile()'s entry with its reason
+    assert [p.settled for p in parts] == [(), ()]
+    single = _single(persons, rows, [ann, bob], 1, status, None)
+    assert sharded.to_document() == single.to_document()
+    (entry,) = sharded.entries
+    assert (entry.kind, entry.cause, entry.seats_ours, entry.seats_ghec) == (
+        EntryKind.COUNTED_DIFFERENTLY,
+        Cause.EMAIL_CHANGED,
+        2,
+        1,
+    )
+    assert f"the primary email of {GHES_A}:2 changed" in entry.reason
+
+
+def test_given_ghec_only_suspended_account_in_another_bucket_then_join_says_suspended() -> None:
+    # Given GHEC's row of eve@ (bucket 0) for an account suspended since, and since renamed
+    # to eve.new@, so it routes to bucket 1 where no person holds it
+    rows = [server_row([f"{GHES_A}:102"], ["eve@corp.example"])]
+    eve = account(102, "eve.new@corp.example", suspended=True)
+
+    sharded, single, parts = _one_bucket_each([], 0, rows, 0, [(1, eve)])
+
+    # Then bucket 1 ships the account (held by none of its persons), and the join reads it
+    assert [a.user_id for a in parts[1].open.accounts] == [102]
+    assert sharded.to_document() == single.to_document()
+    (entry,) = sharded.entries
+    assert (entry.kind, entry.cause) == (EntryKind.ONLY_GHEC, Cause.SUSPENDED)
+    assert entry.reason.startswith(f"suspended on {GHES_A}")
+
+
+def test_given_person_and_row_alike_in_one_bucket_then_nothing_reaches_the_join() -> None:
+    # Given mona's member row and person, and ann's server row and person, all in bucket 0
+    rows = [
+        member(
+            "mona",
+            saml_name_id="mona@corp.example",
+            server_user_ids=[f"{GHES_A}:1"],
+            server_emails=["mona@corp.example"],
+        ),
+        server_row([f"{GHES_A}:2"], ["ann@corp.example"]),
+    ]
+    accounts = [account(1, "mona@corp.example"), account(2, "ann@corp.example")]
+    builder = PersonBuilder(rows, COLLECTED)
+    builder.add_all(accounts)
+    persons = builder.build().users
+
+    sharded, single, parts = _one_bucket_each(persons, 0, rows, 0, [(0, a) for a in accounts])
+
+    # Then both groups are closed: no node and no account is shipped
+    assert parts[0].open.nodes == () and parts[0].open.accounts == ()
+    assert (parts[0].open.persons, parts[0].open.ghec_rows) == (2, 2)
+    assert sharded.to_document() == single.to_document() == {**single.to_document(), "entries": []}
+
+
+def test_given_a_bucket_account_of_a_hostname_not_collected_then_a_clear_error() -> None:
+    stray = account(1, "ann@corp.example", hostname="ghes-z.corp.example")
+    try:
+        reconcile_bucket(
+            3,
+            persons=[],
+            ghec_rows=[],
+            accounts=[stray],
+            github_status=synced(GHES_A),
+            collected_hostnames=[GHES_A],
+        )
+    except ValueError as error:
+        assert "ghes-z.corp.example" in str(error) and "bucket 3" in str(error)
+    else:
+        raise AssertionError("an account of a hostname not collected was accepted")
