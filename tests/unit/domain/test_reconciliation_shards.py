@@ -309,3 +309,60 @@ def test_given_a_bucket_account_of_a_hostname_not_collected_then_a_clear_error()
         assert "ghes-z.corp.example" in str(error) and "bucket 3" in str(error)
     else:
         raise AssertionError("an account of a hostname not collected was accepted")
+
+
+def test_given_a_persons_account_in_another_bucket_then_the_group_goes_to_the_join() -> None:
+    # Given ann's person (:1, :2) and GHEC's two rows of them in bucket 0, the second row
+    # synced when :2 was old@, and the account :2 routed to bucket 1
+    rows = [
+        server_row([f"{GHES_A}:1"], ["ann@corp.example"]),
+        server_row([f"{GHES_A}:2"], ["old@corp.example"]),
+    ]
+    first, second = account(1, "ann@corp.example"), account(2, "ann@corp.example")
+    builder = PersonBuilder(rows, COLLECTED)
+    builder.add_all([first, second])
+    persons = builder.build().users
+
+    sharded, single, parts = _one_bucket_each(persons, 0, rows, 0, [(0, first), (1, second)])
+
+    # Then bucket 0 cannot explain the email change without :2, so the join does
+    assert parts[0].settled == ()
+    assert sharded.to_document() == single.to_document()
+    (entry,) = sharded.entries
+    assert entry.cause is Cause.EMAIL_CHANGED
+
+
+def test_given_a_groups_persons_from_several_buckets_then_reasons_list_them_in_report_order() -> (
+    None
+):
+    # Given mona's member row holding :1 and :2 (stored as old@), and the persons ann (:1,
+    # bucket 1) and bob (:2, bucket 0), both addresses changed since
+    rows = [
+        member(
+            "mona",
+            server_user_ids=[f"{GHES_A}:1", f"{GHES_A}:2"],
+            server_emails=["old@corp.example"],
+        )
+    ]
+    ann, bob = account(1, "ann@corp.example"), account(2, "bob@corp.example")
+    builder = PersonBuilder(rows, COLLECTED)
+    builder.add_all([ann, bob])
+    persons = builder.build().users
+    status = synced(GHES_A, GHES_B)
+    bucket_of = {(): 0, (f"{GHES_A}:1",): 1, (f"{GHES_A}:2",): 0}
+
+    sharded, _, _ = _sharded(
+        2,
+        [(bucket_of[tuple(p.enterprise_server_user_ids)], p) for p in persons],
+        [(0, RoutedGhecRow(ordinal=0, row=rows[0]))],
+        [(1, ann), (0, bob)],
+        1,
+        status,
+        None,
+    )
+
+    # Then the join lists :1's change before :2's, as reconcile() does
+    single = _single(persons, rows, [ann, bob], 1, status, None)
+    assert sharded.to_document() == single.to_document()
+    (entry,) = sharded.entries
+    assert entry.reason.index(f"{GHES_A}:1 changed") < entry.reason.index(f"{GHES_A}:2 changed")
