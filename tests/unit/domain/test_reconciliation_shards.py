@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from license_sync.domain import PersonBuilder
@@ -116,6 +116,10 @@ def _disjoint(rows: Sequence[ConsumedLicenseUser]) -> list[ConsumedLicenseUser]:
     return kept
 
 
+def _one_or_join(buckets: set[int]) -> int:
+    return next(iter(buckets)) if len(buckets) == 1 else JOIN
+
+
 ghec_only_licenses = st.lists(
     st.builds(
         lambda vs, orgs, stored: ConsumedLicenseUser(
@@ -142,6 +146,7 @@ ghec_only_licenses = st.lists(
     only_a_synced=st.booleans(),
     read_installations=st.booleans(),
     buckets=st.sampled_from([1, 2, 3, 7]),
+    routed=st.booleans(),
     data=st.data(),
 )
 def test_given_any_enterprise_and_any_buckets_then_sharded_equals_reconcile(  # noqa: PLR0917 - hypothesis
@@ -153,6 +158,7 @@ def test_given_any_enterprise_and_any_buckets_then_sharded_equals_reconcile(  # 
     only_a_synced: bool,
     read_installations: bool,
     buckets: int,
+    routed: bool,
     data: st.DataObject,
 ) -> None:
     # Given a small enterprise: persons built from GHEC rows sharing entries and logins with
@@ -176,13 +182,35 @@ def test_given_any_enterprise_and_any_buckets_then_sharded_equals_reconcile(  # 
         if read_installations
         else None
     )
-    # ... spread over buckets at random (persons and rows may go to the join directly)
+    # ... spread over buckets as the routing rule does, or at random (persons and rows may
+    # go to the join directly)
     where = st.integers(JOIN, buckets - 1)
-    placed_persons = [(data.draw(where), p) for p in persons]
-    placed_rows = [
-        (data.draw(where), RoutedGhecRow(ordinal=i, row=r)) for i, r in enumerate(distinct)
-    ]
-    placed_accounts = [(data.draw(st.integers(0, buckets - 1)), a) for a in accounts]
+    if routed:
+        bucket_of = {
+            a.server_user_id: account_bucket(a.email, a.hostname, a.user_id, buckets)
+            for a in accounts
+        }
+        placed_accounts = [(bucket_of[a.server_user_id], a) for a in accounts]
+        placed_rows = [
+            (_one_or_join(ghec_row_buckets(r, buckets)), RoutedGhecRow(ordinal=i, row=r))
+            for i, r in enumerate(distinct)
+        ]
+        placed_persons = [
+            (
+                _one_or_join(
+                    {bucket_of[e] for e in p.enterprise_server_user_ids if e in bucket_of}
+                    or ghec_row_buckets(p, buckets)
+                ),
+                p,
+            )
+            for p in persons
+        ]
+    else:
+        placed_persons = [(data.draw(where), p) for p in persons]
+        placed_rows = [
+            (data.draw(where), RoutedGhecRow(ordinal=i, row=r)) for i, r in enumerate(distinct)
+        ]
+        placed_accounts = [(data.draw(st.integers(0, buckets - 1)), a) for a in accounts]
 
     # When reconciled by bucket and joined
     sharded, joined, _ = _sharded(
@@ -195,6 +223,8 @@ def test_given_any_enterprise_and_any_buckets_then_sharded_equals_reconcile(  # 
         installations=installations,
     )
 
+    event(f"entries settled by buckets: {min(len(sharded.entries) - len(joined.entries), 2)}+")
+    event(f"entries settled by the join: {min(len(joined.entries), 2)}+")
     # Then it is reconcile() on everything, entry for entry, totals included
     single = _single(
         persons,

@@ -50,6 +50,7 @@ from license_sync.domain.reconciliation import (
     _differs,
     _Explainer,
     _groups,
+    _hostname,
     _knowledge,
     _Node,
     _total_entries,
@@ -139,22 +140,27 @@ def reconcile_bucket(
     """Reconcile one bucket: its persons, the GHEC rows routed to it and ALL its accounts
     (suspended ones included)."""
     collected = {normalise_hostname(h) for h in collected_hostnames}
-    local: dict[tuple[str, int], AccountFacts] = {}
+    local: dict[tuple[str, int], ServerAccount] = {}
     for account in accounts:
-        facts = AccountFacts.of(account)
-        if facts.hostname not in collected:
+        hostname = _hostname(account.hostname)
+        if hostname not in collected:
             raise ValueError(
                 f"bucket {bucket} holds an account of {account.hostname!r}, which is not "
                 "among the collected hostnames: name every collected hostname so that "
                 "every bucket and the join read the same"
             )
-        local[(facts.hostname, facts.user_id)] = facts
+        local[(hostname, account.user_id)] = account
+
+    def account_facts(key: tuple[str, int]) -> AccountFacts | None:
+        account = local.get(key)
+        return None if account is None else AccountFacts.of(account)
+
     nodes = _ordered_nodes(persons, ghec_rows)
     holders: Counter[tuple[bool, str]] = Counter(
         (node.ours, key) for node, _ in nodes for key in set(node.keys)
     )
     explainer = _Explainer(
-        local.get, _knowledge(github_status, installations), frozenset(collected)
+        account_facts, _knowledge(github_status, installations), frozenset(collected)
     )
     ordinals = {id(node): ordinal for node, ordinal in nodes}
 
@@ -182,7 +188,11 @@ def reconcile_bucket(
             ghec_rows=sum(not node.ours for node, _ in nodes),
             settled_unexplained_drift=_unexplained(settled),
             nodes=tuple(open_nodes),
-            accounts=tuple(facts for key, facts in local.items() if key not in held_by_closed),
+            accounts=tuple(
+                AccountFacts.of(account)
+                for key, account in local.items()
+                if key not in held_by_closed
+            ),
         ),
     )
 
@@ -258,7 +268,7 @@ def _ordered_nodes(
 def _closed(
     group: Sequence[_Node],
     holders: Mapping[tuple[bool, str], int],
-    local: Mapping[tuple[str, int], AccountFacts],
+    local: Mapping[tuple[str, int], ServerAccount],
     collected: Iterable[str],
 ) -> bool:
     """Whether no node outside the bucket can join `group` and the bucket can explain it."""
