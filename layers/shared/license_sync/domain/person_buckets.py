@@ -46,8 +46,14 @@ def account_bucket(email: str | None, hostname: str, user_id: int, buckets: int)
     """The bucket of a GHES account: by its primary email, or by `hostname:id` without one."""
     normalised = normalise_email(email)
     if normalised is None:
-        return bucket_of_key(f"id:{normalise_hostname(hostname)}:{user_id}", buckets)
+        return bucket_of_key(_account_routing_key(hostname, str(user_id)), buckets)
     return bucket_of_key(address_routing_key(normalised), buckets)
+
+
+def _account_routing_key(hostname: str, user_id: str) -> str:
+    """The routing key of an account without an email, by its `hostname:id`."""
+    user_id = user_id.strip()
+    return f"id:{normalise_hostname(hostname)}:{int(user_id) if user_id.isdigit() else user_id}"
 
 
 def ghec_row_addresses(row: ConsumedLicenseUser, identity_values: Iterable[str] = ()) -> set[str]:
@@ -64,10 +70,24 @@ def ghec_row_addresses(row: ConsumedLicenseUser, identity_values: Iterable[str] 
 def ghec_row_buckets(
     row: ConsumedLicenseUser, buckets: int, identity_values: Iterable[str] = ()
 ) -> set[int]:
-    """The buckets `row`'s addresses hash to; one bucket (by login or entries) if it has none."""
+    """The buckets `row`'s addresses hash to; without any, its login's bucket, or the buckets
+    of its entries' accounts (as `account_bucket` routes an account without an email)."""
     addresses = ghec_row_addresses(row, identity_values)
     if addresses:
         return {bucket_of_key(address_routing_key(a), buckets) for a in addresses}
     if row.github_com_login:
         return {bucket_of_key("login:" + row.github_com_login.casefold(), buckets)}
-    return {bucket_of_key("row:" + "|".join(sorted(row.enterprise_server_user_ids)), buckets)}
+    if row.enterprise_server_user_ids:
+        # Its accounts had no email when GitHub synced them: they are routed by `hostname:id`
+        # (`account_bucket`), so the row goes where they are.
+        return {
+            bucket_of_key(_entry_routing_key(entry), buckets)
+            for entry in row.enterprise_server_user_ids
+        }
+    # A license no account holds (a pending invitation, a Visual Studio subscriber).
+    return {bucket_of_key("row:", buckets)}
+
+
+def _entry_routing_key(entry: str) -> str:
+    hostname, _, user_id = entry.rpartition(":")
+    return _account_routing_key(hostname, user_id)

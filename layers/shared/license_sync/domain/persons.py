@@ -486,6 +486,10 @@ def _row_order(row: ConsumedLicenseUser) -> tuple[bool, str, tuple[str, int, str
     )
 
 
+report_row_order = _row_order
+"""The order of a report's persons (public: reconciliation's buckets rebuild it)."""
+
+
 def _person_row(parts: _PersonParts) -> ConsumedLicenseUser:
     """The person's row: the member's (or first stored server row's) fields, fresh accounts."""
     ghec_identities = list(parts.ghec_server_rows)

@@ -15,12 +15,14 @@ counted alike are not listed, so the document stays small on a large enterprise.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict
 
 from license_sync.domain.emails import normalise_email
 from license_sync.domain.github_time import parse_github_time
@@ -163,58 +165,53 @@ class ReconciliationInput:
 def reconcile(data: ReconciliationInput) -> Reconciliation:
     ghec_rows, _ = distinct_ghec_rows(data.ghec.users)
     ours_rows = list(data.report_rows)
-    knowledge = _knowledge(data.github_status, data.installations)
     nodes: list[_Node] = [_Node(row, ours=True) for row in ours_rows]
     nodes.extend(_Node(row, ours=False) for row in ghec_rows)
+    accounts = data.accounts
 
-    parent = list(range(len(nodes)))
+    def account_facts(key: tuple[str, int]) -> AccountFacts | None:
+        account = accounts.get(key)
+        return None if account is None else AccountFacts.of(account)
 
-    def find(node: int) -> int:
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
-
-    first_with_key: dict[str, int] = {}
-    for index, node in enumerate(nodes):
-        for key in node.keys:
-            other = first_with_key.setdefault(key, index)
-            root_a, root_b = find(index), find(other)
-            if root_a != root_b:
-                parent[max(root_a, root_b)] = min(root_a, root_b)
-
-    groups: dict[int, list[_Node]] = defaultdict(list)
-    for index, node in enumerate(nodes):
-        groups[find(index)].append(node)
-
-    explainer = _Explainer(data.accounts, knowledge, data.collected_hostnames)
-    entries = [
-        explainer.entry(group)
-        for group in groups.values()
-        if sum(n.ours for n in group) != sum(not n.ours for n in group)
-    ]
+    explainer = _Explainer(
+        account_facts,
+        _knowledge(data.github_status, data.installations),
+        {normalise_hostname(h) for h in data.collected_hostnames}
+        | {hostname for hostname, _ in accounts},
+    )
+    entries = [explainer.entry(group) for group in _groups(nodes) if _differs(group)]
     listed = len(ghec_rows)
-    # GitHub's schema lets GHEC leave its total out (the run notes that): its rows are then
-    # the count compared with.
-    total = listed if data.ghec.total_seats_consumed is None else data.ghec.total_seats_consumed
-    if total != listed:
-        entries.append(
-            ReconciliationEntry(
-                kind=EntryKind.ONLY_GHEC if total > listed else EntryKind.COUNTED_DIFFERENTLY,
-                enterprise_server_user_ids=(),
-                github_com_logins=(),
-                seats_ours=0,
-                seats_ghec=total - listed,
-                reason=(
-                    f"GHEC's total_seats_consumed ({total}) differs from the {listed} distinct "
-                    "rows its consumed-licenses listing returned; compare GHEC's license usage "
-                    "report"
-                ),
-                cause=Cause.UNEXPLAINED,
-            )
-        )
-    entries.sort(key=_entry_order)
+    total = ghec_total(data.ghec.total_seats_consumed, listed)
+    entries.extend(_total_entries(total, listed))
+    entries.sort(key=entry_order)
     return Reconciliation(ours=len(ours_rows), ghec=total, entries=tuple(entries))
+
+
+def ghec_total(total_seats_consumed: int | None, listed: int) -> int:
+    """The count compared with: GHEC's total, or its distinct rows when it left the total out."""
+    # GitHub's schema lets GHEC leave its total out (the run notes that).
+    return listed if total_seats_consumed is None else total_seats_consumed
+
+
+def _total_entries(total: int, listed: int) -> list[ReconciliationEntry]:
+    """The entry holding GHEC's total against its listed rows, when they differ."""
+    if total == listed:
+        return []
+    return [
+        ReconciliationEntry(
+            kind=EntryKind.ONLY_GHEC if total > listed else EntryKind.COUNTED_DIFFERENTLY,
+            enterprise_server_user_ids=(),
+            github_com_logins=(),
+            seats_ours=0,
+            seats_ghec=total - listed,
+            reason=(
+                f"GHEC's total_seats_consumed ({total}) differs from the {listed} distinct "
+                "rows its consumed-licenses listing returned; compare GHEC's license usage "
+                "report"
+            ),
+            cause=Cause.UNEXPLAINED,
+        )
+    ]
 
 
 def _holds_all_accounts(installation: ServerInstallation) -> bool:
@@ -283,6 +280,34 @@ class _Node:
         self.keys = tuple(keys)
 
 
+def _groups(nodes: Sequence[_Node]) -> list[list[_Node]]:
+    """Nodes linked by a shared key, each group in the order of `nodes`."""
+    parent = list(range(len(nodes)))
+
+    def find(node: int) -> int:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    first_with_key: dict[str, int] = {}
+    for index, node in enumerate(nodes):
+        for key in node.keys:
+            other = first_with_key.setdefault(key, index)
+            root_a, root_b = find(index), find(other)
+            if root_a != root_b:
+                parent[max(root_a, root_b)] = min(root_a, root_b)
+
+    groups: dict[int, list[_Node]] = defaultdict(list)
+    for index, node in enumerate(nodes):
+        groups[find(index)].append(node)
+    return list(groups.values())
+
+
+def _differs(group: Sequence[_Node]) -> bool:
+    return sum(n.ours for n in group) != sum(not n.ours for n in group)
+
+
 @lru_cache(maxsize=1024)
 def _hostname(raw: str) -> str:
     # An enterprise has a handful of instances and hundreds of thousands of entries.
@@ -292,6 +317,12 @@ def _hostname(raw: str) -> str:
 def _entry_key(entry: str) -> str:
     hostname, _, user_id = entry.rpartition(":")
     return f"{_hostname(hostname)}:{user_id.strip()}"
+
+
+def account_key(entry: str) -> tuple[str, int] | None:
+    """The (normalised hostname, user ID) of the account a `hostname:id` entry names, if any."""
+    hostname, user_id = _split_entry(entry)
+    return None if user_id is None else (hostname, user_id)
 
 
 def _split_entry(entry: str) -> tuple[str, int | None]:
@@ -338,17 +369,46 @@ def _last_upload(installation: ServerInstallation) -> datetime | None:
     return max((d for d in dates if d is not None), default=None)
 
 
+class AccountFacts(BaseModel):
+    """What reconciliation reads of a collected account, small enough to ship between buckets."""
+
+    model_config = ConfigDict(frozen=True)
+
+    hostname: str
+    """Normalised."""
+    user_id: int
+    email: str | None = None
+    """The primary email, normalised."""
+    created_at: datetime | None = None
+    exclusion: SeatExclusion | None = None
+    """Why the account uses no seat (`seat_exclusion`), None when it uses one."""
+
+    @classmethod
+    def of(cls, account: ServerAccount) -> AccountFacts:
+        return cls(
+            hostname=normalise_hostname(account.hostname),
+            user_id=account.user_id,
+            email=normalise_email(account.email),
+            created_at=account.created_at,
+            exclusion=seat_exclusion(account),
+        )
+
+
+AccountLookup = Callable[[tuple[str, int]], AccountFacts | None]
+"""The facts of the account at (normalised hostname, user ID), None when none was collected."""
+
+
 class _Explainer:
     def __init__(
         self,
-        accounts: Mapping[tuple[str, int], ServerAccount],
+        accounts: AccountLookup,
         knowledge: Mapping[str, InstanceKnowledge],
-        collected_hostnames: Iterable[str],
+        collected: Collection[str],
     ) -> None:
         self._accounts = accounts
         self._knowledge = knowledge
-        self._collected = {normalise_hostname(h) for h in collected_hostnames}
-        self._collected.update(hostname for hostname, _ in accounts)
+        self._collected = collected
+        """Normalised hostnames collected, those of every account included."""
 
     def entry(self, group: list[_Node]) -> ReconciliationEntry:
         ours = [n for n in group if n.ours]
@@ -392,8 +452,8 @@ class _Explainer:
                     found.append(self._unknown_to_github(account))
         return _combine(found)
 
-    def _unknown_to_github(self, account: ServerAccount) -> tuple[Cause, str]:
-        hostname = normalise_hostname(account.hostname)
+    def _unknown_to_github(self, account: AccountFacts) -> tuple[Cause, str]:
+        hostname = account.hostname
         known = self._knowledge.get(hostname)
         installation = known.installation if known else None
         if installation is not None and not installation.is_connected and installation.uploads:
@@ -467,7 +527,7 @@ class _Explainer:
         account = self._account(entry)
         if account is None or user_id is None:
             return Cause.REMOVED, f"removed from {hostname}{since}; GHEC still counts it"
-        exclusion = seat_exclusion(account)
+        exclusion = account.exclusion
         if exclusion is SeatExclusion.SUSPENDED:
             return Cause.SUSPENDED, f"suspended on {hostname}{since}"
         if exclusion is not None:
@@ -513,7 +573,7 @@ class _Explainer:
                 account = self._account(entry)
                 if account is None or entry not in ghec_emails:
                     continue
-                email = normalise_email(account.email)
+                email = account.email
                 if email is not None and email not in ghec_emails[entry]:
                     found.append(
                         (
@@ -531,11 +591,9 @@ class _Explainer:
             return ""
         return f" since GitHub's last sync of {hostname} ({known.sync_date})"
 
-    def _account(self, entry: str) -> ServerAccount | None:
-        hostname, user_id = _split_entry(entry)
-        if user_id is None:
-            return None
-        return self._accounts.get((hostname, user_id))
+    def _account(self, entry: str) -> AccountFacts | None:
+        key = account_key(entry)
+        return None if key is None else self._accounts(key)
 
 
 def _ghec_only_license(row: ConsumedLicenseUser) -> tuple[Cause, str]:
@@ -567,7 +625,8 @@ def _entry_sort_key(entry: str) -> tuple[str, int, str]:
     return (hostname, user_id if user_id is not None else -1, entry)
 
 
-def _entry_order(entry: ReconciliationEntry) -> tuple[int, int, tuple[str, ...], tuple[str, ...]]:
+def entry_order(entry: ReconciliationEntry) -> tuple[int, int, tuple[str, ...], tuple[str, ...]]:
+    """The document's order of entries: by kind, cause, logins, then IDs."""
     return (
         list(EntryKind).index(entry.kind),
         list(Cause).index(entry.cause),
