@@ -274,6 +274,24 @@ class SshTarget:
     """The pinned public host key, as registered."""
 
 
+@dataclass(frozen=True, slots=True)
+class StoredPiece:
+    """A piece of an assembled report: an object written earlier with `ReportStore.put`."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class LiteralPiece:
+    """A piece of an assembled report given as bytes: a document's head, a separator, its tail."""
+
+    data: bytes
+
+
+ReportPiece = StoredPiece | LiteralPiece
+"""What `ReportAssemblyStore.assemble` concatenates, in order."""
+
+
 class RoutedGhecRow(BaseModel):
     """A GHEC consumed-licenses row as the snapshot stores it for the person buckets.
 
