@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -56,7 +56,7 @@ def _assembled(client: S3Client) -> bytes:
     return client.get_object(Bucket=BUCKET, Key=TARGET)["Body"].read()
 
 
-def _expected(pieces: list[tuple[ReportPiece, bytes]]) -> bytes:
+def _expected(pieces: Sequence[tuple[ReportPiece, bytes]]) -> bytes:
     return b"".join(body for _, body in pieces)
 
 
@@ -64,7 +64,7 @@ def _no_uploads_left(client: S3Client) -> bool:
     return not client.list_multipart_uploads(Bucket=BUCKET).get("Uploads")
 
 
-def _assemble(store: S3ReportStore, pieces: list[tuple[ReportPiece, bytes]]) -> str:
+def _assemble(store: S3ReportStore, pieces: Sequence[tuple[ReportPiece, bytes]]) -> str:
     return store.assemble(TARGET, [piece for piece, _ in pieces], content_type="application/json")
 
 
