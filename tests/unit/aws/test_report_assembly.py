@@ -16,6 +16,7 @@ from license_sync.aws import storage
 from license_sync.aws.storage import MIB, MIN_PART_BYTES, S3ReportStore
 from license_sync.errors import ReportAssemblyError
 from license_sync.models import LiteralPiece, ReportPiece, StoredPiece
+from license_sync.pipeline.ports import ReportAssemblyStore
 
 if TYPE_CHECKING:
     from types_boto3_s3.client import S3Client
@@ -292,3 +293,9 @@ def test_delete_prefix_drops_the_parts_only(client: S3Client) -> None:
 def test_delete_prefix_refuses_what_is_not_a_folder(client: S3Client, prefix: str) -> None:
     with pytest.raises(ValueError, match="folder"):
         S3ReportStore(client, BUCKET).delete_prefix(prefix)
+
+
+def test_the_s3_store_is_the_port_the_join_needs(client: S3Client) -> None:
+    store: ReportAssemblyStore = S3ReportStore(client, BUCKET)  # mypy checks the port
+
+    assert store.size("work/run-1/absent") is None
