@@ -114,7 +114,7 @@ def restore_earlier_runs(stack: EmbeddedStack, out_dir: Path) -> int:
     history = read_history(out_dir / HISTORY_FILE)
     store = run_store(stack)
     for record in history:
-        store.finish(record.run)
+        store.import_finished(record.run)
     previous_report = out_dir / "report.json"
     if history and previous_report.exists():
         previous = history[-1].run.run_id

@@ -13,7 +13,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from license_sync.events import CollectRecord
 from license_sync.observability import logger, metrics, tracer
-from license_sync.pipeline.collect import CollectDeps, CollectOutcome, collect_instance_usage
+from license_sync.pipeline.collect import CollectDeps, collect_instance_usage
+from license_sync.pipeline.run_bookkeeping import CollectOutcome
 from license_sync.runtime import collect_deps
 from license_sync.telemetry import record_instance_collected, record_instance_failed
 

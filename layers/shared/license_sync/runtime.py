@@ -35,12 +35,13 @@ from license_sync.github.ghec_graphql import GhecGraphQLClient
 from license_sync.github.ghes import GhesClient
 from license_sync.github.ghes_ssh import GhesShell
 from license_sync.github.http import HttpSettings
-from license_sync.pipeline.collect import CollectDeps, CollectLimits, RunBookkeeping
+from license_sync.pipeline.collect import CollectDeps, CollectLimits
 from license_sync.pipeline.dead_letters import DeadLetterDeps
 from license_sync.pipeline.exports import IngestExportDeps
 from license_sync.pipeline.finalize import FinalizeDeps
 from license_sync.pipeline.heartbeat import HeartbeatDeps
 from license_sync.pipeline.ports import UsagePublisher, UsageReportSourceFactory
+from license_sync.pipeline.run_bookkeeping import RunBookkeeping
 from license_sync.pipeline.start import StartSyncDeps
 from license_sync.pipeline.upload_packages import SSH_KEY_SECRET_SUFFIX, UploadPackageDeps
 
@@ -202,10 +203,12 @@ def ingest_export_deps() -> IngestExportDeps:
 @cache
 def dead_letter_deps() -> DeadLetterDeps:
     settings = settings_from_environment()
+    runs = _runs(settings)
     return DeadLetterDeps(
         bookkeeping=RunBookkeeping(
-            runs=_runs(settings), instances=_instances(settings), queue=_queue(settings)
-        )
+            runs=runs, instances=_instances(settings), queue=_queue(settings)
+        ),
+        runs=runs,
     )
 
 

@@ -18,13 +18,9 @@ pytestmark = [
 
 
 def _finish(api: Api, run_id: str) -> None:
-    """Mark a run finished (as finalize would), releasing the run lock."""
+    """End a run (as the dead-letter handler would), releasing the run lock."""
     store = run_store(api.stack)
-    run = store.get(run_id)
-    assert run is not None
-    store.finish(
-        run.model_copy(update={"status": RunStatus.FAILED, "finished_at": datetime.now(UTC)})
-    )
+    assert store.fail_active(run_id, error="test", finished_at=datetime.now(UTC)) is not None
 
 
 def _finished_run(api: Api, run_id: str, started_at: datetime) -> Run:
@@ -36,10 +32,8 @@ def _finished_run(api: Api, run_id: str, started_at: datetime) -> Run:
         started_at=started_at,
     )
     store.create_exclusive(run, lock_until=started_at + timedelta(hours=1))
-    finished = run.model_copy(
-        update={"status": RunStatus.FAILED, "finished_at": started_at, "error": "test"}
-    )
-    store.finish(finished)
+    finished = store.fail_active(run_id, error="test", finished_at=started_at)
+    assert finished is not None
     return finished
 
 

@@ -16,7 +16,8 @@ from license_sync.domain.records import (
     TriggerKind,
     utc_now,
 )
-from license_sync.pipeline.start import STALLED_INSTANCE_ERROR, StartSyncDeps, start_sync
+from license_sync.domain.run_lifecycle import STALLED_INSTANCE_ERROR
+from license_sync.pipeline.start import StartSyncDeps, start_sync
 from license_sync_local.dynamodb_local import REPO_ROOT
 from license_sync_local.runner import instance_store, run_store
 from license_sync_local.simulator import demo_enterprise

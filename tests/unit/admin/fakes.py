@@ -137,10 +137,11 @@ class FakeRuns:
     def get(self, run_id: str) -> Run | None:
         return self.runs.get(run_id)
 
-    def finish(self, run: Run) -> None:
+    def finish(self, run: Run) -> bool:
         self.runs[run.run_id] = run
         if self.active == run.run_id:
             self.active = None
+        return True
 
     def lock(self) -> RunLock | None:
         return None  # this store's lock never expires: no run is ever stalled

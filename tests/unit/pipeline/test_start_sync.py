@@ -18,12 +18,9 @@ from license_sync.domain.records import (
     RunStatus,
     TriggerKind,
 )
-from license_sync.pipeline.start import (
-    STALLED_INSTANCE_ERROR,
-    StartSyncDeps,
-    end_stalled_run,
-    start_sync,
-)
+from license_sync.domain.run_lifecycle import STALLED_INSTANCE_ERROR
+from license_sync.pipeline.run_bookkeeping import end_stalled_run
+from license_sync.pipeline.start import StartSyncDeps, start_sync
 
 NOW = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 
@@ -70,11 +67,12 @@ class RunsInMemory:
     def lock(self) -> RunLock | None:
         return self.held
 
-    def finish(self, run: Run) -> None:
+    def finish(self, run: Run) -> bool:
         self.runs[run.run_id] = run
         self.finished.append(run)
         if self.held is not None and self.held.holder_run_id == run.run_id:
             self.held = None
+        return True
 
     def fail_active(
         self,
@@ -125,7 +123,7 @@ def _deps(
 ) -> StartSyncDeps:
     return StartSyncDeps(
         instances=instances,  # type: ignore[arg-type]
-        runs=runs,  # type: ignore[arg-type]
+        runs=runs,
         queue=queue,
         run_lock=timedelta(hours=3),
         clock=lambda: now,

@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, TypeAdapter
 
 from license_sync.domain.records import (
+    BucketProgress,
     Collection,
     ExportUpload,
     Instance,
@@ -32,6 +33,7 @@ from license_sync.domain.records import (
     RunLock,
     RunStatus,
 )
+from license_sync.domain.run_lifecycle import ALLOWED_FROM, FINISHED_STATUSES, Transition
 from license_sync.errors import LicenseSyncError, RegistrationChanged
 from license_sync.models import AccountType, ServerAccount
 
@@ -274,6 +276,25 @@ class DynamoInstanceStore:
                 raise
 
 
+def _guard(
+    transition: Transition,
+    names: dict[str, str],
+    values: dict[str, AttributeValueTypeDef],
+) -> str:
+    """The DynamoDB condition of `transition`'s state guard (`ALLOWED_FROM`): one rule."""
+    names["#status"] = "status"
+    placeholders = []
+    for status in sorted(ALLOWED_FROM[transition]):
+        placeholder = f":from_{status.value}"
+        values[placeholder] = {"S": status.value}
+        placeholders.append(placeholder)
+    return f"#status IN ({', '.join(placeholders)})"
+
+
+_PENDING_INSTANCE = "instances.#iid.#st = :pending"
+"""The instance guard of `complete_instance` and the collecting notes."""
+
+
 class DynamoRunStore:
     """Runs, plus one lock item that keeps two runs from overlapping."""
 
@@ -348,162 +369,186 @@ class DynamoRunStore:
         return Run.model_validate(plain)
 
     def update_progress(self, run_id: str, instance_id: str, progress: InstanceProgress) -> None:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"run_id": {"S": run_id}},
-                UpdateExpression="SET instances.#iid = :progress",
-                ConditionExpression="instances.#iid.#st = :pending",
-                ExpressionAttributeNames={"#iid": instance_id, "#st": "status"},
-                ExpressionAttributeValues={
-                    ":progress": _to_value(progress),
-                    ":pending": {"S": InstanceRunStatus.PENDING.value},
-                },
-            )
-        except ClientError as exc:
-            if not _condition_failed(exc):
-                raise
+        names = {"#iid": instance_id, "#st": "status"}
+        values: dict[str, AttributeValueTypeDef] = {
+            ":progress": _to_value(progress),
+            ":pending": {"S": InstanceRunStatus.PENDING.value},
+        }
+        self._update_if(
+            run_id,
+            "SET instances.#iid = :progress",
+            f"{_guard(Transition.NOTE_COLLECTING, names, values)} AND {_PENDING_INSTANCE}",
+            names,
+            values,
+        )
 
     def record_collecting(
         self, run_id: str, instance_id: str, *, accounts_so_far: int, waiting: str = ""
     ) -> None:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"run_id": {"S": run_id}},
-                UpdateExpression="SET instances.#iid.accounts_so_far = :so_far, "
-                "instances.#iid.waiting = :waiting",
-                # A late note never touches an instance that is already done.
-                ConditionExpression="instances.#iid.#st = :pending",
-                ExpressionAttributeNames={"#iid": instance_id, "#st": "status"},
-                ExpressionAttributeValues={
-                    ":so_far": {"N": str(accounts_so_far)},
-                    ":waiting": {"S": waiting},
-                    ":pending": {"S": InstanceRunStatus.PENDING.value},
-                },
-            )
-        except ClientError as exc:
-            if not _condition_failed(exc):
-                raise
+        names = {"#iid": instance_id, "#st": "status"}
+        values: dict[str, AttributeValueTypeDef] = {
+            ":so_far": {"N": str(accounts_so_far)},
+            ":waiting": {"S": waiting},
+            ":pending": {"S": InstanceRunStatus.PENDING.value},
+        }
+        # A late note never touches an instance that is already done.
+        self._update_if(
+            run_id,
+            "SET instances.#iid.accounts_so_far = :so_far, instances.#iid.waiting = :waiting",
+            f"{_guard(Transition.NOTE_COLLECTING, names, values)} AND {_PENDING_INSTANCE}",
+            names,
+            values,
+        )
 
     def record_step(self, run_id: str, step: str) -> None:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"run_id": {"S": run_id}},
-                UpdateExpression="SET #step = :step",
-                ConditionExpression="#status = :finalizing",
-                ExpressionAttributeNames={"#step": "step", "#status": "status"},
-                ExpressionAttributeValues={
-                    ":step": {"S": step},
-                    ":finalizing": {"S": RunStatus.FINALIZING.value},
-                },
-            )
-        except ClientError as exc:
-            if not _condition_failed(exc):
-                raise
+        names = {"#step": "step"}
+        values: dict[str, AttributeValueTypeDef] = {":step": {"S": step}}
+        self._update_if(
+            run_id,
+            "SET #step = :step",
+            _guard(Transition.NOTE_FINALIZING, names, values),
+            names,
+            values,
+        )
 
     def complete_instance(
         self, run_id: str, instance_id: str, progress: InstanceProgress
     ) -> Run | None:
-        try:
-            response = self._client.update_item(
-                TableName=self._table,
-                Key={"run_id": {"S": run_id}},
-                UpdateExpression="SET instances.#iid = :progress ADD instances_done :one",
-                # Counting only a pending instance makes redelivered messages harmless.
-                ConditionExpression="#status = :collecting AND instances.#iid.#st = :pending",
-                ExpressionAttributeNames={
-                    "#iid": instance_id,
-                    "#st": "status",
-                    "#status": "status",
-                },
-                ExpressionAttributeValues={
-                    ":progress": _to_value(progress),
-                    ":one": {"N": "1"},
-                    ":collecting": {"S": RunStatus.COLLECTING.value},
-                    ":pending": {"S": InstanceRunStatus.PENDING.value},
-                },
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if not _condition_failed(exc):
-                raise
-            return None
-        return self._parse(response["Attributes"])
+        names = {"#iid": instance_id, "#st": "status"}
+        values: dict[str, AttributeValueTypeDef] = {
+            ":progress": _to_value(progress),
+            ":one": {"N": "1"},
+            ":pending": {"S": InstanceRunStatus.PENDING.value},
+        }
+        # Counting only a pending instance makes redelivered messages harmless.
+        return self._update_if(
+            run_id,
+            "SET instances.#iid = :progress ADD instances_done :one",
+            f"{_guard(Transition.COMPLETE_INSTANCE, names, values)} AND {_PENDING_INSTANCE}",
+            names,
+            values,
+        )
 
     def record_collect_failure(self, run_id: str, instance_id: str, reason: str) -> None:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"run_id": {"S": run_id}},
-                UpdateExpression=(
-                    "SET instances.#iid.#reason = :reason,"
-                    " instances.#iid.#attempts = if_not_exists(instances.#iid.#attempts, :zero)"
-                    " + :one"
-                ),
-                ConditionExpression="#status = :collecting AND instances.#iid.#st = :pending",
-                ExpressionAttributeNames={
-                    "#iid": instance_id,
-                    "#st": "status",
-                    "#status": "status",
-                    "#reason": "last_attempt_error",
-                    "#attempts": "failed_attempts",
-                },
-                ExpressionAttributeValues={
-                    ":reason": {"S": reason},
-                    ":zero": {"N": "0"},
-                    ":one": {"N": "1"},
-                    ":collecting": {"S": RunStatus.COLLECTING.value},
-                    ":pending": {"S": InstanceRunStatus.PENDING.value},
-                },
-            )
-        except ClientError as exc:
-            # The instance was counted (or the run ended) meanwhile: nothing left to explain.
-            if not _condition_failed(exc):
-                raise
+        names = {
+            "#iid": instance_id,
+            "#st": "status",
+            "#reason": "last_attempt_error",
+            "#attempts": "failed_attempts",
+        }
+        values: dict[str, AttributeValueTypeDef] = {
+            ":reason": {"S": reason},
+            ":zero": {"N": "0"},
+            ":one": {"N": "1"},
+            ":pending": {"S": InstanceRunStatus.PENDING.value},
+        }
+        # The instance was counted (or the run ended) meanwhile: nothing left to explain.
+        self._update_if(
+            run_id,
+            "SET instances.#iid.#reason = :reason,"
+            " instances.#iid.#attempts = if_not_exists(instances.#iid.#attempts, :zero) + :one",
+            f"{_guard(Transition.NOTE_COLLECTING, names, values)} AND {_PENDING_INSTANCE}",
+            names,
+            values,
+        )
 
     def record_finalize_failure(self, run_id: str, reason: str) -> None:
+        names = {"#reason": "finalize_attempt_error", "#attempts": "finalize_failed_attempts"}
+        values: dict[str, AttributeValueTypeDef] = {
+            ":reason": {"S": reason},
+            ":zero": {"N": "0"},
+            ":one": {"N": "1"},
+        }
+        self._update_if(
+            run_id,
+            "SET #reason = :reason, #attempts = if_not_exists(#attempts, :zero) + :one",
+            _guard(Transition.NOTE_FINALIZING, names, values),
+            names,
+            values,
+        )
+
+    def begin_finalize(self, run_id: str) -> Run | None:
+        names: dict[str, str] = {}
+        values: dict[str, AttributeValueTypeDef] = {
+            ":finalizing": {"S": RunStatus.FINALIZING.value},
+            ":collecting": {"S": RunStatus.COLLECTING.value},
+        }
+        # A finalize that died half-way may run again; a finished run may not, and a
+        # collecting one only once every instance is done (`collection_complete`).
+        return self._update_if(
+            run_id,
+            "SET #status = :finalizing",
+            f"{_guard(Transition.BEGIN_FINALIZE, names, values)}"
+            " AND (#status <> :collecting OR instances_done >= instances_total)",
+            names,
+            values,
+        )
+
+    def complete_bucket(self, run_id: str, bucket: int, progress: BucketProgress) -> Run | None:
+        names = {"#bucket": str(bucket)}
+        values: dict[str, AttributeValueTypeDef] = {
+            ":progress": _to_value(progress),
+            ":one": {"N": "1"},
+            ":bucket": {"N": str(bucket)},
+        }
+        # Counting a bucket once makes a redelivered message harmless.
+        return self._update_if(
+            run_id,
+            "SET buckets.#bucket = :progress ADD buckets_done :one",
+            f"{_guard(Transition.COMPLETE_BUCKET, names, values)}"
+            " AND attribute_not_exists(buckets.#bucket) AND person_buckets > :bucket",
+            names,
+            values,
+        )
+
+    def finish(self, run: Run) -> bool:
+        if run.status not in FINISHED_STATUSES:
+            raise ValueError(f"a run finishes succeeded, partial or failed, not {run.status}")
+        names: dict[str, str] = {}
+        values: dict[str, AttributeValueTypeDef] = {}
         try:
-            self._client.update_item(
+            self._client.put_item(
                 TableName=self._table,
-                Key={"run_id": {"S": run_id}},
-                UpdateExpression=(
-                    "SET #reason = :reason, #attempts = if_not_exists(#attempts, :zero) + :one"
-                ),
-                ConditionExpression="#status = :finalizing",
-                ExpressionAttributeNames={
-                    "#status": "status",
-                    "#reason": "finalize_attempt_error",
-                    "#attempts": "finalize_failed_attempts",
-                },
-                ExpressionAttributeValues={
-                    ":reason": {"S": reason},
-                    ":zero": {"N": "0"},
-                    ":one": {"N": "1"},
-                    ":finalizing": {"S": RunStatus.FINALIZING.value},
-                },
+                Item=self._run_item(run),
+                # A run the dead-letter handler failed meanwhile keeps that outcome.
+                ConditionExpression=_guard(Transition.FINISH, names, values),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if not _condition_failed(exc):
                 raise
+            return False
+        self._release_lock(run.run_id)
+        return True
 
-    def begin_finalize(self, run_id: str) -> Run | None:
+    def import_finished(self, run: Run) -> None:
+        """Store a finished run recorded elsewhere (the local runner's history), as it is.
+
+        Not a transition, and not part of `RunStore`: no use case calls it.
+        """
+        if run.status not in FINISHED_STATUSES:
+            raise ValueError(f"only a finished run can be imported, not a {run.status} one")
+        self._client.put_item(TableName=self._table, Item=self._run_item(run))
+
+    def _update_if(
+        self,
+        run_id: str,
+        update: str,
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, AttributeValueTypeDef],
+    ) -> Run | None:
+        """Apply `update` when `condition` (a transition's guard) holds: the run after it,
+        or None when the guard refused it."""
         try:
             response = self._client.update_item(
                 TableName=self._table,
                 Key={"run_id": {"S": run_id}},
-                UpdateExpression="SET #status = :finalizing",
-                # A finalize that died half-way may run again; a finished run may not.
-                ConditionExpression=(
-                    "(#status = :collecting AND instances_done >= instances_total)"
-                    " OR #status = :finalizing"
-                ),
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":finalizing": {"S": RunStatus.FINALIZING.value},
-                    ":collecting": {"S": RunStatus.COLLECTING.value},
-                },
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
@@ -511,10 +556,6 @@ class DynamoRunStore:
                 raise
             return None
         return self._parse(response["Attributes"])
-
-    def finish(self, run: Run) -> None:
-        self._client.put_item(TableName=self._table, Item=self._run_item(run))
-        self._release_lock(run.run_id)
 
     def _release_lock(self, run_id: str) -> None:
         try:
@@ -537,36 +578,28 @@ class DynamoRunStore:
         finished_at: datetime,
         unfinished: Mapping[str, InstanceProgress] | None = None,
     ) -> Run | None:
-        names = {"#status": "status", "#error": "error"}
+        names = {"#error": "error"}
         values: dict[str, AttributeValueTypeDef] = {
             ":failed": {"S": RunStatus.FAILED.value},
             ":error": {"S": error},
             ":at": {"S": _DATETIME.dump_python(finished_at, mode="json")},
-            ":collecting": {"S": RunStatus.COLLECTING.value},
-            ":finalizing": {"S": RunStatus.FINALIZING.value},
         }
         assignments = ["#status = :failed", "#error = :error", "finished_at = :at"]
         for index, (instance_id, progress) in enumerate(sorted((unfinished or {}).items())):
             names[f"#i{index}"] = instance_id
             values[f":p{index}"] = _to_value(progress)
             assignments.append(f"instances.#i{index} = :p{index}")
-        try:
-            response = self._client.update_item(
-                TableName=self._table,
-                Key={"run_id": {"S": run_id}},
-                UpdateExpression=f"SET {', '.join(assignments)}",
-                # Only an active run: one that finished meanwhile keeps its own outcome.
-                ConditionExpression="#status IN (:collecting, :finalizing)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if not _condition_failed(exc):
-                raise
-            return None
-        self._release_lock(run_id)
-        return self._parse(response["Attributes"])
+        # Only an active run: one that finished meanwhile keeps its own outcome.
+        failed = self._update_if(
+            run_id,
+            f"SET {', '.join(assignments)}",
+            _guard(Transition.FAIL, names, values),
+            names,
+            values,
+        )
+        if failed is not None:
+            self._release_lock(run_id)
+        return failed
 
     def lock(self) -> RunLock | None:
         item = self._client.get_item(

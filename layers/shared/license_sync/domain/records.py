@@ -240,6 +240,18 @@ class RunSummary(_Record):
     """Why GitHub's server installations (GraphQL) could not be read this run ("" when read)."""
 
 
+class BucketProgress(_Record):
+    """One person bucket built (finalize's first step, one invocation per bucket)."""
+
+    persons: int = 0
+    """Persons the bucket settled itself."""
+    accounts: int = 0
+    """Accounts routed to the bucket (all of them counted there)."""
+    deferred_accounts: int = 0
+    """Accounts the bucket left to the join (their persons cross buckets)."""
+    seconds: float = 0.0
+
+
 class Run(_Record):
     run_id: str
     status: RunStatus
@@ -258,6 +270,11 @@ class Run(_Record):
     """Finalize attempts that raised, so SQS delivered the message again."""
     finalize_attempt_error: str = ""
     """Why the latest of those attempts failed (the error's own message)."""
+    person_buckets: int = 0
+    """How many person buckets finalize builds in parallel (0: runs recorded before them)."""
+    buckets: dict[str, BucketProgress] = Field(default_factory=dict)
+    """The buckets built so far, by number."""
+    buckets_done: int = 0
 
     @property
     def duration_seconds(self) -> float | None:
@@ -303,3 +320,11 @@ class CollectRequest(_Record):
 class FinalizeRequest(_Record):
     kind: Literal["finalize"] = "finalize"
     run_id: str
+
+
+class BuildPersonsRequest(_Record):
+    """Build one person bucket of a finalizing run."""
+
+    kind: Literal["build_persons"] = "build_persons"
+    run_id: str
+    bucket: int = Field(ge=0)

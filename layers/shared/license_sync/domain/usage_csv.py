@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterable
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from license_sync.models import ConsumedLicenseUser
 
@@ -24,6 +24,10 @@ LIST_SEPARATOR = ", "
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 _Cell = str | int | bool | list[str] | None
+
+
+class _CsvWriter(Protocol):
+    def writerow(self, row: Iterable[str], /) -> object: ...
 
 
 def _enterprise_role(row: ConsumedLicenseUser) -> _Cell:
@@ -58,6 +62,11 @@ def write_license_usage_csv(rows: Iterable[ConsumedLicenseUser], out: TextIO) ->
     """Write the header and one line per row to `out`; return the number of rows written."""
     writer = csv.writer(out)
     writer.writerow(LICENSE_USAGE_COLUMNS)
+    return write_license_usage_rows(rows, writer)
+
+
+def write_license_usage_rows(rows: Iterable[ConsumedLicenseUser], writer: _CsvWriter) -> int:
+    """Write one line per row (no header); return the number of rows written."""
     written = 0
     for row in rows:
         writer.writerow([format_cell(value(row)) for _, value in _COLUMNS])

@@ -20,14 +20,12 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from functools import partial
 
 from license_sync.domain.records import (
     Collection,
     CollectRequest,
     CollectResume,
-    FinalizeRequest,
     Instance,
     InstanceProgress,
     InstanceRunStatus,
@@ -49,11 +47,11 @@ from license_sync.models import ReportNotReady, ServerAccount, UsageSource
 from license_sync.pipeline.attempts import record_failed_attempt
 from license_sync.pipeline.ports import (
     AccountStore,
+    CollectingRuns,
+    CollectQueue,
     InstanceStore,
-    RunStore,
     TokenSource,
     UsageReportSourceFactory,
-    WorkQueue,
 )
 from license_sync.pipeline.report_fingerprint import (
     ReportChanged,
@@ -62,6 +60,7 @@ from license_sync.pipeline.report_fingerprint import (
     restart,
     skip_consumed,
 )
+from license_sync.pipeline.run_bookkeeping import CollectOutcome, CollectResult, RunBookkeeping
 from license_sync.pipeline.upload_packages import (
     UploadPackageDeps,
     fetch_upload_package,
@@ -80,13 +79,6 @@ PERMANENT_ERRORS = (
     GitHubTlsError,
     ConfigError,
 )
-
-
-class CollectOutcome(StrEnum):
-    COLLECTED = "collected"
-    CONTINUED = "continued"
-    FAILED = "failed"
-    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)
@@ -109,9 +101,9 @@ class CollectLimits:
 @dataclass(frozen=True)
 class CollectDeps:
     instances: InstanceStore
-    runs: RunStore
+    runs: CollectingRuns
     accounts: AccountStore
-    queue: WorkQueue
+    queue: CollectQueue
     tokens: TokenSource
     connect: UsageReportSourceFactory
     limits: CollectLimits = field(default_factory=CollectLimits)
@@ -123,18 +115,6 @@ class CollectDeps:
     @property
     def bookkeeping(self) -> RunBookkeeping:
         return RunBookkeeping(self.runs, self.instances, self.queue, self.clock)
-
-
-@dataclass(frozen=True)
-class CollectResult:
-    outcome: CollectOutcome
-    run_id: str
-    instance_id: str
-    hostname: str = ""
-    accounts: int = 0
-    error: str = ""
-    delay_seconds: int = 0
-    progress: InstanceProgress | None = None
 
 
 def collection_id_for(run_id: str, instance_id: str, attempt: int = 0) -> str:
@@ -416,7 +396,7 @@ class _LiveProgress:
     """What the run record shows while this collect works: accounts so far, or a wait."""
 
     request: CollectRequest
-    runs: RunStore
+    runs: CollectingRuns
     waited: bool = False
 
     def report_wait(self, answers: int, seconds: float) -> None:
@@ -501,67 +481,3 @@ def _continue(
         accounts=resume.accounts_written,
         delay_seconds=delay_seconds,
     )
-
-
-@dataclass(frozen=True)
-class RunBookkeeping:
-    """Counting an instance done on its run, and queueing finalize after the last one."""
-
-    runs: RunStore
-    instances: InstanceStore
-    queue: WorkQueue
-    clock: Callable[[], datetime] = utc_now
-
-    def complete(
-        self,
-        request: CollectRequest,
-        progress: InstanceProgress,
-        collection: Collection | None,
-    ) -> CollectResult:
-        if collection is not None:
-            self.instances.record_collection(request.instance_id, collection)
-        updated = self.runs.complete_instance(request.run_id, request.instance_id, progress)
-        if updated is None:
-            # Another delivery counted this instance first; it also queued finalize if due.
-            return CollectResult(
-                CollectOutcome.SKIPPED, request.run_id, request.instance_id, progress.hostname
-            )
-        if updated.instances_done >= updated.instances_total:
-            self.queue.send_finalize(FinalizeRequest(run_id=request.run_id))
-        failed = progress.status is InstanceRunStatus.FAILED
-        return CollectResult(
-            CollectOutcome.FAILED if failed else CollectOutcome.COLLECTED,
-            request.run_id,
-            request.instance_id,
-            progress.hostname,
-            accounts=progress.accounts,
-            error=progress.error,
-            progress=progress,
-        )
-
-    def fail(
-        self, request: CollectRequest, progress: InstanceProgress, error: str
-    ) -> CollectResult:
-        failed = progress.model_copy(
-            update={
-                "status": InstanceRunStatus.FAILED,
-                "error": error,
-                "waiting": "",
-                "finished_at": self.clock(),
-                "continuations": request.resume.continuations,
-            }
-        )
-        return self.complete(request, failed, None)
-
-    def fail_dead_lettered(
-        self, request: CollectRequest, reason: Callable[[InstanceProgress], str]
-    ) -> CollectResult:
-        """Count an instance as failed after its message exhausted SQS's redelivery.
-
-        `reason` says why from the instance's progress (its failed attempts).
-        """
-        run = self.runs.get(request.run_id)
-        progress = run.instances.get(request.instance_id) if run else None
-        if run is None or progress is None or progress.status is not InstanceRunStatus.PENDING:
-            return CollectResult(CollectOutcome.SKIPPED, request.run_id, request.instance_id)
-        return self.fail(request, progress, reason(progress))

@@ -13,8 +13,8 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from license_sync.domain.records import CollectRequest, FinalizeRequest, InstanceProgress, Run
 from license_sync.pipeline.attempts import gave_up_reason
-from license_sync.pipeline.collect import CollectOutcome, RunBookkeeping
-from license_sync.pipeline.finalize import fail_run_record
+from license_sync.pipeline.ports import EndingRuns
+from license_sync.pipeline.run_bookkeeping import CollectOutcome, RunBookkeeping, fail_run
 
 _work_message: TypeAdapter[CollectRequest | FinalizeRequest] = TypeAdapter(
     Annotated[CollectRequest | FinalizeRequest, Field(discriminator="kind")]
@@ -40,6 +40,7 @@ def finalize_gave_up(run: Run) -> str:
 @dataclass(frozen=True)
 class DeadLetterDeps:
     bookkeeping: RunBookkeeping
+    runs: EndingRuns
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def handle_dead_letter(body: str, deps: DeadLetterDeps) -> DeadLetterOutcome:
             run_id=message.run_id,
             failed_hostname=result.hostname if failed else "",
         )
-    run = fail_run_record(message.run_id, finalize_gave_up, deps.bookkeeping)
+    run = fail_run(deps.runs, message.run_id, finalize_gave_up, deps.bookkeeping.clock())
     return DeadLetterOutcome(
         "run failed" if run else "run already finished", run_id=message.run_id, failed_run=run
     )

@@ -13,8 +13,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import partial
 
-from pydantic import TypeAdapter
-
 from license_sync.domain.persons import LicenseReport, PersonBuilder
 from license_sync.domain.reconciliation import Reconciliation as ReconciliationDocument
 from license_sync.domain.reconciliation import ReconciliationInput, reconcile
@@ -25,7 +23,6 @@ from license_sync.domain.records import (
     InstanceRunStatus,
     Reconciliation,
     Run,
-    RunStatus,
     RunSummary,
     utc_now,
 )
@@ -35,13 +32,14 @@ from license_sync.domain.report_page import (
     parse_previous_report,
     render_report_page,
 )
+from license_sync.domain.report_parts import consumed_licenses_json
+from license_sync.domain.run_lifecycle import finished_status
 from license_sync.domain.seats import consumes_seat
 from license_sync.domain.usage_csv import write_license_usage_csv
 from license_sync.domain.usage_document import build_usage_upload
 from license_sync.errors import GitHubError
 from license_sync.models import (
     ConsumedLicenses,
-    ConsumedLicenseUser,
     InstanceMetadata,
     LastSync,
     LicenseSyncStatus,
@@ -50,7 +48,6 @@ from license_sync.models import (
     UsageSource,
 )
 from license_sync.pipeline.attempts import record_failed_attempt
-from license_sync.pipeline.collect import RunBookkeeping
 from license_sync.pipeline.exports import store_upload_package
 from license_sync.pipeline.github_view import (
     GitHubGraphRead,
@@ -59,24 +56,22 @@ from license_sync.pipeline.github_view import (
 )
 from license_sync.pipeline.ports import (
     AccountStore,
+    FinalizingRuns,
     GhecEnterprise,
     GhecGraphView,
     InstanceStore,
     ReportStore,
     RunNotifier,
-    RunStore,
     UsagePublisher,
 )
 
 GHEC_BUDGET_SECONDS = 300.0
-_CONSUMED_LICENSES = TypeAdapter(ConsumedLicenses)
-_CONSUMED_LICENSE_USER = TypeAdapter(ConsumedLicenseUser)
 
 
 @dataclass(frozen=True)
 class FinalizeDeps:
     instances: InstanceStore
-    runs: RunStore
+    runs: FinalizingRuns
     accounts: AccountStore
     reports: ReportStore
     ghec: Callable[[], GhecEnterprise]
@@ -156,100 +151,197 @@ def _push_fresh(
             progress[instance_id] = _keep_upload_package(instance_progress, run_id, deps)
 
 
+@dataclass(frozen=True)
+class GhecView:
+    """What GHEC told this run: its persons, GitHub Connect's status, the GraphQL views."""
+
+    consumed: ConsumedLicenses
+    sync_status: LicenseSyncStatus
+    """GHEC's own license-sync-status as this run read it (GitHub's syncs change it, not
+    our push): reconciliation explains the difference with it."""
+    graph: GitHubGraphRead
+
+
+@dataclass(frozen=True)
+class BuiltPersons:
+    report: LicenseReport
+    accounts: Mapping[tuple[str, int], ServerAccount]
+    """Every account counted, by normalised hostname and user ID."""
+    seat_accounts: Mapping[str, list[ServerAccount]]
+    """Each fresh collection's seat-holding accounts, for its push."""
+
+
 def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
+    """The steps, in order; each overwrites what an earlier attempt of it wrote."""
     registry = {instance.instance_id: instance for instance in deps.instances.list_all()}
     progress = dict(run.instances)
     sources = _choose_sources(progress, registry)
-
-    ghec = deps.ghec()
-    deps.runs.record_step(run.run_id, "reading GHEC's consumed licenses")
-    known = ghec.get_consumed_licenses(budget_seconds=GHEC_BUDGET_SECONDS)
-    # GitHub's view as this run found it: reconciliation explains the difference with it
-    # (GitHub's own syncs, not our push, change what GHEC holds).
-    github_view = ghec.get_license_sync_status()
-    deps.runs.record_step(run.run_id, "reading GitHub's server view and identities")
-    graph = read_github_graph(deps.github_graph)
+    ghec = read_ghec_view(run.run_id, deps)
+    hostnames = [progress[source.instance_id].hostname for source in sources]
     deps.runs.record_step(run.run_id, f"building persons from {len(sources)} instance(s)' accounts")
-    builder = PersonBuilder(
-        known.users,
-        {progress[source.instance_id].hostname for source in sources},
-        identities=graph.identities.identities,
+    persons = build_persons(sources, hostnames, ghec, deps.accounts)
+    deps.runs.record_step(run.run_id, "writing the reports")
+    report_keys = _write_reports(
+        run.run_id, persons.report, ghec.consumed.total_seats_purchased, deps
     )
-    # One read of the accounts serves both the persons and the push: a fresh source's
-    # seat-holding accounts are kept by reference (the builder holds the accounts anyway).
+    reconciliation = reconcile(
+        ReconciliationInput(
+            report_rows=persons.report.users,
+            ghec=ghec.consumed,
+            accounts=persons.accounts,
+            github_status=ghec.sync_status,
+            installations=ghec.graph.installations,
+            collected_hostnames=hostnames,
+        )
+    )
+    report_keys["reconciliation"] = _put_json(
+        deps.reports, f"reports/{run.run_id}/reconciliation.json", reconciliation.to_document()
+    )
+    deps.runs.record_step(run.run_id, "pushing each freshly collected instance's usage")
+    _push_fresh(run.run_id, sources, progress, registry, persons.seat_accounts, deps=deps)
+    now = deps.clock()
+    record_instance_syncs(run.run_id, progress, registry, now, deps.instances)
+    report_keys |= _write_status_documents(
+        run.run_id, progress, registry, ghec, now=now, reports=deps.reports
+    )
+    summary = summarise_run(
+        persons.report,
+        reconciliation,
+        ghec,
+        progress=progress,
+        sources=sources,
+        report_keys=report_keys,
+    )
+    finished = run.model_copy(
+        update={
+            "status": finished_status(progress),
+            "finished_at": now,
+            "instances": progress,
+            "summary": summary,
+        }
+    )
+    finished = _write_report_page(
+        finished, persons.report, registry, ghec.sync_status, deps, reconciliation=reconciliation
+    )
+    notice = upload_packages_notice(finished)
+    if notice is not None and deps.notifier is not None:
+        # Before the run is recorded finished: a failed publish is retried with the finalize.
+        deps.notifier.notify(*notice)
+    if not deps.runs.finish(finished):
+        # The dead-letter handler or the heartbeat ended the run meanwhile: its outcome stands.
+        finished = deps.runs.get(run.run_id) or finished
+    return FinalizedRun(run=finished, github_view=ghec.sync_status, github_graph=ghec.graph)
+
+
+def read_ghec_view(run_id: str, deps: FinalizeDeps) -> GhecView:
+    """GHEC's consumed licenses, license-sync-status and GraphQL views, as the run reads them."""
+    ghec = deps.ghec()
+    deps.runs.record_step(run_id, "reading GHEC's consumed licenses")
+    consumed = ghec.get_consumed_licenses(budget_seconds=GHEC_BUDGET_SECONDS)
+    sync_status = ghec.get_license_sync_status()
+    deps.runs.record_step(run_id, "reading GitHub's server view and identities")
+    return GhecView(consumed, sync_status, read_github_graph(deps.github_graph))
+
+
+def build_persons(
+    sources: Sequence[_Source], hostnames: Sequence[str], ghec: GhecView, accounts: AccountStore
+) -> BuiltPersons:
+    """The persons from every source's accounts and GHEC's rows (`PersonBuilder`).
+
+    One read of the accounts serves both the persons and the push: a fresh source's
+    seat-holding accounts are kept by reference (the builder holds the accounts anyway).
+    """
+    builder = PersonBuilder(
+        ghec.consumed.users, set(hostnames), identities=ghec.graph.identities.identities
+    )
     seat_accounts: dict[str, list[ServerAccount]] = {}
     for source in sources:
         kept = seat_accounts.setdefault(source.collection_id, []) if source.fresh else None
-        for account in deps.accounts.read(source.collection_id):
+        for account in accounts.read(source.collection_id):
             builder.add(account)
             if kept is not None and consumes_seat(account):
                 kept.append(account)
-    report = builder.build()
+    return BuiltPersons(builder.build(), builder.accounts, seat_accounts)
 
-    deps.runs.record_step(run.run_id, "writing the reports")
-    report_keys = _write_reports(run.run_id, report, known.total_seats_purchased, deps)
-    reconciliation = reconcile(
-        ReconciliationInput(
-            report_rows=report.users,
-            ghec=known,
-            accounts=builder.accounts,
-            github_status=github_view,
-            installations=graph.installations,
-            collected_hostnames=[progress[source.instance_id].hostname for source in sources],
-        )
-    )
-    report_keys["reconciliation"] = deps.reports.put(
-        f"reports/{run.run_id}/reconciliation.json",
-        json.dumps(reconciliation.to_document(), indent=2).encode(),
-        content_type="application/json",
-    )
-    deps.runs.record_step(run.run_id, "pushing each freshly collected instance's usage")
-    _push_fresh(run.run_id, sources, progress, registry, seat_accounts, deps=deps)
 
-    now = deps.clock()
+def record_instance_syncs(
+    run_id: str,
+    progress: dict[str, InstanceProgress],
+    registry: Mapping[str, Instance],
+    now: datetime,
+    instances: InstanceStore,
+) -> None:
+    """Each instance's last sync on its record, and the pending files its push consumed."""
     for instance_id, instance_progress in list(progress.items()):
         instance = registry.get(instance_id)
         last_sync = _last_sync(
-            instance_progress, run.run_id, now, instance.last_sync if instance else None
+            instance_progress, run_id, now, instance.last_sync if instance else None
         )
-        deps.instances.record_last_sync(instance_id, last_sync)
+        instances.record_last_sync(instance_id, last_sync)
         progress[instance_id] = instance_progress.model_copy(
             update={"consecutive_failures": last_sync.consecutive_failures}
         )
         if instance and instance.pending_export and instance_progress.pushed:
-            deps.instances.clear_pending_export(instance_id, instance.pending_export.collection_id)
+            instances.clear_pending_export(instance_id, instance.pending_export.collection_id)
         if instance_progress.export_package and instance_progress.pushed:
-            deps.instances.clear_pending_package(instance_id, instance_progress.export_package)
+            instances.clear_pending_package(instance_id, instance_progress.export_package)
 
-    status_document = _license_sync_status(progress, registry, run.run_id, now)
-    report_keys["license_sync_status"] = deps.reports.put(
-        f"reports/{run.run_id}/license-sync-status.json",
-        status_document.model_dump_json(indent=2).encode(),
-        content_type="application/json",
-    )
-    report_keys["github_license_sync_status"] = deps.reports.put(
-        f"reports/{run.run_id}/github-license-sync-status.json",
-        github_view.model_dump_json(indent=2).encode(),
-        content_type="application/json",
-    )
-    report_keys["github_server_view"] = deps.reports.put(
-        f"reports/{run.run_id}/github-server-view.json",
-        github_server_view(graph, progress).model_dump_json(indent=2).encode(),
-        content_type="application/json",
-    )
-    purchased = known.total_seats_purchased
-    ghec_count = known.total_seats_consumed
+
+def _write_status_documents(
+    run_id: str,
+    progress: dict[str, InstanceProgress],
+    registry: dict[str, Instance],
+    ghec: GhecView,
+    *,
+    now: datetime,
+    reports: ReportStore,
+) -> dict[str, str]:
+    """Our license-sync-status, GitHub's as read, and GitHub's stored server view."""
+    prefix = f"reports/{run_id}"
+    documents = {
+        "license_sync_status": (
+            "license-sync-status.json",
+            _license_sync_status(progress, registry, run_id, now),
+        ),
+        "github_license_sync_status": ("github-license-sync-status.json", ghec.sync_status),
+        "github_server_view": (
+            "github-server-view.json",
+            github_server_view(ghec.graph, progress),
+        ),
+    }
+    return {
+        name: reports.put(
+            f"{prefix}/{file_name}",
+            document.model_dump_json(indent=2).encode(),
+            content_type="application/json",
+        )
+        for name, (file_name, document) in documents.items()
+    }
+
+
+def summarise_run(
+    report: LicenseReport,
+    reconciliation: ReconciliationDocument,
+    ghec: GhecView,
+    *,
+    progress: Mapping[str, InstanceProgress],
+    sources: Sequence[_Source],
+    report_keys: dict[str, str],
+) -> RunSummary:
+    """The run record's summary: counts, GHEC's count and the drift, notes."""
+    purchased = ghec.consumed.total_seats_purchased
+    ghec_count = ghec.consumed.total_seats_consumed
     notes = run_notes(
         purchased,
         ghec_count,
-        github_view,
+        ghec.sync_status,
         listed_without_suspension=[
             progress[source.instance_id].hostname
             for source in sources
             if source.fresh and progress[source.instance_id].source is UsageSource.USERS_API
         ],
     )
-    summary = RunSummary(
+    return RunSummary(
         accounts_collected=report.accounts_seen,
         accounts_consuming_seats=report.accounts_consuming_seat,
         persons=report.total_seats_consumed,
@@ -267,26 +359,15 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
         ),
         report_keys=report_keys,
         notes=notes,
-        identities_note=graph.identities_note,
-        github_view_error=graph.installations_error,
+        identities_note=ghec.graph.identities_note,
+        github_view_error=ghec.graph.installations_error,
     )
-    finished = run.model_copy(
-        update={
-            "status": _run_status(progress),
-            "finished_at": now,
-            "instances": progress,
-            "summary": summary,
-        }
+
+
+def _put_json(reports: ReportStore, key: str, document: object) -> str:
+    return reports.put(
+        key, json.dumps(document, indent=2).encode(), content_type="application/json"
     )
-    finished = _write_report_page(
-        finished, report, registry, github_view, deps, reconciliation=reconciliation
-    )
-    notice = upload_packages_notice(finished)
-    if notice is not None and deps.notifier is not None:
-        # Before the run is recorded finished: a failed publish is retried with the finalize.
-        deps.notifier.notify(*notice)
-    deps.runs.finish(finished)
-    return FinalizedRun(run=finished, github_view=github_view, github_graph=graph)
 
 
 def run_notes(
@@ -357,19 +438,6 @@ def upload_packages_notice(run: Run) -> tuple[str, str] | None:
         lines += [f"- {hostname}: {error}" for hostname, error in missed]
     subject = f"license-sync {run.run_id}: {len(fetched)} usage file(s) to upload to GHEC"
     return subject[:100], "\n".join(lines)
-
-
-def fail_run_record(
-    run_id: str, reason: Callable[[Run], str], bookkeeping: RunBookkeeping
-) -> Run | None:
-    """Record a run as failed (finalize exhausted its retries) and release the lock.
-
-    `reason` says why from the run (its failed finalize attempts).
-    """
-    run = bookkeeping.runs.get(run_id)
-    if run is None or not run.status.is_active:
-        return None
-    return bookkeeping.runs.fail_active(run_id, error=reason(run), finished_at=bookkeeping.clock())
 
 
 def _choose_sources(
@@ -465,32 +533,6 @@ def _write_report_page(
         return run
     keys = {**run.summary.report_keys, "html": location}
     return run.model_copy(update={"summary": run.summary.model_copy(update={"report_keys": keys})})
-
-
-def consumed_licenses_json(consumed: ConsumedLicenses) -> bytes:
-    """`consumed.model_dump_json(indent=2).encode()`, byte for byte, built a row at a time.
-
-    Serialising the whole document in one call holds it two to three times over while the
-    serialiser's buffer grows and is copied out (+420 MB at the peak for a 220 MB report of
-    230,000 persons); row by row into one buffer, the document is held about once.
-    """
-    head = _CONSUMED_LICENSES.dump_json(consumed.model_copy(update={"users": []}), indent=2)
-    empty_users = b"[]\n}"
-    if not consumed.users or not head.endswith(empty_users):
-        # No rows, or fields after `users` (never written by this service): one call.
-        return _CONSUMED_LICENSES.dump_json(consumed, indent=2)
-    document = io.BytesIO()
-    document.write(head[: -len(empty_users)])
-    document.write(b"[\n")
-    for position, user in enumerate(consumed.users):
-        if position:
-            document.write(b",\n")
-        # A row nested two levels deep: every line of its own pretty form, four spaces in.
-        document.write(
-            b"    " + _CONSUMED_LICENSE_USER.dump_json(user, indent=2).replace(b"\n", b"\n    ")
-        )
-    document.write(b"\n  ]\n}")
-    return document.getvalue()
 
 
 def _license_usage_csv(report: LicenseReport) -> bytes:
@@ -607,14 +649,3 @@ def _license_sync_status(
             )
         )
     return LicenseSyncStatus(server_instances=instances)
-
-
-def _run_status(progress: dict[str, InstanceProgress]) -> RunStatus:
-    if not progress:
-        return RunStatus.SUCCEEDED
-    ok = [p for p in progress.values() if p.synced]
-    if len(ok) == len(progress):
-        return RunStatus.SUCCEEDED
-    if not ok:
-        return RunStatus.FAILED
-    return RunStatus.PARTIAL

@@ -22,7 +22,8 @@ from typing import Protocol
 
 from license_sync.domain.records import Instance, InstanceSourceKind, Run, RunStatus, utc_now
 from license_sync.models import LicenseSyncStatus
-from license_sync.pipeline.start import RunLocks, end_stalled_run
+from license_sync.pipeline.ports import EndingRuns
+from license_sync.pipeline.run_bookkeeping import end_stalled_run
 
 RUNS_PAGE_SIZE = 25
 
@@ -44,7 +45,7 @@ class SyncStatusSource(Protocol):
 @dataclass(frozen=True)
 class HeartbeatDeps:
     runs: RunHistory
-    run_locks: RunLocks
+    run_locks: EndingRuns
     instances: InstanceRegistry
     ghec: Callable[[], SyncStatusSource]
     clock: Callable[[], datetime] = utc_now

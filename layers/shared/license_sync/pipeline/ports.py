@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Protocol
 
 from license_sync.domain.records import (
+    BucketProgress,
+    BuildPersonsRequest,
     Collection,
     CollectRequest,
     ExportUpload,
@@ -62,10 +64,45 @@ class InstanceStore(Protocol):
         """Drop the pending upload package if it is still `key` (a newer one stays)."""
 
 
-class RunStore(Protocol):
-    def create_exclusive(self, run: Run, *, lock_until: datetime) -> Run:
-        """Create `run` unless another run holds the lock; return the run that is active."""
+class RunReader(Protocol):
+    def get(self, run_id: str) -> Run | None: ...
+    def list_runs(self, *, limit: int, cursor: str | None) -> tuple[list[Run], str | None]: ...
+
+
+class EndingRuns(Protocol):
+    """What ending a run early needs: the lock and the `fail` transition."""
+
+    def get(self, run_id: str) -> Run | None: ...
+
+    def lock(self) -> RunLock | None:
+        """The run lock as stored (it may have expired), or None when no run holds it."""
         ...
+
+    def fail_active(
+        self,
+        run_id: str,
+        *,
+        error: str,
+        finished_at: datetime,
+        unfinished: Mapping[str, InstanceProgress] | None = None,
+    ) -> Run | None:
+        """Transition `fail`: end a run that is still active as failed and release its lock.
+
+        `unfinished` replaces the progress of those instances (the ones it leaves pending).
+        Returns the failed run; None when it had finished already (or does not exist).
+        """
+        ...
+
+
+class StartingRuns(EndingRuns, Protocol):
+    def create_exclusive(self, run: Run, *, lock_until: datetime) -> Run:
+        """Transition `start`: create `run` unless another run holds the lock; return the
+        run that is active."""
+        ...
+
+
+class CollectingRuns(Protocol):
+    """A collect's view of its run: progress notes and `complete_instance`."""
 
     def get(self, run_id: str) -> Run | None: ...
 
@@ -79,52 +116,46 @@ class RunStore(Protocol):
         """Note a pending instance's accounts written so far and what it waits for, if any."""
         ...
 
-    def record_step(self, run_id: str, step: str) -> None:
-        """Note the finalize step under way."""
+    def record_collect_failure(self, run_id: str, instance_id: str, reason: str) -> None:
+        """Count one failed collect attempt of a pending instance and keep its reason."""
         ...
 
     def complete_instance(
         self, run_id: str, instance_id: str, progress: InstanceProgress
     ) -> Run | None:
-        """Mark a pending instance done and count it, once; None if it was done already."""
+        """Transition `complete_instance`: mark a pending instance done and count it, once;
+        None if it was done already."""
         ...
 
-    def record_collect_failure(self, run_id: str, instance_id: str, reason: str) -> None:
-        """Count one failed collect attempt of a pending instance and keep its reason."""
-        ...
+
+class FinalizingRuns(RunReader, Protocol):
+    """A finalize's view of its run: `begin_finalize`, step notes and `finish`."""
 
     def begin_finalize(self, run_id: str) -> Run | None:
-        """Move a collected run to finalizing; None if it is already finished."""
+        """Transition `begin_finalize`; None if the run is finished (or not collected yet)."""
+        ...
+
+    def record_step(self, run_id: str, step: str) -> None:
+        """Note the finalize step under way."""
         ...
 
     def record_finalize_failure(self, run_id: str, reason: str) -> None:
         """Count one failed finalize attempt of a finalizing run and keep its reason."""
         ...
 
-    def finish(self, run: Run) -> None:
-        """Store the final record and release the lock held by this run."""
+    def complete_bucket(self, run_id: str, bucket: int, progress: BucketProgress) -> Run | None:
+        """Transition `complete_bucket`: record a built person bucket, once; None if it was
+        recorded already (or the run is not finalizing)."""
         ...
 
-    def fail_active(
-        self,
-        run_id: str,
-        *,
-        error: str,
-        finished_at: datetime,
-        unfinished: Mapping[str, InstanceProgress] | None = None,
-    ) -> Run | None:
-        """End a run that is still active as failed and release its lock.
-
-        `unfinished` replaces the progress of those instances (the ones it leaves pending).
-        Returns the failed run; None when it had finished already (or does not exist).
-        """
+    def finish(self, run: Run) -> bool:
+        """Transition `finish`: store the final record of a finalizing run and release the
+        lock. False (nothing written) when the run is no longer finalizing."""
         ...
 
-    def lock(self) -> RunLock | None:
-        """The run lock as stored (it may have expired), or None when no run holds it."""
-        ...
 
-    def list_runs(self, *, limit: int, cursor: str | None) -> tuple[list[Run], str | None]: ...
+class RunStore(StartingRuns, CollectingRuns, FinalizingRuns, Protocol):
+    """Every transition of `domain/run_lifecycle.py`, and the reads."""
 
 
 class AccountWriter(Protocol):
@@ -143,9 +174,22 @@ class AccountStore(Protocol):
         ...
 
 
-class WorkQueue(Protocol):
+class CollectQueue(Protocol):
+    """The collection stage's messages: collects (and continuations), then finalize."""
+
     def send_collect(self, request: CollectRequest, *, delay_seconds: int = 0) -> None: ...
     def send_finalize(self, request: FinalizeRequest) -> None: ...
+
+
+class FinalizeQueue(Protocol):
+    """The finalize stage's messages: one per person bucket, then the join (finalize)."""
+
+    def send_build_persons(self, requests: Sequence[BuildPersonsRequest]) -> None: ...
+    def send_finalize(self, request: FinalizeRequest) -> None: ...
+
+
+class WorkQueue(CollectQueue, FinalizeQueue, Protocol):
+    """Every work message (the SQS adapter sends them all)."""
 
 
 class ReportStore(Protocol):
