@@ -57,8 +57,14 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("s3:PutObject", "ReportsBucket/uploads/*"),
         ("s3:GetObject", "ReportsBucket/reports/*"),
         ("s3:GetObject", "ReportsBucket/exports/*"),  # encrypted exports: the upload package
+        # The person buckets' report parts, assembled by multipart upload and then deleted.
+        ("s3:PutObject", "ReportsBucket/work/*"),
+        ("s3:GetObject", "ReportsBucket/work/*"),
+        ("s3:DeleteObject", "ReportsBucket/work/*"),
+        ("s3:AbortMultipartUpload", "ReportsBucket/reports/*"),
         ("s3:ListBucket", "ReportsBucket?prefix=reports/*"),
         ("s3:ListBucket", "ReportsBucket?prefix=exports/*"),
+        ("s3:ListBucket", "ReportsBucket?prefix=work/*"),
         ("secretsmanager:GetSecretValue", "GhecTokenSecret"),
         # The notification listing the upload packages, on the KMS-encrypted alarm topic.
         ("sns:Publish", "AlarmTopic"),
@@ -252,6 +258,21 @@ def test_the_reports_bucket_logs_every_access_to_a_locked_down_log_bucket() -> N
     assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     # Logging is switched on only once S3 may deliver.
     assert RESOURCES["ReportsBucket"]["DependsOn"] == "AccessLogsBucketPolicy"
+
+
+def test_the_reports_bucket_expires_report_parts_and_abandoned_uploads() -> None:
+    # A crashed run leaves its report parts under work/ and, mid-assembly, a multipart
+    # upload whose parts are billed until it is aborted.
+    rules = RESOURCES["ReportsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    enabled = [rule for rule in rules if rule["Status"] == "Enabled"]
+
+    parts = [rule for rule in enabled if rule.get("Prefix") == "work/"]
+    assert len(parts) == 1
+    assert 1 <= parts[0]["ExpirationInDays"] <= 7
+    assert parts[0]["NoncurrentVersionExpiration"]["NoncurrentDays"] <= 7
+    aborts = [rule for rule in enabled if "AbortIncompleteMultipartUpload" in rule]
+    assert [rule.get("Prefix", "") for rule in aborts] == [""]  # reports/ keys too
+    assert aborts[0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] <= 7
 
 
 def test_every_checkov_skip_says_why() -> None:

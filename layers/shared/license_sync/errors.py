@@ -129,6 +129,15 @@ class ConfigError(LicenseSyncError):
         self.field = field
 
 
+class ReportAssemblyError(LicenseSyncError):
+    """A report could not be assembled from its parts; nothing was written at `key`."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
 class GitHubQueryRejected(GitHubError):
     """GitHub's GraphQL API answered with `errors` (an invalid query, a missing resource)."""
 

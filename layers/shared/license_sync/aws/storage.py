@@ -2,21 +2,52 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from license_sync.errors import ExportFileError
-from license_sync.models import UsageUpload
+from license_sync.errors import ExportFileError, ReportAssemblyError
+from license_sync.models import LiteralPiece, ReportPiece, StoredPiece, UsageUpload
+from license_sync.observability import logger
 
 if TYPE_CHECKING:
     from types_boto3_s3.client import S3Client
+    from types_boto3_s3.type_defs import CompletedPartTypeDef
+
+MIB = 1024 * 1024
+MIN_PART_BYTES = 5 * MIB
+"""S3's smallest part: every part of a multipart upload but the last (else EntityTooSmall)."""
+MAX_COPY_PART_BYTES = 5 * 1024 * MIB
+"""S3's largest part, also for UploadPartCopy."""
+MAX_PARTS = 10_000
+"""S3's most parts in one multipart upload."""
+BUFFERED_PART_BYTES = 8 * MIB
+"""Literal bytes and small parts are gathered up to this before they go up as one part."""
+READ_CHUNK_BYTES = 1 * MIB
 
 
 class S3ReportStore:
-    def __init__(self, client: S3Client, bucket: str) -> None:
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        *,
+        part_bytes: int = BUFFERED_PART_BYTES,
+        max_copy_part_bytes: int = MAX_COPY_PART_BYTES,
+    ) -> None:
+        # Copied ranges are split evenly, each over half the largest: at least 5 MiB.
+        if not (
+            MIN_PART_BYTES <= part_bytes <= MAX_COPY_PART_BYTES
+            and 2 * MIN_PART_BYTES <= max_copy_part_bytes <= MAX_COPY_PART_BYTES
+        ):
+            raise ValueError("parts must be 5 MiB to 5 GiB, copied ones at most 10 MiB to 5 GiB")
         self._client = client
         self._bucket = bucket
+        self._part_bytes = part_bytes
+        self._max_copy_part_bytes = max_copy_part_bytes
 
     def put(self, key: str, body: bytes, *, content_type: str) -> str:
         self._client.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type)
@@ -50,6 +81,221 @@ class S3ReportStore:
             Params={"Bucket": self._bucket, "Key": key},
             ExpiresIn=expires_seconds,
         )
+
+    def assemble(self, key: str, pieces: Sequence[ReportPiece], *, content_type: str) -> str:
+        """Write the pieces' concatenation at `key`, by multipart upload when it is large.
+
+        Stored pieces of 5 MiB or more are copied inside S3 (UploadPartCopy: their bytes
+        never pass through this process). Literal bytes and smaller stored pieces are
+        gathered into a buffer that goes up as one part once it holds `part_bytes`. S3
+        rejects a part under 5 MiB unless it is the last, so a large stored piece that
+        follows a buffered remainder under 5 MiB first tops the buffer up to exactly 5 MiB
+        with its own leading bytes (a ranged GetObject) and the rest of it is copied.
+        Memory: the buffer (at most `part_bytes` plus one 1 MiB read) and botocore's copy of
+        it while it is sent, about 18 MiB with the defaults, whatever the report's size.
+        On any failure the upload is aborted, so no part stays billed and nothing is
+        written at `key`.
+        """
+        sizes = {
+            piece.key: self._stored_size(key, piece.key)
+            for piece in pieces
+            if isinstance(piece, StoredPiece)
+        }
+        total = sum(
+            sizes[piece.key] if isinstance(piece, StoredPiece) else len(piece.data)
+            for piece in pieces
+        )
+        if total < MIN_PART_BYTES:
+            # One part would be all there is: a plain PutObject is one request, not three.
+            body = b"".join(
+                piece.data if isinstance(piece, LiteralPiece) else self.get(piece.key)
+                for piece in pieces
+            )
+            return self.put(key, body, content_type=content_type)
+        upload = _MultipartUpload(
+            self._client,
+            self._bucket,
+            key,
+            content_type=content_type,
+            part_bytes=self._part_bytes,
+            max_copy_part_bytes=self._max_copy_part_bytes,
+        )
+        try:
+            for piece in pieces:
+                if isinstance(piece, LiteralPiece):
+                    upload.write(piece.data)
+                else:
+                    self._add_stored(upload, piece.key, sizes[piece.key])
+            upload.complete()
+        except BaseException:
+            upload.abort()
+            raise
+        return f"s3://{self._bucket}/{key}"
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under `prefix` (the parts of an assembled report)."""
+        if not prefix.endswith("/") or prefix == "/":
+            # An empty or partial prefix could reach other runs' reports.
+            raise ValueError(f"refusing to delete under {prefix!r}: give a folder ending in /")
+        deleted = 0
+        paginator = self._client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+            keys = [item["Key"] for item in page.get("Contents", [])]
+            if not keys:
+                continue
+            response = self._client.delete_objects(
+                Bucket=self._bucket,
+                Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True},
+            )
+            errors = response.get("Errors", [])
+            if errors:
+                first = errors[0]
+                raise ReportAssemblyError(
+                    prefix,
+                    f"{len(errors)} part(s) could not be deleted, e.g. {first.get('Key')}: "
+                    f"{first.get('Code')}",
+                )
+            deleted += len(keys)
+        return deleted
+
+    def _stored_size(self, key: str, piece_key: str) -> int:
+        size = self.size(piece_key)
+        if size is None:
+            raise ReportAssemblyError(key, f"its part {piece_key} is not there")
+        return size
+
+    def _add_stored(self, upload: _MultipartUpload, piece_key: str, size: int) -> None:
+        if size < MIN_PART_BYTES:
+            for chunk in self._read(piece_key, 0, size):
+                upload.write(chunk)
+            return
+        offset = 0
+        if 0 < upload.buffered < MIN_PART_BYTES:
+            offset = MIN_PART_BYTES - upload.buffered
+            for chunk in self._read(piece_key, 0, offset):
+                upload.write(chunk)
+        upload.flush()
+        if size - offset < MIN_PART_BYTES:
+            # What is left after the top-up is too small to be a part of its own.
+            for chunk in self._read(piece_key, offset, size):
+                upload.write(chunk)
+        else:
+            upload.copy(piece_key, offset, size)
+
+    def _read(self, key: str, start: int, end: int) -> Iterator[bytes]:
+        """Bytes [start, end) of a stored object, in chunks."""
+        if end <= start:
+            return
+        body = self._client.get_object(
+            Bucket=self._bucket, Key=key, Range=f"bytes={start}-{end - 1}"
+        )["Body"]
+        yield from body.iter_chunks(READ_CHUNK_BYTES)
+
+
+class _MultipartUpload:
+    """One multipart upload: buffered parts, copied parts, then complete or abort."""
+
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str,
+        part_bytes: int,
+        max_copy_part_bytes: int,
+    ) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._key = key
+        self._part_bytes = part_bytes
+        self._max_copy_part_bytes = max_copy_part_bytes
+        self._buffer = bytearray()
+        self._parts: list[CompletedPartTypeDef] = []
+        # CRC32 part checksums, as boto3's own transfer manager asks for them: S3 checks
+        # each part and the whole object against them.
+        self._upload_id = client.create_multipart_upload(
+            Bucket=bucket, Key=key, ContentType=content_type, ChecksumAlgorithm="CRC32"
+        )["UploadId"]
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        if len(self._buffer) >= self._part_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the buffer as a part (it is at least 5 MiB, or the upload's last part)."""
+        if not self._buffer:
+            return
+        number = self._next_part_number()
+        body, self._buffer = bytes(self._buffer), bytearray()
+        response = self._client.upload_part(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=body,
+            ChecksumAlgorithm="CRC32",
+        )
+        part: CompletedPartTypeDef = {"PartNumber": number, "ETag": response["ETag"]}
+        if "ChecksumCRC32" in response:
+            part["ChecksumCRC32"] = response["ChecksumCRC32"]
+        self._parts.append(part)
+
+    def copy(self, source_key: str, start: int, end: int) -> None:
+        """Bytes [start, end) of a stored object as parts copied inside S3.
+
+        `end - start` is at least 5 MiB; ranges over the largest part are cut into equal
+        parts, each over half the largest, so none is under 5 MiB.
+        """
+        count = math.ceil((end - start) / self._max_copy_part_bytes)
+        bounds = [start + (end - start) * i // count for i in range(count + 1)]
+        for first, stop in itertools.pairwise(bounds):
+            number = self._next_part_number()
+            result = self._client.upload_part_copy(
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                PartNumber=number,
+                CopySource={"Bucket": self._bucket, "Key": source_key},
+                CopySourceRange=f"bytes={first}-{stop - 1}",
+            )["CopyPartResult"]
+            part: CompletedPartTypeDef = {"PartNumber": number, "ETag": result["ETag"]}
+            if "ChecksumCRC32" in result:
+                part["ChecksumCRC32"] = result["ChecksumCRC32"]
+            self._parts.append(part)
+
+    def complete(self) -> None:
+        self.flush()
+        self._client.complete_multipart_upload(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            MultipartUpload={"Parts": self._parts},
+        )
+
+    def abort(self) -> None:
+        try:
+            self._client.abort_multipart_upload(
+                Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
+            )
+        except (ClientError, BotoCoreError) as exc:
+            # The original error matters more; the bucket's lifecycle rule aborts it later.
+            logger.warning(
+                "could not abort a report's multipart upload",
+                key=self._key,
+                error=type(exc).__name__,
+            )
+
+    def _next_part_number(self) -> int:
+        number = len(self._parts) + 1
+        if number > MAX_PARTS:
+            raise ReportAssemblyError(self._key, f"it would need more than {MAX_PARTS} parts")
+        return number
 
 
 class S3UploadUrls:

@@ -31,6 +31,7 @@ from license_sync.models import (
     GhesLicense,
     LicenseSyncStatus,
     ReportNotReady,
+    ReportPiece,
     RequestStats,
     ServerAccount,
     ServerInstallation,
@@ -198,6 +199,31 @@ class ReportStore(Protocol):
 
     def find(self, key: str) -> bytes | None:
         """A report file written earlier, or None when it is not there (expired)."""
+        ...
+
+
+class ReportAssemblyStore(ReportStore, Protocol):
+    """A report store that also joins parts written by several invocations into one file.
+
+    The join step of a sharded finalize needs it: each person bucket `put`s its part of a
+    report under a work prefix, and the join concatenates the parts (and the document's
+    literal head, separators and tail) without holding the whole report in memory.
+    """
+
+    def size(self, key: str) -> int | None:
+        """The stored object's size in bytes, or None when it is not there."""
+        ...
+
+    def assemble(self, key: str, pieces: Sequence[ReportPiece], *, content_type: str) -> str:
+        """Write the concatenation of `pieces` at `key`; return where it went.
+
+        Raises `ReportAssemblyError` (and writes nothing at `key`) when a stored piece is
+        missing or the report cannot be written in one object.
+        """
+        ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under `prefix` (which ends with "/"); return how many."""
         ...
 
 
