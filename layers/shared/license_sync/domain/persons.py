@@ -334,9 +334,7 @@ class PersonBuilder:
     def build(self) -> LicenseReport:
         """The persons and counts for everything added so far (the builder is unchanged)."""
         built = self.build_persons()
-        return replace(
-            built.report, likely_duplicates=tuple(find_likely_duplicates(built.records))
-        )
+        return replace(built.report, likely_duplicates=tuple(find_likely_duplicates(built.records)))
 
     def build_persons(self) -> BuiltPersons:
         """`build` without the likely-duplicates check, with what a sharded build needs."""
@@ -373,9 +371,7 @@ class PersonBuilder:
         for offset, email in enumerate(emails):
             for node in self._ghec_nodes_by_stored_email.get(email, ()):
                 if not sets.union(email_base + offset, node):
-                    refused_links.append(
-                        self._refused_link(email, email_base + offset, node, sets)
-                    )
+                    refused_links.append(self._refused_link(email, email_base + offset, node, sets))
 
         parts_by_root: dict[int, _PersonParts] = defaultdict(_PersonParts)
         for node, member in enumerate(self._members):
