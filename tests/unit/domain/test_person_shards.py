@@ -253,7 +253,6 @@ def test_the_random_enterprises_do_cross_buckets_and_defer_components() -> None:
         sharded = sharded_build(
             enterprise.rows, enterprise.accounts, enterprise.buckets, enterprise.identities
         )
-        single = single_build(enterprise.rows, enterprise.accounts, enterprise.identities)
         return _has_cross_and_deferred(sharded) and any(r.finding_context for r in sharded.buckets)
 
     found = find(
