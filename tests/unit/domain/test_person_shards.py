@@ -405,3 +405,34 @@ def test_given_a_row_of_another_bucket_then_a_clear_error() -> None:
     with pytest.raises(RowInWrongBucket, match="route the rows with plan_shards"):
         build_bucket(wrong, misplaced, [], COLLECTED)
     assert second  # the helper gave two buckets
+
+
+def test_ambiguous_matches_of_several_parts_come_in_the_builders_order() -> None:
+    # Two contested addresses in two buckets whose order is not the addresses' order,
+    # and a refused link: the builder lists every member match (by address) first.
+    later, earlier = next(
+        (a, b)
+        for a in (f"m{n}" for n in range(100))
+        for b in (f"m{n}" for n in range(100))
+        if a > b
+        and bucket_of_key(address_routing_key(f"{a}@x"), 16)
+        < bucket_of_key(address_routing_key(f"{b}@x"), 16)
+    )
+    rows = [
+        member("ann", verified_emails=[f"{later}@x.example"]),
+        member("bob", verified_emails=[f"{later}@x.example"]),
+        member("cy", verified_emails=[f"{earlier}@x.example"]),
+        member("dee", verified_emails=[f"{earlier}@x.example"]),
+        member("eve", server_user_ids=[f"{GHES_OLD}:1"], server_emails=[f"{later}@x.example"]),
+    ]
+    accounts = [account(1, f"{later}@x.example"), account(2, f"{earlier}@x.example")]
+
+    sharded = sharded_build(rows, accounts, 16)
+    single = single_build(rows, accounts)
+
+    assert [(m.email, m.chosen_login) for m in single.ambiguous_matches] == [
+        (f"{earlier}@x.example", "cy"),
+        (f"{later}@x.example", "ann"),
+        (f"{later}@x.example", "ann"),
+    ]
+    assert sharded.report.ambiguous_matches == single.ambiguous_matches
