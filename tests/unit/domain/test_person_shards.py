@@ -183,7 +183,19 @@ members = st.builds(
 server_rows = st.builds(
     server_row, st.lists(server_user_ids, max_size=2), st.lists(emails, max_size=3)
 )
-ghec_rows = st.lists(members | server_rows, min_size=1, max_size=8)
+# GitHub leaves a non-member row's github.com fields empty; a row that has them anyway must
+# not break the likely-duplicates report (its addresses may route to another bucket).
+odd_server_rows = st.builds(
+    lambda ids, verified, name_id: server_row(ids, []).model_copy(
+        update={"github_com_verified_domain_emails": verified, "github_com_saml_name_id": name_id}
+    ),
+    st.lists(server_user_ids, max_size=1),
+    st.lists(some_emails, min_size=1, max_size=2),
+    st.none() | some_emails,
+)
+ghec_rows = st.lists(
+    st.one_of(members, server_rows, members, server_rows, odd_server_rows), min_size=1, max_size=8
+)
 identities = st.lists(
     st.builds(
         lambda login, name_id, scim, claim: ExternalIdentity(
@@ -436,3 +448,35 @@ def test_ambiguous_matches_of_several_parts_come_in_the_builders_order() -> None
         (f"{later}@x.example", "ann"),
     ]
     assert sharded.report.ambiguous_matches == single.ambiguous_matches
+
+
+def test_given_a_deferred_member_then_near_misses_of_its_other_addresses_are_reported() -> None:
+    # ann is deferred (zoe, a cross row, holds ann's NameID), so ann is a join person; her
+    # verified address is no hot address, yet a bucket person holds a +tag variant of it.
+    shared, other = _locals_in_different_buckets(16)
+    verified = next(
+        f"v{n}"
+        for n in range(1000)
+        if bucket_of_key(address_routing_key(f"v{n}@x"), 16)
+        == bucket_of_key(address_routing_key(f"{shared}@x"), 16)
+    )
+    rows = [
+        member(
+            "ann", saml_name_id=f"{shared}@x.example", verified_emails=[f"{verified}@x.example"]
+        ),
+        member(
+            "zoe",
+            server_user_ids=[f"{GHES_OLD}:7"],
+            server_emails=[f"{shared}@x.example", f"{other}@x.example"],
+        ),
+    ]
+    accounts = [account(1, f"{shared}@x.example"), account(2, f"{verified}+ci@x.example")]
+
+    sharded = sharded_build(rows, accounts, 16)
+    single = single_build(rows, accounts)
+
+    assert [r.row.github_com_login for b in sharded.buckets for r in b.deferred.rows] == ["ann"]
+    assert [f.emails for f in single.likely_duplicates] == [
+        (f"{verified}+ci@x.example", f"{verified}@x.example")
+    ]
+    assert_same_report(sharded.report, single)
