@@ -18,6 +18,9 @@ addresses would join two members' persons, it is skipped and recorded as ambiguo
 
 Links are made in a fixed order (member matches first, then the stored-address links,
 each sorted by address), so the result does not depend on the order accounts arrive in.
+
+`person_shards.py` builds the same persons in N person buckets and a join, with this
+builder on each part (`build_persons`).
 """
 
 from __future__ import annotations
