@@ -417,6 +417,14 @@ def combine_totals(totals: Iterable[PartTotals], *, ghec_rows_repeated: int) -> 
     )
 
 
+def users_in_report_order(
+    parts: Iterable[Iterable[ConsumedLicenseUser]],
+) -> Iterator[ConsumedLicenseUser]:
+    """The parts' persons (each part's in report order, as `PartReport.users`) merged into
+    the sync's report order, lazily: a writer can stream them from the parts' files."""
+    return heapq.merge(*parts, key=report_row_order)
+
+
 def combine(
     parts: Sequence[PartReport],
     *,
@@ -425,8 +433,10 @@ def combine(
 ) -> LicenseReport:
     """The `LicenseReport` `PersonBuilder.build()` gives, from every part's report.
 
-    `users` are sorted as the builder sorts them (rows with equal sort keys, such as two
-    bare pending invitations, may come in another order). `login_duplicates` are the
+    `users` are sorted as the builder sorts them (`users_in_report_order`; rows with equal
+    sort keys, such as two bare pending invitations, may come in another order). A writer
+    that must not hold every person streams `users_in_report_order` (or simply each part's
+    rows one part after the other) and takes the counts from `combine_totals`. `login_duplicates` are the
     `login_findings` when computed apart (partitioned); by default from the parts' records.
     Ambiguous matches and dormant persons come in the builder's order.
     """
@@ -435,7 +445,7 @@ def combine(
         login_duplicates = login_findings(r for p in parts for r in p.login_records)
     by_email: Callable[[AmbiguousMatch], str] = lambda match: match.email  # noqa: E731
     return LicenseReport(
-        users=tuple(sorted((u for p in parts for u in p.users), key=report_row_order)),
+        users=tuple(users_in_report_order(p.users for p in parts)),
         total_seats_consumed=totals.total_seats_consumed,
         accounts_seen=totals.accounts_seen,
         accounts_consuming_seat=totals.accounts_consuming_seat,
