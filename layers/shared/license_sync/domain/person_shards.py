@@ -436,8 +436,9 @@ def combine(
     `users` are sorted as the builder sorts them (`users_in_report_order`; rows with equal
     sort keys, such as two bare pending invitations, may come in another order). A writer
     that must not hold every person streams `users_in_report_order` (or simply each part's
-    rows one part after the other) and takes the counts from `combine_totals`. `login_duplicates` are the
-    `login_findings` when computed apart (partitioned); by default from the parts' records.
+    rows one part after the other) and takes the counts from `combine_totals`.
+    `login_duplicates` are the `login_findings` when computed apart (partitioned); by
+    default they are computed from the parts' records.
     Ambiguous matches and dormant persons come in the builder's order.
     """
     totals = combine_totals((p.totals for p in parts), ghec_rows_repeated=ghec_rows_repeated)
