@@ -10,7 +10,7 @@ other and remember only person numbers, so their memory is freed between them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -58,18 +58,31 @@ class PersonRecord:
 
 def find_likely_duplicates(persons: Sequence[PersonRecord]) -> list[LikelyDuplicate]:
     """All findings over `persons`, in a deterministic order (kind, then emails, then ids)."""
-    findings = [
+    return sort_findings(
+        [*find_email_duplicates(persons), *find_login_duplicates(login_records(persons))]
+    )
+
+
+def find_email_duplicates(persons: Sequence[PersonRecord]) -> list[LikelyDuplicate]:
+    """The findings by address alone (+tag or dots, other domain), unsorted.
+
+    A group's key is a function of an address's loose local part, the person buckets'
+    routing key, so a sharded build can settle each key where every person holding it is.
+    """
+    return [
         *_email_findings(
             persons, DuplicateKind.SAME_ADDRESS_BUT_TAG_OR_DOTS, _loose_address, _tag_or_dots_reason
         ),
         *_email_findings(
             persons, DuplicateKind.SAME_LOCAL_PART_OTHER_DOMAIN, _local_part, _other_domain_reason
         ),
-        *_same_login_findings(persons),
     ]
+
+
+def sort_findings(findings: Iterable[LikelyDuplicate]) -> list[LikelyDuplicate]:
+    """Findings in report order: kind (as declared), then emails, then `hostname:id`s."""
     kind_order = {kind: position for position, kind in enumerate(DuplicateKind)}
-    findings.sort(key=lambda f: (kind_order[f.kind], f.emails, f.server_user_ids))
-    return findings
+    return sorted(findings, key=lambda f: (kind_order[f.kind], f.emails, f.server_user_ids))
 
 
 _KeyOf = Callable[[str, str], str]
@@ -158,37 +171,75 @@ def _keyed_addresses(row: ConsumedLicenseUser, key_of: _KeyOf) -> Iterator[tuple
             yield key_of(local, domain), address.strip()
 
 
-def _same_login_findings(persons: Sequence[PersonRecord]) -> list[LikelyDuplicate]:
-    groups = _PersonGroups()
+@dataclass(frozen=True, slots=True)
+class LoginRecord:
+    """One fresh seat-consuming account with a login, as the login check needs it.
+
+    Small and self-contained so that the parts of a sharded build can emit them and the
+    check can run anywhere (about 100 bytes a record as a JSON line: login ~12, hostname
+    ~25, `hostname:id` ~30, email ~25, person reference ~8).
+    """
+
+    login: str
+    """The login, case-folded (the grouping key)."""
+    hostname: str
+    """The account's normalised hostname."""
+    server_user_id: str
+    email: str | None
+    """The primary email as the instance spelt it, stripped; None without one."""
+    person: str
+    """Which person the account belongs to: unique over everything checked together."""
+    member_login: str | None
+    """The person's GHEC member login, or None when the person is not a member."""
+
+
+def login_records(persons: Sequence[PersonRecord], part: str = "") -> Iterator[LoginRecord]:
+    """The `LoginRecord`s of `persons`; `part` prefixes the person references."""
     for index, person in enumerate(persons):
+        member_login = person.row.github_com_login if person.row.github_com_user else None
         for account in person.accounts:
             if account.login:
-                groups.add(account.login.casefold(), index)
+                yield LoginRecord(
+                    login=account.login.casefold(),
+                    hostname=normalise_hostname(account.hostname),
+                    server_user_id=account.server_user_id,
+                    email=account.email.strip() if account.email else None,
+                    person=f"{part}{index}",
+                    member_login=member_login,
+                )
+
+
+def find_login_duplicates(records: Iterable[LoginRecord]) -> list[LikelyDuplicate]:
+    """The same login on two or more instances, in different persons, unsorted.
+
+    Needs every record of a login together: all records, or one partition of them by
+    `bucket_of_key("login:" + record.login, partitions)` (the findings of the partitions
+    add up, since each groups by login alone).
+    """
+    by_login: dict[str, list[LoginRecord]] = {}
+    for record in records:
+        by_login.setdefault(record.login, []).append(record)
 
     findings = []
-    for login, person_indexes in groups.shared():
-        accounts = [
-            account
-            for index in person_indexes
-            for account in persons[index].accounts
-            if account.login and account.login.casefold() == login
-        ]
-        hostnames = {normalise_hostname(account.hostname) for account in accounts}
+    for login, accounts in by_login.items():
+        member_login_by_person = {record.person: record.member_login for record in accounts}
+        if len(member_login_by_person) < 2:
+            continue
+        hostnames = {record.hostname for record in accounts}
         if len(hostnames) < 2:
             continue
-        rows = [persons[index].row for index in person_indexes]
         findings.append(
             LikelyDuplicate(
                 kind=DuplicateKind.SAME_LOGIN_OTHER_EMAIL,
-                server_user_ids=tuple(sorted(account.server_user_id for account in accounts)),
+                server_user_ids=tuple(sorted(record.server_user_id for record in accounts)),
                 member_logins=tuple(
-                    sorted(row.github_com_login for row in rows if row.github_com_user)
+                    sorted(m for m in member_login_by_person.values() if m is not None)
                 ),
-                emails=tuple(sorted({a.email.strip() for a in accounts if a.email})),
+                emails=tuple(sorted({r.email for r in accounts if r.email is not None})),
                 reason=(
                     f"The login {login!r} exists on {len(hostnames)} instances with different "
                     "primary emails (or none); GitHub matches by email only, so these "
-                    f"accounts count as {len(person_indexes)} people."
+                    f"accounts count as {len(member_login_by_person)} people."
                 ),
             )
         )

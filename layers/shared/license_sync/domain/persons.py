@@ -18,13 +18,16 @@ addresses would join two members' persons, it is skipped and recorded as ambiguo
 
 Links are made in a fixed order (member matches first, then the stored-address links,
 each sorted by address), so the result does not depend on the order accounts arrive in.
+
+`person_shards.py` builds the same persons in N person buckets and a join, with this
+builder on each part (`build_persons`).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from license_sync.domain.duplicates import LikelyDuplicate, PersonRecord, find_likely_duplicates
@@ -80,6 +83,27 @@ def identity_match_values(identity: ExternalIdentity) -> set[str]:
         if name.rstrip("/").rpartition("/")[2].casefold() in IDENTITY_CLAIMS:
             values.extend(claimed)
     return {n for n in (normalise_email(v) for v in values) if n is not None}
+
+
+def identity_values_by_login(identities: Iterable[ExternalIdentity]) -> dict[str, set[str]]:
+    """`identity_match_values` of every linked identity, merged per login (case-folded)."""
+    values: dict[str, set[str]] = defaultdict(set)
+    for identity in identities:
+        if identity.login:
+            values[identity.login.casefold()] |= identity_match_values(identity)
+    return dict(values)
+
+
+def kept_server_user_ids(
+    row: ConsumedLicenseUser, collected_hostnames: Collection[str]
+) -> tuple[str, ...]:
+    """The row's `hostname:id` entries that survive the collection of `collected_hostnames`
+    (normalised hostnames): those of hostnames not collected."""
+    return tuple(
+        entry
+        for entry in row.enterprise_server_user_ids
+        if normalise_hostname(entry.rpartition(":")[0]) not in collected_hostnames
+    )
 
 
 class AccountFromUncollectedHostname(LicenseSyncError):
@@ -173,6 +197,20 @@ class _GhecIdentity:
     ordinal: int
 
 
+@dataclass(frozen=True, slots=True)
+class BuiltPersons:
+    """What `PersonBuilder.build_persons` gives: the report (without likely duplicates),
+    the persons with their fresh accounts (report order), and the ambiguous matches split
+    into the two steps that make them (each in `build`'s order, members' step first)."""
+
+    report: LicenseReport
+    records: list[PersonRecord]
+    member_matches: tuple[AmbiguousMatch, ...]
+    """Addresses that matched several members (one per address, by address)."""
+    refused_links: tuple[AmbiguousMatch, ...]
+    """Stored-address links refused because they would merge two members (by address)."""
+
+
 @dataclass(slots=True)
 class _PersonParts:
     member: _GhecIdentity | None = None
@@ -239,11 +277,7 @@ class PersonBuilder:
         self._ghec_server_rows_superseded = 0
         distinct_rows, self._ghec_rows_repeated = distinct_ghec_rows(ghec_rows)
         for ordinal, row in enumerate(distinct_rows):
-            kept = tuple(
-                entry
-                for entry in row.enterprise_server_user_ids
-                if normalise_hostname(entry.rpartition(":")[0]) not in self._collected
-            )
+            kept = kept_server_user_ids(row, self._collected)
             if row.github_com_user:
                 self._members.append(_GhecIdentity(row, kept, ordinal))
             elif row.enterprise_server_user_ids and not kept:
@@ -256,10 +290,7 @@ class PersonBuilder:
 
         self._members_by_identity: dict[str, list[int]] = defaultdict(list)
         self._members_by_verified_email: dict[str, list[int]] = defaultdict(list)
-        identity_values: dict[str, set[str]] = defaultdict(set)
-        for identity in identities:
-            if identity.login:
-                identity_values[identity.login.casefold()] |= identity_match_values(identity)
+        identity_values = identity_values_by_login(identities)
         for node, member in enumerate(self._members):
             values = set(identity_values.get(member.row.github_com_login.casefold(), ()))
             saml_name_id = normalise_email(member.row.github_com_saml_name_id)
@@ -305,6 +336,11 @@ class PersonBuilder:
 
     def build(self) -> LicenseReport:
         """The persons and counts for everything added so far (the builder is unchanged)."""
+        built = self.build_persons()
+        return replace(built.report, likely_duplicates=tuple(find_likely_duplicates(built.records)))
+
+    def build_persons(self) -> BuiltPersons:
+        """`build` without the likely-duplicates check, with what a sharded build needs."""
         excluded: Counter[SeatExclusion] = Counter()
         accounts_by_email: dict[str, list[ServerAccount]] = defaultdict(list)
         accounts_without_email: list[ServerAccount] = []
@@ -326,10 +362,11 @@ class PersonBuilder:
         email_base = server_row_base + len(self._ghec_server_rows)
         emails = sorted(accounts_by_email)
         sets = _DisjointSets(email_base + len(emails), member_count)
-        ambiguous: list[AmbiguousMatch] = []
+        member_matches: list[AmbiguousMatch] = []
+        refused_links: list[AmbiguousMatch] = []
 
         for offset, email in enumerate(emails):
-            member_node = self._match_member(email, ambiguous)
+            member_node = self._match_member(email, member_matches)
             if member_node is not None:
                 joined = sets.union(email_base + offset, member_node)
                 assert joined, "an address node joins at most one member"
@@ -337,7 +374,7 @@ class PersonBuilder:
         for offset, email in enumerate(emails):
             for node in self._ghec_nodes_by_stored_email.get(email, ()):
                 if not sets.union(email_base + offset, node):
-                    ambiguous.append(self._refused_link(email, email_base + offset, node, sets))
+                    refused_links.append(self._refused_link(email, email_base + offset, node, sets))
 
         parts_by_root: dict[int, _PersonParts] = defaultdict(_PersonParts)
         for node, member in enumerate(self._members):
@@ -350,9 +387,9 @@ class PersonBuilder:
         parts.extend(_PersonParts(accounts=[account]) for account in accounts_without_email)
 
         records = [PersonRecord(_person_row(p), p.accounts) for p in parts]
-        records.sort(key=lambda record: _row_order(record.row))
+        records.sort(key=lambda record: report_row_order(record.row))
         persons = len(records)
-        return LicenseReport(
+        report = LicenseReport(
             users=tuple(record.row for record in records),
             total_seats_consumed=persons,
             accounts_seen=len(self._accounts),
@@ -365,10 +402,11 @@ class PersonBuilder:
             duplicates_merged=(
                 accounts_consuming_seat + member_count + len(self._ghec_server_rows) - persons
             ),
-            ambiguous_matches=tuple(ambiguous),
-            likely_duplicates=tuple(find_likely_duplicates(records)),
+            ambiguous_matches=(*member_matches, *refused_links),
+            likely_duplicates=(),
             dormant_persons=tuple(_dormant_persons(records)),
         )
+        return BuiltPersons(report, records, tuple(member_matches), tuple(refused_links))
 
     def _match_member(self, email: str, ambiguous: list[AmbiguousMatch]) -> int | None:
         """The member node `email` joins (identities first, then lowest login), or None."""
@@ -474,7 +512,7 @@ def _server_user_id_order(entry: str) -> tuple[str, int, str]:
     return (normalise_hostname(hostname), int(user_id) if user_id.isdigit() else -1, entry)
 
 
-def _row_order(row: ConsumedLicenseUser) -> tuple[bool, str, tuple[str, int, str], str]:
+def report_row_order(row: ConsumedLicenseUser) -> tuple[bool, str, tuple[str, int, str], str]:
     """Members first by login, then the others by first `hostname:id`, then first email."""
     first_id = row.enterprise_server_user_ids[0] if row.enterprise_server_user_ids else ""
     first_email = row.enterprise_server_emails[0] if row.enterprise_server_emails else ""
