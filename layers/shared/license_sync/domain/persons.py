@@ -524,8 +524,6 @@ def report_row_order(row: ConsumedLicenseUser) -> tuple[bool, str, tuple[str, in
     )
 
 
-report_row_order = _row_order
-"""The order of a report's persons (public: reconciliation's buckets rebuild it)."""
 
 
 def _person_row(parts: _PersonParts) -> ConsumedLicenseUser:
