@@ -24,6 +24,8 @@ from pydantic import BaseModel, TypeAdapter
 from license_sync.domain.records import (
     Collection,
     ExportUpload,
+    GhecSnapshotProgress,
+    GhecSnapshotStatus,
     Instance,
     InstanceLastSync,
     InstanceProgress,
@@ -460,6 +462,60 @@ class DynamoRunStore:
             )
         except ClientError as exc:
             # The instance was counted (or the run ended) meanwhile: nothing left to explain.
+            if not _condition_failed(exc):
+                raise
+
+    def complete_ghec_snapshot(
+        self, run_id: str, summary: GhecSnapshotProgress
+    ) -> Run | None:
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"run_id": {"S": run_id}},
+                UpdateExpression="SET ghec_snapshot = :summary",
+                # Storing only a pending snapshot makes redelivered messages harmless.
+                ConditionExpression="#status = :collecting AND ghec_snapshot.#st = :pending",
+                ExpressionAttributeNames={"#st": "status", "#status": "status"},
+                ExpressionAttributeValues={
+                    ":summary": _to_value(summary),
+                    ":collecting": {"S": RunStatus.COLLECTING.value},
+                    ":pending": {"S": GhecSnapshotStatus.PENDING.value},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+            return None
+        return self._parse(response["Attributes"])
+
+    def record_ghec_snapshot_failure(self, run_id: str, reason: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"run_id": {"S": run_id}},
+                UpdateExpression=(
+                    "SET ghec_snapshot.#reason = :reason,"
+                    " ghec_snapshot.#attempts = if_not_exists(ghec_snapshot.#attempts, :zero)"
+                    " + :one"
+                ),
+                ConditionExpression="#status = :collecting AND ghec_snapshot.#st = :pending",
+                ExpressionAttributeNames={
+                    "#st": "status",
+                    "#status": "status",
+                    "#reason": "last_attempt_error",
+                    "#attempts": "failed_attempts",
+                },
+                ExpressionAttributeValues={
+                    ":reason": {"S": reason},
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
+                    ":collecting": {"S": RunStatus.COLLECTING.value},
+                    ":pending": {"S": GhecSnapshotStatus.PENDING.value},
+                },
+            )
+        except ClientError as exc:
+            # Stored meanwhile (or the run ended): nothing left to explain.
             if not _condition_failed(exc):
                 raise
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from license_sync.domain.records import CollectRequest, FinalizeRequest
+from license_sync.domain.records import CollectRequest, FinalizeRequest, GhecSnapshotRequest
 
 if TYPE_CHECKING:
     from types_boto3_sqs.client import SQSClient
@@ -19,12 +19,14 @@ class SqsWorkQueue:
         *,
         collect_queue_url: str,
         finalize_queue_url: str,
+        ghec_snapshot_queue_url: str,
         max_delay_seconds: int = MAX_DELAY_SECONDS,
     ) -> None:
         self._client = client
         self._max_delay_seconds = min(max_delay_seconds, MAX_DELAY_SECONDS)
         self._collect_queue_url = collect_queue_url
         self._finalize_queue_url = finalize_queue_url
+        self._ghec_snapshot_queue_url = ghec_snapshot_queue_url
 
     def send_collect(self, request: CollectRequest, *, delay_seconds: int = 0) -> None:
         self._client.send_message(
@@ -36,4 +38,9 @@ class SqsWorkQueue:
     def send_finalize(self, request: FinalizeRequest) -> None:
         self._client.send_message(
             QueueUrl=self._finalize_queue_url, MessageBody=request.model_dump_json()
+        )
+
+    def send_ghec_snapshot(self, request: GhecSnapshotRequest) -> None:
+        self._client.send_message(
+            QueueUrl=self._ghec_snapshot_queue_url, MessageBody=request.model_dump_json()
         )

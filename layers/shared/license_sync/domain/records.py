@@ -240,6 +240,24 @@ class RunSummary(_Record):
     """Why GitHub's server installations (GraphQL) could not be read this run ("" when read)."""
 
 
+class GhecSnapshotStatus(StrEnum):
+    PENDING = "pending"
+    STORED = "stored"
+    FAILED = "failed"
+
+
+class GhecSnapshotProgress(_Record):
+    """The run's read of GHEC (consumed licenses, identities, status, installations), made
+    beside the collection by its own message: one more unit the collection waits for."""
+
+    status: GhecSnapshotStatus = GhecSnapshotStatus.PENDING
+    rows: int = 0
+    """Distinct consumed-licenses rows stored (once stored)."""
+    cross_rows: int = 0
+    failed_attempts: int = 0
+    last_attempt_error: str = ""
+
+
 class Run(_Record):
     run_id: str
     status: RunStatus
@@ -258,6 +276,17 @@ class Run(_Record):
     """Finalize attempts that raised, so SQS delivered the message again."""
     finalize_attempt_error: str = ""
     """Why the latest of those attempts failed (the error's own message)."""
+    ghec_snapshot: GhecSnapshotProgress | None = None
+    """None: a run started before the snapshot existed (finalize reads GHEC itself)."""
+
+    @property
+    def collection_complete(self) -> bool:
+        """Every instance counted and GHEC's snapshot stored: finalize may begin."""
+        snapshot_pending = (
+            self.ghec_snapshot is not None
+            and self.ghec_snapshot.status is not GhecSnapshotStatus.STORED
+        )
+        return self.instances_done >= self.instances_total and not snapshot_pending
 
     @property
     def duration_seconds(self) -> float | None:
@@ -302,4 +331,9 @@ class CollectRequest(_Record):
 
 class FinalizeRequest(_Record):
     kind: Literal["finalize"] = "finalize"
+    run_id: str
+
+
+class GhecSnapshotRequest(_Record):
+    kind: Literal["ghec_snapshot"] = "ghec_snapshot"
     run_id: str

@@ -526,7 +526,8 @@ class RunBookkeeping:
             return CollectResult(
                 CollectOutcome.SKIPPED, request.run_id, request.instance_id, progress.hostname
             )
-        if updated.instances_done >= updated.instances_total:
+        if updated.collection_complete:
+            # The last unit done queues finalize (GHEC's snapshot may be that unit instead).
             self.queue.send_finalize(FinalizeRequest(run_id=request.run_id))
         failed = progress.status is InstanceRunStatus.FAILED
         return CollectResult(

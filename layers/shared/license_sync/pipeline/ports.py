@@ -17,19 +17,24 @@ from license_sync.domain.records import (
     CollectRequest,
     ExportUpload,
     FinalizeRequest,
+    GhecSnapshotRequest,
     Instance,
     InstanceLastSync,
     InstanceProgress,
     Run,
+    GhecSnapshotProgress,
     RunLock,
 )
 from license_sync.models import (
     ConsumedLicenses,
     ExternalIdentitiesRead,
+    ExternalIdentity,
+    GhecSnapshotMeta,
     GhesLicense,
     LicenseSyncStatus,
     ReportNotReady,
     RequestStats,
+    RoutedGhecRow,
     ServerAccount,
     ServerInstallation,
     SshTarget,
@@ -100,6 +105,17 @@ class RunStore(Protocol):
         """Count one failed finalize attempt of a finalizing run and keep its reason."""
         ...
 
+    def complete_ghec_snapshot(
+        self, run_id: str, summary: GhecSnapshotProgress
+    ) -> Run | None:
+        """Mark the run's pending GHEC snapshot stored, once; None if it was not pending
+        (stored already, or the run ended)."""
+        ...
+
+    def record_ghec_snapshot_failure(self, run_id: str, reason: str) -> None:
+        """Count one failed snapshot attempt of a collecting run and keep its reason."""
+        ...
+
     def finish(self, run: Run) -> None:
         """Store the final record and release the lock held by this run."""
         ...
@@ -145,6 +161,7 @@ class AccountStore(Protocol):
 class WorkQueue(Protocol):
     def send_collect(self, request: CollectRequest, *, delay_seconds: int = 0) -> None: ...
     def send_finalize(self, request: FinalizeRequest) -> None: ...
+    def send_ghec_snapshot(self, request: GhecSnapshotRequest) -> None: ...
 
 
 class ReportStore(Protocol):
@@ -212,9 +229,70 @@ class GhecEnterprise(Protocol):
     def get_license_sync_status(self) -> LicenseSyncStatus: ...
 
 
+class GhecLicenseListing(Protocol):
+    """GHEC as the snapshot reads it (GhecClient implements it): page by page."""
+
+    stats: RequestStats
+
+    def consumed_license_pages(self, *, budget_seconds: float) -> Iterator[ConsumedLicenses]: ...
+    def get_license_sync_status(self) -> LicenseSyncStatus: ...
+
+
 class GhecGraphView(Protocol):
     """GHEC's GraphQL views as finalize reads them (GhecGraphQLClient implements it)."""
 
     def read_external_identities(self, *, budget_seconds: float) -> ExternalIdentitiesRead: ...
     def read_server_installations(self, *, budget_seconds: float) -> list[ServerInstallation]: ...
     def close(self) -> None: ...
+
+
+class GhecSnapshotWriter(Protocol):
+    """One run's GHEC snapshot as it is written: buffered, flushed in bounded chunks."""
+
+    def add_row(self, bucket: int, row: RoutedGhecRow) -> None:
+        """A row whose addresses route to `bucket` alone (rows come in ordinal order)."""
+        ...
+
+    def add_cross_row(self, row: RoutedGhecRow) -> None:
+        """A row whose addresses route to several buckets (settled by the join)."""
+        ...
+
+    def add_hot_address(self, bucket: int, address: str) -> None:
+        """An address of a cross row, in the bucket it routes to."""
+        ...
+
+    def add_identity(self, bucket: int, identity: ExternalIdentity) -> None:
+        """An identity of a member whose row is `bucket`'s (or of no listed member)."""
+        ...
+
+    def add_cross_identity(self, identity: ExternalIdentity) -> None:
+        """An identity of a member whose row crosses buckets."""
+        ...
+
+    def finish(self, meta: GhecSnapshotMeta) -> None:
+        """Flush what is buffered and write the meta document last (the snapshot is whole)."""
+        ...
+
+
+class GhecSnapshotStore(Protocol):
+    def writer(self, run_id: str) -> GhecSnapshotWriter:
+        """A fresh writer; a second attempt overwrites the first one's objects."""
+        ...
+
+
+class GhecSnapshotReader(Protocol):
+    def meta(self, run_id: str) -> GhecSnapshotMeta | None:
+        """The snapshot's meta document; None when it was not (fully) written."""
+        ...
+
+    def rows(self, run_id: str, bucket: int) -> Iterator[RoutedGhecRow]:
+        """A bucket's own rows, in ordinal order."""
+        ...
+
+    def cross_rows(self, run_id: str) -> Iterator[RoutedGhecRow]:
+        """The rows crossing buckets, in ordinal order."""
+        ...
+
+    def hot_addresses(self, run_id: str, bucket: int) -> Iterator[str]: ...
+    def identities(self, run_id: str, bucket: int) -> Iterator[ExternalIdentity]: ...
+    def cross_identities(self, run_id: str) -> Iterator[ExternalIdentity]: ...
