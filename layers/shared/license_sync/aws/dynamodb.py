@@ -465,9 +465,7 @@ class DynamoRunStore:
             if not _condition_failed(exc):
                 raise
 
-    def complete_ghec_snapshot(
-        self, run_id: str, summary: GhecSnapshotProgress
-    ) -> Run | None:
+    def complete_ghec_snapshot(self, run_id: str, summary: GhecSnapshotProgress) -> Run | None:
         try:
             response = self._client.update_item(
                 TableName=self._table,

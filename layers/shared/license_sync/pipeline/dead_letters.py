@@ -11,13 +11,20 @@ from typing import Annotated
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from license_sync.domain.records import CollectRequest, FinalizeRequest, InstanceProgress, Run
+from license_sync.domain.records import (
+    CollectRequest,
+    FinalizeRequest,
+    GhecSnapshotRequest,
+    InstanceProgress,
+    Run,
+)
 from license_sync.pipeline.attempts import gave_up_reason
 from license_sync.pipeline.collect import CollectOutcome, RunBookkeeping
 from license_sync.pipeline.finalize import fail_run_record
+from license_sync.pipeline.ghec_snapshot import fail_run_without_snapshot
 
-_work_message: TypeAdapter[CollectRequest | FinalizeRequest] = TypeAdapter(
-    Annotated[CollectRequest | FinalizeRequest, Field(discriminator="kind")]
+_work_message: TypeAdapter[CollectRequest | FinalizeRequest | GhecSnapshotRequest] = TypeAdapter(
+    Annotated[CollectRequest | FinalizeRequest | GhecSnapshotRequest, Field(discriminator="kind")]
 )
 
 # Only when no attempt recorded why (each timed out, or crashed the runtime).
@@ -67,6 +74,16 @@ def handle_dead_letter(body: str, deps: DeadLetterDeps) -> DeadLetterOutcome:
             f"instance {result.outcome}",
             run_id=message.run_id,
             failed_hostname=result.hostname if failed else "",
+        )
+    if isinstance(message, GhecSnapshotRequest):
+        # Without GHEC's snapshot the run cannot be finalized: it fails with the reason.
+        failed_run = fail_run_without_snapshot(
+            deps.bookkeeping.runs, message.run_id, deps.bookkeeping.clock()
+        )
+        return DeadLetterOutcome(
+            "run failed" if failed_run else "run already finished",
+            run_id=message.run_id,
+            failed_run=failed_run,
         )
     run = fail_run_record(message.run_id, finalize_gave_up, deps.bookkeeping)
     return DeadLetterOutcome(

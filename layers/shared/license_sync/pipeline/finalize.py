@@ -52,6 +52,7 @@ from license_sync.models import (
 from license_sync.pipeline.attempts import record_failed_attempt
 from license_sync.pipeline.collect import RunBookkeeping
 from license_sync.pipeline.exports import store_upload_package
+from license_sync.pipeline.ghec_snapshot import load_snapshot
 from license_sync.pipeline.github_view import (
     GitHubGraphRead,
     github_server_view,
@@ -61,6 +62,7 @@ from license_sync.pipeline.ports import (
     AccountStore,
     GhecEnterprise,
     GhecGraphView,
+    GhecSnapshotReader,
     InstanceStore,
     ReportStore,
     RunNotifier,
@@ -90,6 +92,8 @@ class FinalizeDeps:
     clock: Callable[[], datetime] = utc_now
     github_graph: Callable[[], GhecGraphView] | None = None
     """GHEC's GraphQL views (identities, server installations); None: not read, and said."""
+    ghec_snapshots: GhecSnapshotReader | None = None
+    """Where a run's GHEC snapshot is stored; None: GHEC is read by finalize itself."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,25 @@ def finalize_sync(run_id: str, deps: FinalizeDeps) -> FinalizedRun | None:
         # reports this reason (a 401 from GHEC, say) rather than a generic one.
         record_failed_attempt(partial(deps.runs.record_finalize_failure, run_id), exc)
         raise
+
+
+def _ghec_as_read(
+    run: Run, deps: FinalizeDeps
+) -> tuple[ConsumedLicenses, LicenseSyncStatus, GitHubGraphRead]:
+    """GHEC as this run read it: its snapshot (read beside the collection), or, for a run
+    started without one, GHEC read now."""
+    if run.ghec_snapshot is not None and deps.ghec_snapshots is not None:
+        deps.runs.record_step(run.run_id, "loading GHEC's snapshot")
+        loaded = load_snapshot(deps.ghec_snapshots, run.run_id)
+        return loaded.known, loaded.github_view, loaded.graph
+    ghec = deps.ghec()
+    deps.runs.record_step(run.run_id, "reading GHEC's consumed licenses")
+    known = ghec.get_consumed_licenses(budget_seconds=GHEC_BUDGET_SECONDS)
+    # GitHub's view as this run found it: reconciliation explains the difference with it
+    # (GitHub's own syncs, not our push, change what GHEC holds).
+    github_view = ghec.get_license_sync_status()
+    deps.runs.record_step(run.run_id, "reading GitHub's server view and identities")
+    return known, github_view, read_github_graph(deps.github_graph)
 
 
 def _push_fresh(
@@ -161,14 +184,7 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
     progress = dict(run.instances)
     sources = _choose_sources(progress, registry)
 
-    ghec = deps.ghec()
-    deps.runs.record_step(run.run_id, "reading GHEC's consumed licenses")
-    known = ghec.get_consumed_licenses(budget_seconds=GHEC_BUDGET_SECONDS)
-    # GitHub's view as this run found it: reconciliation explains the difference with it
-    # (GitHub's own syncs, not our push, change what GHEC holds).
-    github_view = ghec.get_license_sync_status()
-    deps.runs.record_step(run.run_id, "reading GitHub's server view and identities")
-    graph = read_github_graph(deps.github_graph)
+    known, github_view, graph = _ghec_as_read(run, deps)
     deps.runs.record_step(run.run_id, f"building persons from {len(sources)} instance(s)' accounts")
     builder = PersonBuilder(
         known.users,

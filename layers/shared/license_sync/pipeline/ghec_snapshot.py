@@ -15,9 +15,11 @@ queues finalize.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
+from heapq import merge
 from typing import Protocol
 
 from license_sync.domain.person_buckets import (
@@ -32,26 +34,32 @@ from license_sync.domain.records import (
     FinalizeRequest,
     GhecSnapshotProgress,
     GhecSnapshotStatus,
+    InstanceProgress,
+    InstanceRunStatus,
     Run,
     RunStatus,
 )
+from license_sync.errors import LicenseSyncError
 from license_sync.models import (
     ConsumedLicenses,
     ExternalIdentitiesRead,
     ExternalIdentity,
     GhecSnapshotMeta,
+    LicenseSyncStatus,
     RoutedGhecRow,
     ServerInstallation,
 )
-from license_sync.pipeline.attempts import record_failed_attempt
+from license_sync.pipeline.attempts import gave_up_reason, record_failed_attempt
 from license_sync.pipeline.github_view import (
     NO_GRAPH_READER,
+    GitHubGraphRead,
     read_identities,
     read_installations,
 )
 from license_sync.pipeline.ports import (
     GhecGraphView,
     GhecLicenseListing,
+    GhecSnapshotReader,
     GhecSnapshotStore,
     GhecSnapshotWriter,
 )
@@ -267,3 +275,97 @@ def _route_identities(
         else:
             writer.add_identity(bucket_of_key("login:" + login, buckets), identity)
 
+
+SNAPSHOT_GAVE_UP = (
+    "reading GHEC failed repeatedly; the snapshot message went to the dead-letter queue"
+)
+NOT_COLLECTED_WITHOUT_SNAPSHOT = "not collected: the run failed (see the run's error)"
+
+
+class FailingRuns(Protocol):
+    """What failing a run whose snapshot gave up needs of the run store."""
+
+    def get(self, run_id: str) -> Run | None: ...
+    def fail_active(
+        self,
+        run_id: str,
+        *,
+        error: str,
+        finished_at: datetime,
+        unfinished: Mapping[str, InstanceProgress] | None = None,
+    ) -> Run | None: ...
+
+
+def snapshot_gave_up(progress: GhecSnapshotProgress) -> str:
+    """Why a run failed once SQS stopped redelivering its snapshot message."""
+    reason = gave_up_reason(progress.last_attempt_error, progress.failed_attempts, SNAPSHOT_GAVE_UP)
+    return f"GHEC's snapshot could not be read: {reason}"
+
+
+def fail_run_without_snapshot(runs: FailingRuns, run_id: str, now: datetime) -> Run | None:
+    """End a run whose GHEC snapshot exhausted its retries: it cannot be finalized.
+
+    Returns the failed run; None when there was nothing to fail (finished, or stored).
+    """
+    run = runs.get(run_id)
+    if run is None or run.status is not RunStatus.COLLECTING or run.ghec_snapshot is None:
+        return None
+    if run.ghec_snapshot.status is GhecSnapshotStatus.STORED:
+        return None
+    # Instances still collecting fail too, so the run's instances add up.
+    unfinished = {
+        instance_id: progress.model_copy(
+            update={
+                "status": InstanceRunStatus.FAILED,
+                "error": NOT_COLLECTED_WITHOUT_SNAPSHOT,
+                "finished_at": now,
+            }
+        )
+        for instance_id, progress in run.instances.items()
+        if progress.status is InstanceRunStatus.PENDING
+    }
+    return runs.fail_active(
+        run_id, error=snapshot_gave_up(run.ghec_snapshot), finished_at=now, unfinished=unfinished
+    )
+
+
+class SnapshotNotStored(LicenseSyncError):
+    """Finalize found no stored snapshot for a run that recorded one."""
+
+
+@dataclass(frozen=True)
+class LoadedSnapshot:
+    """The snapshot as today's single builder takes it: every row, in GitHub's order."""
+
+    known: ConsumedLicenses
+    github_view: LicenseSyncStatus
+    graph: GitHubGraphRead
+
+
+def load_snapshot(reader: GhecSnapshotReader, run_id: str) -> LoadedSnapshot:
+    """Every bucket's rows and the cross rows merged back into ordinal order, every
+    identity, and what GHEC said besides: what finalize read from GHEC before."""
+    meta = reader.meta(run_id)
+    if meta is None:
+        raise SnapshotNotStored(f"run {run_id}'s GHEC snapshot is not stored")
+    streams = [reader.rows(run_id, bucket) for bucket in range(meta.buckets)]
+    ordered = merge(reader.cross_rows(run_id), *streams, key=lambda routed: routed.ordinal)
+    identities = [
+        identity for bucket in range(meta.buckets) for identity in reader.identities(run_id, bucket)
+    ]
+    identities.extend(reader.cross_identities(run_id))
+    return LoadedSnapshot(
+        known=ConsumedLicenses(
+            total_seats_consumed=meta.total_seats_consumed,
+            total_seats_purchased=meta.total_seats_purchased,
+            users=[routed.row for routed in ordered],
+        ),
+        github_view=meta.license_sync_status,
+        graph=GitHubGraphRead(
+            identities=ExternalIdentitiesRead(
+                identities=identities, not_read=list(meta.identities_not_read)
+            ),
+            installations=meta.installations,
+            installations_error=meta.installations_error,
+        ),
+    )

@@ -17,12 +17,12 @@ from license_sync.domain.records import (
     CollectRequest,
     ExportUpload,
     FinalizeRequest,
+    GhecSnapshotProgress,
     GhecSnapshotRequest,
     Instance,
     InstanceLastSync,
     InstanceProgress,
     Run,
-    GhecSnapshotProgress,
     RunLock,
 )
 from license_sync.models import (
@@ -105,9 +105,7 @@ class RunStore(Protocol):
         """Count one failed finalize attempt of a finalizing run and keep its reason."""
         ...
 
-    def complete_ghec_snapshot(
-        self, run_id: str, summary: GhecSnapshotProgress
-    ) -> Run | None:
+    def complete_ghec_snapshot(self, run_id: str, summary: GhecSnapshotProgress) -> Run | None:
         """Mark the run's pending GHEC snapshot stored, once; None if it was not pending
         (stored already, or the run ended)."""
         ...
