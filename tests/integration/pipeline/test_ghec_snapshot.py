@@ -40,9 +40,7 @@ def test_ghec_is_read_by_the_snapshot_during_the_collection_and_finalize_uses_it
         assert len(consumed) == 1  # one page, read by the snapshot; finalize read none
 
         # And the snapshot is stored as JSON lines by bucket, every distinct row once, in order
-        snapshots = JsonLinesGhecSnapshots(
-            S3ReportStore(local.stack.s3, local.stack.bucket_name)
-        )
+        snapshots = JsonLinesGhecSnapshots(S3ReportStore(local.stack.s3, local.stack.bucket_name))
         meta = snapshots.meta(run.run_id)
         assert meta is not None
         listed = local.simulator.consumed_licenses()
@@ -87,7 +85,5 @@ def test_ghec_is_read_by_the_snapshot_during_the_collection_and_finalize_uses_it
         assert run.ghec_snapshot.rows == len(distinct)
         assert run.summary is not None
         assert run.summary.consumed_licenses == DEMO_EXPECTED_SEATS_CONSUMED
-        assert run.summary.reconciliation.ghec_total_seats_consumed == (
-            listed.total_seats_consumed
-        )
+        assert run.summary.reconciliation.ghec_total_seats_consumed == (listed.total_seats_consumed)
         assert run.summary.identities_note == ""
