@@ -16,7 +16,7 @@ queues finalize.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from heapq import merge
@@ -132,13 +132,6 @@ def _snapshot_due(run: Run | None) -> bool:
     )
 
 
-@dataclass
-class _MemberHomes:
-    """Where the members that have identities went: their bucket, or None for a cross row."""
-
-    homes: dict[str, int | None] = field(default_factory=dict)
-
-
 def _read_and_store(run_id: str, deps: GhecSnapshotDeps) -> GhecSnapshotProgress:
     graph = deps.github_graph() if deps.github_graph is not None else None
     try:
@@ -212,7 +205,8 @@ def route_consumed_licenses(
             values_by_login.setdefault(identity.login.casefold(), set()).update(
                 identity_match_values(identity)
             )
-    homes = _MemberHomes()
+    # Where each member with identities went: its bucket, or None for a cross row.
+    homes: dict[str, int | None] = {}
     repeats = GhecRowRepeats()
     counted = RoutedRows()
     ordinal = 0
@@ -248,7 +242,7 @@ def route_consumed_licenses(
                     )
                 home = None
             if login is not None and login in values_by_login:
-                homes.homes[login] = home
+                homes[login] = home
     counted.rows_repeated = repeats.repeated
     _route_identities(identities, homes, writer, buckets=buckets)
     return counted
@@ -256,7 +250,7 @@ def route_consumed_licenses(
 
 def _route_identities(
     identities: Sequence[ExternalIdentity],
-    homes: _MemberHomes,
+    homes: Mapping[str, int | None],
     writer: GhecSnapshotWriter,
     *,
     buckets: int,
@@ -266,8 +260,8 @@ def _route_identities(
     # snapshot holds every identity read.
     for identity in identities:
         login = identity.login.casefold() if identity.login else ""
-        if login in homes.homes:
-            home = homes.homes[login]
+        if login in homes:
+            home = homes[login]
             if home is None:
                 writer.add_cross_identity(identity)
             else:
