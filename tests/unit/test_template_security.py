@@ -33,7 +33,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:UpdateItem", "RunsTable"),  # ends a run whose lock expired
         ("dynamodb:DeleteItem", "RunsTable"),
         ("sqs:SendMessage", "CollectQueue"),
-        ("sqs:SendMessage", "FinalizeQueue"),
+        ("sqs:SendMessage", "GhecSnapshotQueue"),  # the last unit done queues finalize
     },
     "CollectUsageFunction": {
         ("dynamodb:GetItem", "InstancesTable"),
@@ -70,6 +70,13 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("sns:Publish", "AlarmTopic"),
         ("kms:GenerateDataKey", "AlarmTopicKey"),
         ("kms:Decrypt", "AlarmTopicKey"),
+    },
+    "SnapshotGhecFunction": {
+        ("dynamodb:GetItem", "RunsTable"),
+        ("dynamodb:UpdateItem", "RunsTable"),  # the snapshot stored, or an attempt's failure
+        ("s3:PutObject", "ReportsBucket/work/*"),  # JSON lines under work/RUN_ID/ghec/
+        ("sqs:SendMessage", "FinalizeQueue"),  # when it is the last unit done
+        ("secretsmanager:GetSecretValue", "GhecTokenSecret"),
     },
     "IngestExportFunction": {
         ("dynamodb:GetItem", "InstancesTable"),
@@ -109,7 +116,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
             for action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem")
         },
         ("sqs:SendMessage", "CollectQueue"),
-        ("sqs:SendMessage", "FinalizeQueue"),
+        ("sqs:SendMessage", "GhecSnapshotQueue"),
         *{
             (f"secretsmanager:{action}", "InstanceSecrets")
             for action in (
@@ -202,6 +209,7 @@ def test_no_function_may_read_a_token_it_does_not_use() -> None:
         "CollectUsageFunction": {"InstanceSecrets"},
         "FinalizeSyncFunction": {"GhecTokenSecret"},
         "HeartbeatFunction": {"GhecTokenSecret"},
+        "SnapshotGhecFunction": {"GhecTokenSecret"},
     }
 
 

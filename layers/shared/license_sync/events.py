@@ -5,7 +5,12 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import BaseModel, ConfigDict, Json
 
-from license_sync.domain.records import CollectRequest, FinalizeRequest, TriggerKind
+from license_sync.domain.records import (
+    CollectRequest,
+    FinalizeRequest,
+    GhecSnapshotRequest,
+    TriggerKind,
+)
 
 
 class StartSyncEvent(BaseModel):
@@ -23,3 +28,7 @@ class CollectRecord(SqsRecordModel):
 
 class FinalizeRecord(SqsRecordModel):
     body: Json[FinalizeRequest]
+
+
+class GhecSnapshotRecord(SqsRecordModel):
+    body: Json[GhecSnapshotRequest]

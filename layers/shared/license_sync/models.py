@@ -304,3 +304,26 @@ class RoutedGhecRow(BaseModel):
 
     ordinal: int = Field(ge=0)
     row: ConsumedLicenseUser
+
+
+class GhecSnapshotMeta(BaseModel):
+    """What a run's GHEC snapshot read besides the rows (`work/RUN_ID/ghec/meta.json`)."""
+
+    buckets: int = Field(ge=1)
+    """N, the person buckets the rows were routed to."""
+    total_seats_purchased: int | None = None
+    total_seats_consumed: int | None = None
+    rows_listed: int = 0
+    """Rows GHEC's pages delivered, repeats included."""
+    rows_repeated: int = 0
+    """Rows left out as repeats (`distinct_ghec_rows`): listed minus distinct."""
+    cross_rows: int = 0
+    """Distinct rows whose addresses route to several buckets (settled by the join)."""
+    license_sync_status: LicenseSyncStatus
+    installations: list[ServerInstallation] | None = None
+    """GitHub's server installations; None when they could not be read (`installations_error`)."""
+    installations_error: str = ""
+    identities_read: int = 0
+    """SAML/SCIM identities GraphQL returned (those of no listed member are not stored)."""
+    identities_not_read: list[str] = Field(default_factory=list)
+    """Why identities are missing, each a sentence (as `ExternalIdentitiesRead.not_read`)."""

@@ -7,6 +7,7 @@ run points DynamoDB at DynamoDB Local.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from functools import cache
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ from license_sync.aws.dynamodb import (
     DynamoInstanceStore,
     DynamoRunStore,
 )
+from license_sync.aws.ghec_snapshots import JsonLinesGhecSnapshots
 from license_sync.aws.notifications import SnsRunNotifier
 from license_sync.aws.queues import SqsWorkQueue
 from license_sync.aws.secrets import SecretsManagerTokens
@@ -39,6 +41,7 @@ from license_sync.pipeline.collect import CollectDeps, CollectLimits
 from license_sync.pipeline.dead_letters import DeadLetterDeps
 from license_sync.pipeline.exports import IngestExportDeps
 from license_sync.pipeline.finalize import FinalizeDeps
+from license_sync.pipeline.ghec_snapshot import GhecSnapshotDeps
 from license_sync.pipeline.heartbeat import HeartbeatDeps
 from license_sync.pipeline.ports import UsagePublisher, UsageReportSourceFactory
 from license_sync.pipeline.run_bookkeeping import RunBookkeeping
@@ -76,6 +79,7 @@ def _queue(settings: Settings) -> SqsWorkQueue:
         boto3.client("sqs"),
         collect_queue_url=settings.collect_queue_url,
         finalize_queue_url=settings.finalize_queue_url,
+        ghec_snapshot_queue_url=settings.ghec_snapshot_queue_url,
         max_delay_seconds=settings.max_queue_delay_seconds,
     )
 
@@ -150,10 +154,14 @@ def _publisher(settings: Settings, ghec_token: str, run_id: str) -> UsagePublish
     return S3UsagePublisher(boto3.client("s3"), settings.reports_bucket, f"uploads/{run_id}")
 
 
-@cache
-def finalize_deps() -> FinalizeDeps:
-    settings = settings_from_environment()
-    tokens = _tokens(settings)
+def _ghec_snapshots(settings: Settings) -> JsonLinesGhecSnapshots:
+    return JsonLinesGhecSnapshots(S3ReportStore(boto3.client("s3"), settings.reports_bucket))
+
+
+def _ghec_readers(
+    settings: Settings, tokens: SecretsManagerTokens
+) -> tuple[Callable[[], GhecClient], Callable[[], GhecGraphQLClient]]:
+    """GHEC's REST client and its GraphQL reader, built when a run needs them."""
 
     def ghec_for_run() -> GhecClient:
         return GhecClient(
@@ -172,6 +180,28 @@ def finalize_deps() -> FinalizeDeps:
             settings=_http_settings(settings),
         )
 
+    return ghec_for_run, graph_for_run
+
+
+@cache
+def ghec_snapshot_deps() -> GhecSnapshotDeps:
+    settings = settings_from_environment()
+    ghec_for_run, graph_for_run = _ghec_readers(settings, _tokens(settings))
+    return GhecSnapshotDeps(
+        runs=_runs(settings),
+        queue=_queue(settings),
+        snapshots=_ghec_snapshots(settings),
+        ghec=ghec_for_run,
+        github_graph=graph_for_run,
+    )
+
+
+@cache
+def finalize_deps() -> FinalizeDeps:
+    settings = settings_from_environment()
+    tokens = _tokens(settings)
+    ghec_for_run, graph_for_run = _ghec_readers(settings, tokens)
+
     def publisher_for_run(run_id: str) -> UsagePublisher:
         return _publisher(settings, tokens.get_token(settings.ghec_token_secret), run_id)
 
@@ -183,6 +213,7 @@ def finalize_deps() -> FinalizeDeps:
         ghec=ghec_for_run,
         publisher=publisher_for_run,
         github_graph=graph_for_run,
+        ghec_snapshots=_ghec_snapshots(settings),
         notifier=SnsRunNotifier(boto3.client("sns"), settings.notification_topic_arn)
         if settings.notification_topic_arn
         else None,
@@ -271,6 +302,7 @@ def reset_dependencies() -> None:
         start_sync_deps,
         collect_deps,
         finalize_deps,
+        ghec_snapshot_deps,
         ingest_export_deps,
         dead_letter_deps,
         api_deps,

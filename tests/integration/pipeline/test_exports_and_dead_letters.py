@@ -10,8 +10,8 @@ import pytest
 from license_sync.domain.records import InstanceRunStatus, Run, RunStatus
 from license_sync.errors import GitHubError
 from license_sync.models import UsageSource
-from license_sync.pipeline.finalize import GHEC_BUDGET_SECONDS
-from license_sync.runtime import collect_deps, finalize_deps
+from license_sync.pipeline.ghec_snapshot import CONSUMED_LICENSES_BUDGET_SECONDS
+from license_sync.runtime import collect_deps, ghec_snapshot_deps
 from license_sync_local.runner import instance_store, upload_export
 from license_sync_local.simulator import (
     DEMO_EXPECTED_SEATS_CONSUMED,
@@ -135,10 +135,11 @@ def _collect_error(local: LocalDeployment, hostname: str) -> str:
     return str(raised.value)
 
 
-def _finalize_error() -> str:
-    """What finalize's own GHEC client raises now (its first request)."""
+def _snapshot_error() -> str:
+    """What the GHEC snapshot's own client raises now (its first request)."""
+    ghec = ghec_snapshot_deps().ghec()
     with pytest.raises(GitHubError) as raised:
-        finalize_deps().ghec().get_consumed_licenses(budget_seconds=GHEC_BUDGET_SECONDS)
+        next(ghec.consumed_license_pages(budget_seconds=CONSUMED_LICENSES_BUDGET_SECONDS))
     return str(raised.value)
 
 
@@ -193,17 +194,25 @@ def test_a_rejected_token_fails_its_instance_at_once_with_the_clients_error(
         assert _sync_status(local, run)[lab.hostname]["error"] == progress.error
 
 
-def test_finalize_that_keeps_failing_fails_the_run_and_releases_the_lock(
+def test_a_ghec_snapshot_that_keeps_failing_fails_the_run_and_releases_the_lock(
     deployment: DeploymentFactory,
 ) -> None:
     instances, ghec = demo_enterprise()
     with deployment(instances[:1], ghec, environment={"GITHUB_MAX_ATTEMPTS": "1"}) as local:
         local.simulator.add_fault(Fault(FaultKind.STATUS_503, target="ghec", times=-1))
 
+        # When the sync runs (SQS redelivers the snapshot until it lands in the DLQ)
         run = local.run()
 
+        # Then the run failed with the snapshot's own reason, and never finalized
         assert run.status is RunStatus.FAILED
-        assert run.error == f"{_finalize_error()} ({_deliveries('FinalizeQueue')} attempts)"
+        attempts = _deliveries("GhecSnapshotQueue")
+        assert run.error == (
+            f"GHEC's snapshot could not be read: {_snapshot_error()} ({attempts} attempts)"
+        )
+        assert run.summary is None
+        assert run.ghec_snapshot is not None
+        assert run.ghec_snapshot.failed_attempts == attempts
         # And a new run can start: the lock went with the failed run
         local.simulator.clear_faults()
         assert local.run().status is RunStatus.SUCCEEDED
@@ -217,12 +226,14 @@ def test_a_wrong_ghec_token_fails_the_run_saying_ghec_rejected_it(
     with deployment(instances[:1], ghec) as local:
         ghec.token = "rotated-on-github"
 
-        # When the sync runs (finalize is retried until its message is dead-lettered)
+        # When the sync runs (the snapshot is retried until its message is dead-lettered)
         run = local.run()
 
         # Then the run's error is GHEC's 401 as the client reports it, not a generic one
         assert run.status is RunStatus.FAILED
-        rejected = _finalize_error()
+        rejected = _snapshot_error()
         assert "401" in rejected
-        assert run.error == f"{rejected} ({_deliveries('FinalizeQueue')} attempts)"
-        assert run.finalize_failed_attempts == _deliveries("FinalizeQueue")
+        attempts = _deliveries("GhecSnapshotQueue")
+        assert run.error == f"GHEC's snapshot could not be read: {rejected} ({attempts} attempts)"
+        assert run.ghec_snapshot is not None
+        assert run.ghec_snapshot.failed_attempts == attempts

@@ -14,6 +14,8 @@ import pytest
 from license_sync.aws.dynamodb import DynamoRunStore
 from license_sync.domain.records import (
     BucketProgress,
+    GhecSnapshotProgress,
+    GhecSnapshotStatus,
     InstanceProgress,
     InstanceRunStatus,
     Run,
@@ -32,7 +34,13 @@ INSTANCE = "ghes-a"
 BUCKET = 1
 
 
-def _run(number: int, status: RunStatus, instance: InstanceRunStatus, done: int) -> Run:
+def _run(
+    number: int,
+    status: RunStatus,
+    instance: InstanceRunStatus,
+    done: int,
+    snapshot: GhecSnapshotStatus | None,
+) -> Run:
     # With `done` buckets built of two: bucket 1 is built already when done is 1.
     buckets = {str(BUCKET): BucketProgress(persons=3)} if done else {}
     return Run(
@@ -46,6 +54,7 @@ def _run(number: int, status: RunStatus, instance: InstanceRunStatus, done: int)
         person_buckets=2,
         buckets=buckets,
         buckets_done=done,
+        ghec_snapshot=None if snapshot is None else GhecSnapshotProgress(status=snapshot),
     )
 
 
@@ -54,6 +63,9 @@ def _apply(store: DynamoRunStore, run: Run, transition: Transition) -> bool:
     progress = InstanceProgress(hostname="a.example", status=InstanceRunStatus.COLLECTED)
     if transition is Transition.COMPLETE_INSTANCE:
         return store.complete_instance(run.run_id, INSTANCE, progress) is not None
+    if transition is Transition.COMPLETE_GHEC_SNAPSHOT:
+        stored = GhecSnapshotProgress(status=GhecSnapshotStatus.STORED)
+        return store.complete_ghec_snapshot(run.run_id, stored) is not None
     if transition is Transition.COMPLETE_BUCKET:
         return store.complete_bucket(run.run_id, BUCKET, BucketProgress(persons=1)) is not None
     if transition is Transition.BEGIN_FINALIZE:
@@ -77,13 +89,15 @@ def test_the_store_accepts_exactly_what_the_lifecycle_allows(
     instances, ghec = demo_enterprise()
     with deployment(instances, ghec) as local:
         store = run_store(local.stack)
-        cases = itertools.product(RunStatus, InstanceRunStatus, (0, 1), list(Transition))
+        snapshots = [None, *GhecSnapshotStatus]
+        cases = itertools.product(RunStatus, InstanceRunStatus, (0, 1), snapshots, list(Transition))
         checked = 0
-        for number, (status, instance, done, transition) in enumerate(cases):
-            run = _run(number, status, instance, done)
+        for number, (status, instance, done, snapshot, transition) in enumerate(cases):
+            run = _run(number, status, instance, done, snapshot)
             # An expired lock: every case starts its own run.
             store.create_exclusive(run, lock_until=utc_now() - timedelta(seconds=1))
             expected = may(run, transition, instance_id=INSTANCE, bucket=BUCKET)
-            assert _apply(store, run, transition) is expected, (status, instance, done, transition)
+            case = (status, instance, done, snapshot, transition)
+            assert _apply(store, run, transition) is expected, case
             checked += expected
         assert checked > 10  # the matrix allows enough to mean something

@@ -11,6 +11,7 @@ import pytest
 from license_sync.domain.records import (
     CollectRequest,
     FinalizeRequest,
+    GhecSnapshotRequest,
     Run,
     RunStatus,
     TriggerKind,
@@ -39,6 +40,9 @@ class DyingQueue:
     def send_finalize(self, request: FinalizeRequest) -> None:
         raise RuntimeEnded
 
+    def send_ghec_snapshot(self, request: GhecSnapshotRequest) -> None:
+        raise RuntimeEnded
+
 
 class LosingQueue:
     """Accepts the run's work and loses it: nothing will ever collect or finalize the run."""
@@ -47,6 +51,9 @@ class LosingQueue:
         return None
 
     def send_finalize(self, request: FinalizeRequest) -> None:
+        return None
+
+    def send_ghec_snapshot(self, request: GhecSnapshotRequest) -> None:
         return None
 
 

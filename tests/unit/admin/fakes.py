@@ -20,6 +20,7 @@ from license_sync.admin.ports import RunPosition
 from license_sync.domain.records import (
     CollectRequest,
     FinalizeRequest,
+    GhecSnapshotRequest,
     Instance,
     InstanceProgress,
     InstanceSourceKind,
@@ -161,6 +162,8 @@ class FakeRuns:
     def record_collecting(self, *_: Any, **__: Any) -> None: ...
     def record_step(self, *_: Any) -> None: ...
     def complete_instance(self, *_: Any) -> Run | None: ...
+    def complete_ghec_snapshot(self, *_: Any) -> Run | None: ...
+    def record_ghec_snapshot_failure(self, *_: Any) -> None: ...
     def begin_finalize(self, run_id: str) -> Run | None: ...
     def list_runs(self, *, limit: int, cursor: str | None) -> tuple[list[Run], str | None]:
         return [], None
@@ -184,12 +187,16 @@ class FakeRuns:
 class FakeQueue:
     collects: list[CollectRequest] = field(default_factory=list)
     finalizes: list[FinalizeRequest] = field(default_factory=list)
+    snapshots: list[GhecSnapshotRequest] = field(default_factory=list)
 
     def send_collect(self, request: CollectRequest, *, delay_seconds: int = 0) -> None:
         self.collects.append(request)
 
     def send_finalize(self, request: FinalizeRequest) -> None:
         self.finalizes.append(request)
+
+    def send_ghec_snapshot(self, request: GhecSnapshotRequest) -> None:
+        self.snapshots.append(request)
 
 
 @dataclass

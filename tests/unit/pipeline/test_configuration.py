@@ -18,6 +18,7 @@ VALID_ENVIRONMENT = {
     "IDEMPOTENCY_TABLE": "idempotency",
     "REPORTS_BUCKET": "reports",
     "COLLECT_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/collect",
+    "GHEC_SNAPSHOT_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/ghec-snapshot",
     "FINALIZE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/finalize",
     "GHEC_API_URL": "https://api.github.com",
     "GHEC_ENTERPRISE": "acme",

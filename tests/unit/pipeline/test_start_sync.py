@@ -10,6 +10,8 @@ import pytest
 from license_sync.domain.records import (
     CollectRequest,
     FinalizeRequest,
+    GhecSnapshotProgress,
+    GhecSnapshotRequest,
     Instance,
     InstanceProgress,
     InstanceRunStatus,
@@ -103,7 +105,7 @@ class RuntimeEnded(BaseException):
 
 class QueueInMemory:
     def __init__(self, *, broken: bool = False, dies: bool = False) -> None:
-        self.sent: list[CollectRequest | FinalizeRequest] = []
+        self.sent: list[CollectRequest | FinalizeRequest | GhecSnapshotRequest] = []
         self.broken = broken
         self.dies = dies
 
@@ -115,6 +117,9 @@ class QueueInMemory:
         self.sent.append(request)
 
     def send_finalize(self, request: FinalizeRequest) -> None:
+        self.sent.append(request)
+
+    def send_ghec_snapshot(self, request: GhecSnapshotRequest) -> None:
         self.sent.append(request)
 
 
@@ -139,16 +144,20 @@ def test_one_collect_per_enabled_instance_and_a_second_trigger_gets_the_active_r
     second = start_sync(TriggerKind.API, _deps(instances, runs, queue))
 
     assert first.created
-    assert [request.instance_id for request in queue.sent] == ["a.example"]  # type: ignore[union-attr]
+    assert queue.sent == [
+        GhecSnapshotRequest(run_id=first.run.run_id),
+        CollectRequest(run_id=first.run.run_id, instance_id="a.example"),
+    ]
+    assert first.run.ghec_snapshot == GhecSnapshotProgress()
     assert not second.created
     assert second.run.run_id == first.run.run_id
-    assert len(queue.sent) == 1
+    assert len(queue.sent) == 2
 
 
-def test_no_instances_goes_straight_to_finalize() -> None:
+def test_no_instances_queues_only_the_ghec_snapshot_which_queues_finalize() -> None:
     runs, queue = RunsInMemory(), QueueInMemory()
     started = start_sync(TriggerKind.API, _deps(InstancesInMemory(), runs, queue))
-    assert queue.sent == [FinalizeRequest(run_id=started.run.run_id)]
+    assert queue.sent == [GhecSnapshotRequest(run_id=started.run.run_id)]
 
 
 def test_a_run_whose_work_cannot_be_queued_ends_failed_and_frees_the_lock() -> None:
@@ -196,7 +205,7 @@ def test_a_start_that_died_after_taking_the_lock_is_ended_when_the_lock_expires(
     )
     assert {progress.status for progress in ended.instances.values()} == {InstanceRunStatus.FAILED}
     assert {progress.error for progress in ended.instances.values()} == {STALLED_INSTANCE_ERROR}
-    assert len(queue.sent) == 2
+    assert len(queue.sent) == 3  # the snapshot and two collects
     assert runs.active == started.run
 
 

@@ -25,6 +25,8 @@ from license_sync.domain.records import (
     BucketProgress,
     Collection,
     ExportUpload,
+    GhecSnapshotProgress,
+    GhecSnapshotStatus,
     Instance,
     InstanceLastSync,
     InstanceProgress,
@@ -293,6 +295,8 @@ def _guard(
 
 _PENDING_INSTANCE = "instances.#iid.#st = :pending"
 """The instance guard of `complete_instance` and the collecting notes."""
+_PENDING_SNAPSHOT = "ghec_snapshot.#st = :pending"
+"""The snapshot guard of `complete_ghec_snapshot` and its notes."""
 
 
 class DynamoRunStore:
@@ -452,6 +456,39 @@ class DynamoRunStore:
             values,
         )
 
+    def complete_ghec_snapshot(self, run_id: str, summary: GhecSnapshotProgress) -> Run | None:
+        names = {"#st": "status"}
+        values: dict[str, AttributeValueTypeDef] = {
+            ":summary": _to_value(summary),
+            ":pending": {"S": GhecSnapshotStatus.PENDING.value},
+        }
+        # Storing only a pending snapshot makes redelivered messages harmless.
+        return self._update_if(
+            run_id,
+            "SET ghec_snapshot = :summary",
+            f"{_guard(Transition.COMPLETE_GHEC_SNAPSHOT, names, values)} AND {_PENDING_SNAPSHOT}",
+            names,
+            values,
+        )
+
+    def record_ghec_snapshot_failure(self, run_id: str, reason: str) -> None:
+        names = {"#st": "status", "#reason": "last_attempt_error", "#attempts": "failed_attempts"}
+        values: dict[str, AttributeValueTypeDef] = {
+            ":reason": {"S": reason},
+            ":zero": {"N": "0"},
+            ":one": {"N": "1"},
+            ":pending": {"S": GhecSnapshotStatus.PENDING.value},
+        }
+        # Stored meanwhile (or the run ended): nothing left to explain.
+        self._update_if(
+            run_id,
+            "SET ghec_snapshot.#reason = :reason,"
+            " ghec_snapshot.#attempts = if_not_exists(ghec_snapshot.#attempts, :zero) + :one",
+            f"{_guard(Transition.NOTE_COLLECTING, names, values)} AND {_PENDING_SNAPSHOT}",
+            names,
+            values,
+        )
+
     def record_finalize_failure(self, run_id: str, reason: str) -> None:
         names = {"#reason": "finalize_attempt_error", "#attempts": "finalize_failed_attempts"}
         values: dict[str, AttributeValueTypeDef] = {
@@ -469,17 +506,23 @@ class DynamoRunStore:
 
     def begin_finalize(self, run_id: str) -> Run | None:
         names: dict[str, str] = {}
+        names["#st"] = "status"
         values: dict[str, AttributeValueTypeDef] = {
             ":finalizing": {"S": RunStatus.FINALIZING.value},
             ":collecting": {"S": RunStatus.COLLECTING.value},
+            ":stored": {"S": GhecSnapshotStatus.STORED.value},
+            ":null": {"S": "NULL"},
         }
         # A finalize that died half-way may run again; a finished run may not, and a
-        # collecting one only once every instance is done (`collection_complete`).
+        # collecting one only once every instance is done and GHEC's snapshot stored (or
+        # the run has none: `collection_complete`).
         return self._update_if(
             run_id,
             "SET #status = :finalizing",
             f"{_guard(Transition.BEGIN_FINALIZE, names, values)}"
-            " AND (#status <> :collecting OR instances_done >= instances_total)",
+            " AND (#status <> :collecting OR (instances_done >= instances_total AND"
+            " (attribute_not_exists(ghec_snapshot) OR attribute_type(ghec_snapshot, :null)"
+            " OR ghec_snapshot.#st = :stored)))",
             names,
             values,
         )

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from license_sync.domain.records import BuildPersonsRequest, CollectRequest, FinalizeRequest
+from license_sync.domain.records import (
+    BuildPersonsRequest,
+    CollectRequest,
+    FinalizeRequest,
+    GhecSnapshotRequest,
+)
 
 if TYPE_CHECKING:
     from types_boto3_sqs.client import SQSClient
@@ -21,6 +26,7 @@ class SqsWorkQueue:
         *,
         collect_queue_url: str,
         finalize_queue_url: str,
+        ghec_snapshot_queue_url: str,
         persons_queue_url: str = "",
         max_delay_seconds: int = MAX_DELAY_SECONDS,
     ) -> None:
@@ -29,6 +35,7 @@ class SqsWorkQueue:
         self._collect_queue_url = collect_queue_url
         self._finalize_queue_url = finalize_queue_url
         self._persons_queue_url = persons_queue_url
+        self._ghec_snapshot_queue_url = ghec_snapshot_queue_url
 
     def send_collect(self, request: CollectRequest, *, delay_seconds: int = 0) -> None:
         self._client.send_message(
@@ -60,3 +67,8 @@ class SqsWorkQueue:
                 raise RuntimeError(
                     f"SQS refused {len(failed)} bucket message(s): {failed[0].get('Message', '')}"
                 )
+
+    def send_ghec_snapshot(self, request: GhecSnapshotRequest) -> None:
+        self._client.send_message(
+            QueueUrl=self._ghec_snapshot_queue_url, MessageBody=request.model_dump_json()
+        )

@@ -451,10 +451,8 @@ class PersonBuilder:
         )
 
 
-def distinct_ghec_rows(
-    rows: Iterable[ConsumedLicenseUser],
-) -> tuple[list[ConsumedLicenseUser], int]:
-    """GHEC's rows without repeats, and how many were left out.
+class GhecRowRepeats:
+    """The repeat rule of `distinct_ghec_rows`, one row at a time (rows are never held).
 
     consumed-licenses is paged by page number, so a row moves to the next page when the
     enterprise gains a row on an earlier one while we read, and arrives twice. A member is
@@ -464,24 +462,36 @@ def distinct_ghec_rows(
     read a moment later; the first is kept. Rows without any entry (a pending invitation, a
     Visual Studio subscriber) are never merged: two such licenses can look alike.
     """
-    member_logins: set[str] = set()
-    server_rows: set[tuple[str, ...]] = set()
-    distinct: list[ConsumedLicenseUser] = []
-    repeated = 0
-    for row in rows:
+
+    def __init__(self) -> None:
+        self._member_logins: set[str] = set()
+        self._server_rows: set[tuple[str, ...]] = set()
+        self.repeated = 0
+
+    def is_repeat(self, row: ConsumedLicenseUser) -> bool:
+        """True when `row` repeats one seen before (and is counted in `repeated`)."""
         if row.github_com_user and row.github_com_login:
-            if row.github_com_login.casefold() in member_logins:
-                repeated += 1
-                continue
-            member_logins.add(row.github_com_login.casefold())
+            login = row.github_com_login.casefold()
+            if login in self._member_logins:
+                self.repeated += 1
+                return True
+            self._member_logins.add(login)
         elif not row.github_com_user and row.enterprise_server_user_ids:
             entries = tuple(sorted(row.enterprise_server_user_ids))
-            if entries in server_rows:
-                repeated += 1
-                continue
-            server_rows.add(entries)
-        distinct.append(row)
-    return distinct, repeated
+            if entries in self._server_rows:
+                self.repeated += 1
+                return True
+            self._server_rows.add(entries)
+        return False
+
+
+def distinct_ghec_rows(
+    rows: Iterable[ConsumedLicenseUser],
+) -> tuple[list[ConsumedLicenseUser], int]:
+    """GHEC's rows without repeats (`GhecRowRepeats`), and how many were left out."""
+    repeats = GhecRowRepeats()
+    distinct = [row for row in rows if not repeats.is_repeat(row)]
+    return distinct, repeats.repeated
 
 
 def _dormant_persons(records: Iterable[PersonRecord]) -> Iterator[DormantPerson]:
@@ -522,8 +532,6 @@ def report_row_order(row: ConsumedLicenseUser) -> tuple[bool, str, tuple[str, in
         _server_user_id_order(first_id),
         first_email.casefold(),
     )
-
-
 
 
 def _person_row(parts: _PersonParts) -> ConsumedLicenseUser:

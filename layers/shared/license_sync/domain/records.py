@@ -252,6 +252,24 @@ class BucketProgress(_Record):
     seconds: float = 0.0
 
 
+class GhecSnapshotStatus(StrEnum):
+    PENDING = "pending"
+    STORED = "stored"
+    FAILED = "failed"
+
+
+class GhecSnapshotProgress(_Record):
+    """The run's read of GHEC (consumed licenses, identities, status, installations), made
+    beside the collection by its own message: one more unit the collection waits for."""
+
+    status: GhecSnapshotStatus = GhecSnapshotStatus.PENDING
+    rows: int = 0
+    """Distinct consumed-licenses rows stored (once stored)."""
+    cross_rows: int = 0
+    failed_attempts: int = 0
+    last_attempt_error: str = ""
+
+
 class Run(_Record):
     run_id: str
     status: RunStatus
@@ -275,6 +293,8 @@ class Run(_Record):
     buckets: dict[str, BucketProgress] = Field(default_factory=dict)
     """The buckets built so far, by number."""
     buckets_done: int = 0
+    ghec_snapshot: GhecSnapshotProgress | None = None
+    """None: a run started before the snapshot existed (finalize reads GHEC itself)."""
 
     @property
     def duration_seconds(self) -> float | None:
@@ -328,3 +348,10 @@ class BuildPersonsRequest(_Record):
     kind: Literal["build_persons"] = "build_persons"
     run_id: str
     bucket: int = Field(ge=0)
+    previous_run_id: str = ""
+    """The run before, when it was built in as many buckets: "what changed" per bucket."""
+
+
+class GhecSnapshotRequest(_Record):
+    kind: Literal["ghec_snapshot"] = "ghec_snapshot"
+    run_id: str

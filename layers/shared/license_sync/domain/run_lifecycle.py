@@ -8,6 +8,8 @@
   enabled instance `pending`.
 - **complete_instance**: a `pending` instance of a `collecting` run becomes `collected` or
   `failed`, once (a redelivered message finds it done and changes nothing).
+- **complete_ghec_snapshot**: GHEC's snapshot of a `collecting` run is stored, once; it is
+  one more unit the collection waits for (`collection_complete`).
 - **begin_finalize**: a `collecting` run whose instances are all done, or a `finalizing` run
   again (a finalize that died half-way runs again), is `finalizing`.
 - **complete_bucket**: a person bucket of a `finalizing` run is built, once; when the last
@@ -29,6 +31,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from license_sync.domain.records import (
+    GhecSnapshotStatus,
     InstanceProgress,
     InstanceRunStatus,
     Run,
@@ -39,6 +42,7 @@ from license_sync.domain.records import (
 
 class Transition(StrEnum):
     COMPLETE_INSTANCE = "complete_instance"
+    COMPLETE_GHEC_SNAPSHOT = "complete_ghec_snapshot"
     BEGIN_FINALIZE = "begin_finalize"
     COMPLETE_BUCKET = "complete_bucket"
     FINISH = "finish"
@@ -51,6 +55,7 @@ class Transition(StrEnum):
 
 ALLOWED_FROM: Mapping[Transition, frozenset[RunStatus]] = {
     Transition.COMPLETE_INSTANCE: frozenset({RunStatus.COLLECTING}),
+    Transition.COMPLETE_GHEC_SNAPSHOT: frozenset({RunStatus.COLLECTING}),
     Transition.BEGIN_FINALIZE: frozenset({RunStatus.COLLECTING, RunStatus.FINALIZING}),
     Transition.COMPLETE_BUCKET: frozenset({RunStatus.FINALIZING}),
     Transition.FINISH: frozenset({RunStatus.FINALIZING}),
@@ -64,8 +69,12 @@ FINISHED_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.PARTIAL, RunStatus
 
 
 def collection_complete(run: Run) -> bool:
-    """Every instance is done (collected or failed): finalizing may begin."""
-    return run.instances_done >= run.instances_total
+    """Every instance is done (collected or failed) and GHEC's snapshot is stored: finalizing
+    may begin. (A run started before snapshots existed has none to wait for.)"""
+    snapshot_pending = (
+        run.ghec_snapshot is not None and run.ghec_snapshot.status is not GhecSnapshotStatus.STORED
+    )
+    return run.instances_done >= run.instances_total and not snapshot_pending
 
 
 def buckets_complete(run: Run) -> bool:
@@ -88,6 +97,10 @@ def may(
             bucket is not None
             and 0 <= bucket < run.person_buckets
             and (str(bucket) not in run.buckets)
+        )
+    if transition is Transition.COMPLETE_GHEC_SNAPSHOT:
+        return (
+            run.ghec_snapshot is not None and run.ghec_snapshot.status is GhecSnapshotStatus.PENDING
         )
     if transition is Transition.BEGIN_FINALIZE and run.status is RunStatus.COLLECTING:
         return collection_complete(run)

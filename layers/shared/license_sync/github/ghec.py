@@ -102,14 +102,19 @@ class GhecClient(GitHubClientBase):
 
     def get_consumed_licenses(self, *, budget_seconds: float) -> ConsumedLicenses:
         """Every page of consumed licenses, merged; totals are taken from the first page."""
-        deadline = Deadline.after(self._http.clock, budget_seconds)
-        pages = list(self._consumed_license_pages(deadline))
+        pages = list(self.consumed_license_pages(budget_seconds=budget_seconds))
         first = pages[0]
         return ConsumedLicenses(
             total_seats_consumed=first.total_seats_consumed,
             total_seats_purchased=first.total_seats_purchased,
             users=[user for page in pages for user in page.users],
         )
+
+    def consumed_license_pages(self, *, budget_seconds: float) -> Iterator[ConsumedLicenses]:
+        """Each page of consumed licenses as it arrives (100 rows; totals on each), so a
+        reader need not hold them all. The budget covers every page, waits included."""
+        deadline = Deadline.after(self._http.clock, budget_seconds)
+        yield from self._consumed_license_pages(deadline)
 
     def get_consumed_license_totals(self) -> ConsumedLicenses:
         """GHEC's totals alone: one request for a one-row page (`users` holds that row)."""

@@ -11,13 +11,22 @@ from typing import Annotated
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from license_sync.domain.records import CollectRequest, FinalizeRequest, InstanceProgress, Run
+from license_sync.domain.records import (
+    BuildPersonsRequest,
+    CollectRequest,
+    FinalizeRequest,
+    GhecSnapshotRequest,
+    InstanceProgress,
+    Run,
+)
 from license_sync.pipeline.attempts import gave_up_reason
+from license_sync.pipeline.ghec_snapshot import fail_run_without_snapshot
 from license_sync.pipeline.ports import EndingRuns
 from license_sync.pipeline.run_bookkeeping import CollectOutcome, RunBookkeeping, fail_run
 
-_work_message: TypeAdapter[CollectRequest | FinalizeRequest] = TypeAdapter(
-    Annotated[CollectRequest | FinalizeRequest, Field(discriminator="kind")]
+_WorkMessage = CollectRequest | FinalizeRequest | GhecSnapshotRequest | BuildPersonsRequest
+_work_message: TypeAdapter[_WorkMessage] = TypeAdapter(
+    Annotated[_WorkMessage, Field(discriminator="kind")]
 )
 
 # Only when no attempt recorded why (each timed out, or crashed the runtime).
@@ -69,6 +78,15 @@ def handle_dead_letter(body: str, deps: DeadLetterDeps) -> DeadLetterOutcome:
             run_id=message.run_id,
             failed_hostname=result.hostname if failed else "",
         )
+    if isinstance(message, GhecSnapshotRequest):
+        # Without GHEC's snapshot the run cannot be finalized: it fails with the reason.
+        failed_run = fail_run_without_snapshot(deps.runs, message.run_id, deps.bookkeeping.clock())
+        return DeadLetterOutcome(
+            "run failed" if failed_run else "run already finished",
+            run_id=message.run_id,
+            failed_run=failed_run,
+        )
+    # A finalize or one of its buckets gave up: the run cannot be finished.
     run = fail_run(deps.runs, message.run_id, finalize_gave_up, deps.bookkeeping.clock())
     return DeadLetterOutcome(
         "run failed" if run else "run already finished", run_id=message.run_id, failed_run=run

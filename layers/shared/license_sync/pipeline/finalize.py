@@ -49,6 +49,7 @@ from license_sync.models import (
 )
 from license_sync.pipeline.attempts import record_failed_attempt
 from license_sync.pipeline.exports import store_upload_package
+from license_sync.pipeline.ghec_snapshot import load_snapshot
 from license_sync.pipeline.github_view import (
     GitHubGraphRead,
     github_server_view,
@@ -59,6 +60,7 @@ from license_sync.pipeline.ports import (
     FinalizingRuns,
     GhecEnterprise,
     GhecGraphView,
+    GhecSnapshotReader,
     InstanceStore,
     ReportStore,
     RunNotifier,
@@ -85,6 +87,8 @@ class FinalizeDeps:
     clock: Callable[[], datetime] = utc_now
     github_graph: Callable[[], GhecGraphView] | None = None
     """GHEC's GraphQL views (identities, server installations); None: not read, and said."""
+    ghec_snapshots: GhecSnapshotReader | None = None
+    """Where a run's GHEC snapshot is stored; None: GHEC is read by finalize itself."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,7 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
     registry = {instance.instance_id: instance for instance in deps.instances.list_all()}
     progress = dict(run.instances)
     sources = _choose_sources(progress, registry)
-    ghec = read_ghec_view(run.run_id, deps)
+    ghec = read_ghec_view(run, deps)
     hostnames = [progress[source.instance_id].hostname for source in sources]
     deps.runs.record_step(run.run_id, f"building persons from {len(sources)} instance(s)' accounts")
     persons = build_persons(sources, hostnames, ghec, deps.accounts)
@@ -233,8 +237,14 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
     return FinalizedRun(run=finished, github_view=ghec.sync_status, github_graph=ghec.graph)
 
 
-def read_ghec_view(run_id: str, deps: FinalizeDeps) -> GhecView:
-    """GHEC's consumed licenses, license-sync-status and GraphQL views, as the run reads them."""
+def read_ghec_view(run: Run, deps: FinalizeDeps) -> GhecView:
+    """GHEC as this run read it: its snapshot (read beside the collection), or, for a run
+    started without one, GHEC's consumed licenses, status and GraphQL views read now."""
+    run_id = run.run_id
+    if run.ghec_snapshot is not None and deps.ghec_snapshots is not None:
+        deps.runs.record_step(run_id, "loading GHEC's snapshot")
+        loaded = load_snapshot(deps.ghec_snapshots, run_id)
+        return GhecView(loaded.known, loaded.github_view, loaded.graph)
     ghec = deps.ghec()
     deps.runs.record_step(run_id, "reading GHEC's consumed licenses")
     consumed = ghec.get_consumed_licenses(budget_seconds=GHEC_BUDGET_SECONDS)

@@ -43,31 +43,41 @@ class GitHubGraphRead:
         return f"identities not read: {'; '.join(self.identities.not_read)}; {IDENTITIES_FALLBACK}"
 
 
+NO_GRAPH_READER = "no GHEC GraphQL reader is configured"
+
+
 def read_github_graph(source: Callable[[], GhecGraphView] | None) -> GitHubGraphRead:
     """Identities and server installations, each read or explained."""
     if source is None:
         return GitHubGraphRead(
-            identities=ExternalIdentitiesRead(not_read=["no GHEC GraphQL reader is configured"]),
-            installations_error="no GHEC GraphQL reader is configured",
+            identities=ExternalIdentitiesRead(not_read=[NO_GRAPH_READER]),
+            installations_error=NO_GRAPH_READER,
         )
     graph = source()
     try:
-        try:
-            identities = graph.read_external_identities(budget_seconds=IDENTITIES_BUDGET_SECONDS)
-        except GitHubError as exc:
-            identities = ExternalIdentitiesRead(not_read=[str(exc)])
-        try:
-            installations: Sequence[ServerInstallation] | None = graph.read_server_installations(
-                budget_seconds=INSTALLATIONS_BUDGET_SECONDS
-            )
-            error = ""
-        except GitHubError as exc:
-            installations, error = None, str(exc)
+        identities = read_identities(graph)
+        installations, error = read_installations(graph)
     finally:
         graph.close()
     return GitHubGraphRead(
         identities=identities, installations=installations, installations_error=error
     )
+
+
+def read_identities(graph: GhecGraphView) -> ExternalIdentitiesRead:
+    """The SAML/SCIM identities, or why not (never raises a GitHubError)."""
+    try:
+        return graph.read_external_identities(budget_seconds=IDENTITIES_BUDGET_SECONDS)
+    except GitHubError as exc:
+        return ExternalIdentitiesRead(not_read=[str(exc)])
+
+
+def read_installations(graph: GhecGraphView) -> tuple[list[ServerInstallation] | None, str]:
+    """GitHub's server installations and "", or None and why they could not be read."""
+    try:
+        return graph.read_server_installations(budget_seconds=INSTALLATIONS_BUDGET_SECONDS), ""
+    except GitHubError as exc:
+        return None, str(exc)
 
 
 class GitHubServerEntry(BaseModel):

@@ -19,6 +19,8 @@ from license_sync.domain.records import (
     CollectRequest,
     ExportUpload,
     FinalizeRequest,
+    GhecSnapshotProgress,
+    GhecSnapshotRequest,
     Instance,
     InstanceLastSync,
     InstanceProgress,
@@ -28,11 +30,14 @@ from license_sync.domain.records import (
 from license_sync.models import (
     ConsumedLicenses,
     ExternalIdentitiesRead,
+    ExternalIdentity,
+    GhecSnapshotMeta,
     GhesLicense,
     LicenseSyncStatus,
     ReportNotReady,
     ReportPiece,
     RequestStats,
+    RoutedGhecRow,
     ServerAccount,
     ServerInstallation,
     SshTarget,
@@ -154,7 +159,22 @@ class FinalizingRuns(RunReader, Protocol):
         ...
 
 
-class RunStore(StartingRuns, CollectingRuns, FinalizingRuns, Protocol):
+class SnapshotRuns(Protocol):
+    """The GHEC snapshot's view of its run: `complete_ghec_snapshot` and its notes."""
+
+    def get(self, run_id: str) -> Run | None: ...
+
+    def complete_ghec_snapshot(self, run_id: str, summary: GhecSnapshotProgress) -> Run | None:
+        """Transition `complete_ghec_snapshot`: mark the run's pending GHEC snapshot stored,
+        once; None if it was not pending (stored already, or the run ended)."""
+        ...
+
+    def record_ghec_snapshot_failure(self, run_id: str, reason: str) -> None:
+        """Count one failed snapshot attempt of a collecting run and keep its reason."""
+        ...
+
+
+class RunStore(StartingRuns, CollectingRuns, SnapshotRuns, FinalizingRuns, Protocol):
     """Every transition of `domain/run_lifecycle.py`, and the reads."""
 
 
@@ -175,9 +195,11 @@ class AccountStore(Protocol):
 
 
 class CollectQueue(Protocol):
-    """The collection stage's messages: collects (and continuations), then finalize."""
+    """The collection stage's messages: collects (and continuations), GHEC's snapshot,
+    then finalize."""
 
     def send_collect(self, request: CollectRequest, *, delay_seconds: int = 0) -> None: ...
+    def send_ghec_snapshot(self, request: GhecSnapshotRequest) -> None: ...
     def send_finalize(self, request: FinalizeRequest) -> None: ...
 
 
@@ -282,9 +304,70 @@ class GhecEnterprise(Protocol):
     def get_license_sync_status(self) -> LicenseSyncStatus: ...
 
 
+class GhecLicenseListing(Protocol):
+    """GHEC as the snapshot reads it (GhecClient implements it): page by page."""
+
+    stats: RequestStats
+
+    def consumed_license_pages(self, *, budget_seconds: float) -> Iterator[ConsumedLicenses]: ...
+    def get_license_sync_status(self) -> LicenseSyncStatus: ...
+
+
 class GhecGraphView(Protocol):
     """GHEC's GraphQL views as finalize reads them (GhecGraphQLClient implements it)."""
 
     def read_external_identities(self, *, budget_seconds: float) -> ExternalIdentitiesRead: ...
     def read_server_installations(self, *, budget_seconds: float) -> list[ServerInstallation]: ...
     def close(self) -> None: ...
+
+
+class GhecSnapshotWriter(Protocol):
+    """One run's GHEC snapshot as it is written: buffered, flushed in bounded chunks."""
+
+    def add_row(self, bucket: int, row: RoutedGhecRow) -> None:
+        """A row whose addresses route to `bucket` alone (rows come in ordinal order)."""
+        ...
+
+    def add_cross_row(self, row: RoutedGhecRow) -> None:
+        """A row whose addresses route to several buckets (settled by the join)."""
+        ...
+
+    def add_hot_address(self, bucket: int, address: str) -> None:
+        """An address of a cross row, in the bucket it routes to."""
+        ...
+
+    def add_identity(self, bucket: int, identity: ExternalIdentity) -> None:
+        """An identity of a member whose row is `bucket`'s (or of no listed member)."""
+        ...
+
+    def add_cross_identity(self, identity: ExternalIdentity) -> None:
+        """An identity of a member whose row crosses buckets."""
+        ...
+
+    def finish(self, meta: GhecSnapshotMeta) -> None:
+        """Flush what is buffered and write the meta document last (the snapshot is whole)."""
+        ...
+
+
+class GhecSnapshotStore(Protocol):
+    def writer(self, run_id: str) -> GhecSnapshotWriter:
+        """A fresh writer; a second attempt overwrites the first one's objects."""
+        ...
+
+
+class GhecSnapshotReader(Protocol):
+    def meta(self, run_id: str) -> GhecSnapshotMeta | None:
+        """The snapshot's meta document; None when it was not (fully) written."""
+        ...
+
+    def rows(self, run_id: str, bucket: int) -> Iterator[RoutedGhecRow]:
+        """A bucket's own rows, in ordinal order."""
+        ...
+
+    def cross_rows(self, run_id: str) -> Iterator[RoutedGhecRow]:
+        """The rows crossing buckets, in ordinal order."""
+        ...
+
+    def hot_addresses(self, run_id: str, bucket: int) -> Iterator[str]: ...
+    def identities(self, run_id: str, bucket: int) -> Iterator[ExternalIdentity]: ...
+    def cross_identities(self, run_id: str) -> Iterator[ExternalIdentity]: ...

@@ -1,4 +1,5 @@
-"""Starting a sync run: one run at a time, one collect message per enabled instance."""
+"""Starting a sync run: one run at a time, one collect message per enabled instance and
+one for GHEC's snapshot."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from datetime import datetime, timedelta
 
 from license_sync.domain.records import (
     CollectRequest,
-    FinalizeRequest,
+    GhecSnapshotProgress,
+    GhecSnapshotRequest,
     InstanceProgress,
     Run,
     RunStatus,
@@ -55,14 +57,17 @@ def start_sync(trigger: TriggerKind, deps: StartSyncDeps, *, requested_by: str =
             for instance in enabled
         },
         instances_total=len(enabled),
+        # GHEC is read beside the collection; the run finalizes once both are done.
+        ghec_snapshot=GhecSnapshotProgress(),
     )
     active = deps.runs.create_exclusive(run, lock_until=now + deps.run_lock)
     if active.run_id != run.run_id:
         return StartedSync(run=active, created=False, ended_stalled=stalled)
     try:
-        if not enabled:
-            # Nothing to collect, but GHEC's own view is still worth a report.
-            deps.queue.send_finalize(FinalizeRequest(run_id=run.run_id))
+        # First, so GHEC's read starts as early as the first collect. With nothing to
+        # collect it is the last unit done and queues finalize: GHEC's own view is still
+        # worth a report.
+        deps.queue.send_ghec_snapshot(GhecSnapshotRequest(run_id=run.run_id))
         for instance in enabled:
             deps.queue.send_collect(
                 CollectRequest(run_id=run.run_id, instance_id=instance.instance_id)
