@@ -3,6 +3,7 @@
     rows/BBB/NNNNN.jsonl        RoutedGhecRow, a bucket's own rows, in ordinal order
     cross/NNNNN.jsonl           RoutedGhecRow, rows crossing buckets (for the join)
     hot/BBB/NNNNN.jsonl         a JSON string a line: addresses of cross rows in bucket BBB
+    keys/BBB/NNNNN.jsonl        a JSON string a line: routing keys whose findings the join settles
     identities/BBB/NNNNN.jsonl  ExternalIdentity, of members whose row is BBB's
     identities/cross/NNNNN.jsonl  ExternalIdentity, of members whose row crosses buckets
     meta.json                   GhecSnapshotMeta and how many chunks each stream has
@@ -56,6 +57,10 @@ def _hot_stream(bucket: int) -> str:
     return f"hot/{bucket:03d}"
 
 
+def _finding_keys_stream(bucket: int) -> str:
+    return f"keys/{bucket:03d}"
+
+
 def _identities_stream(bucket: int) -> str:
     return f"identities/{bucket:03d}"
 
@@ -101,6 +106,10 @@ class JsonLinesGhecSnapshots:
 
     def hot_addresses(self, run_id: str, bucket: int) -> Iterator[str]:
         for line in self._lines(run_id, _hot_stream(bucket)):
+            yield _ADDRESS.validate_json(line)
+
+    def finding_keys(self, run_id: str, bucket: int) -> Iterator[str]:
+        for line in self._lines(run_id, _finding_keys_stream(bucket)):
             yield _ADDRESS.validate_json(line)
 
     def identities(self, run_id: str, bucket: int) -> Iterator[ExternalIdentity]:
@@ -161,6 +170,9 @@ class JsonLinesSnapshotWriter:
 
     def add_hot_address(self, bucket: int, address: str) -> None:
         self._append(_hot_stream(bucket), _ADDRESS.dump_json(address))
+
+    def add_finding_key(self, bucket: int, key: str) -> None:
+        self._append(_finding_keys_stream(bucket), _ADDRESS.dump_json(key))
 
     def add_identity(self, bucket: int, identity: ExternalIdentity) -> None:
         self._append(_identities_stream(bucket), identity.model_dump_json().encode())

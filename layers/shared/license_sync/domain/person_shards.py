@@ -139,13 +139,59 @@ class ShardPlan:
     """Per bucket."""
 
 
+@dataclass(frozen=True, slots=True)
+class RowRoute:
+    """Where one GHEC row is built, and the hot spots it gives buckets."""
+
+    buckets: frozenset[int]
+    """The buckets its addresses route to; more than one: a cross row, built by the join."""
+    link_addresses: tuple[tuple[int, str], ...]
+    """(bucket, address): a cross row's linking addresses, each in the bucket it routes to."""
+    finding_keys: tuple[tuple[int, str], ...]
+    """(bucket, routing key): address findings of that bucket the join must settle."""
+
+    @property
+    def crosses(self) -> bool:
+        return len(self.buckets) > 1
+
+
+def route_row(
+    row: ConsumedLicenseUser,
+    buckets: int,
+    collected: frozenset[str],
+    identity_values: set[str],
+) -> RowRoute:
+    """Route one distinct GHEC row (`ghec_row_buckets`) and name the hot spots it makes.
+
+    `collected` may be empty when the collected hostnames are not known yet (the snapshot
+    runs beside the collection): every stored email then counts as linking, a superset of
+    the hot addresses, which only defers more to the join.
+    """
+    row_buckets = frozenset(ghec_row_buckets(row, buckets, identity_values))
+    crosses = len(row_buckets) > 1
+    links = (
+        tuple(
+            (_address_bucket(address, buckets), address)
+            for address in sorted(_link_addresses(row, collected, identity_values))
+        )
+        if crosses
+        else ()
+    )
+    keys = []
+    for address in _finding_addresses(row):
+        address_bucket = _address_bucket(address, buckets)
+        if crosses or address_bucket not in row_buckets:
+            keys.append((address_bucket, address_routing_key(address)))
+    return RowRoute(row_buckets, links, tuple(keys))
+
+
 def plan_shards(
     rows: Iterable[RoutedGhecRow],
     buckets: int,
     collected_hostnames: Collection[str],
     identities: Iterable[ExternalIdentity] = (),
 ) -> ShardPlan:
-    """Route GHEC's distinct rows (`ghec_row_buckets`) and find every bucket's hot spots."""
+    """Route GHEC's distinct rows (`route_row`) and find every bucket's hot spots."""
     collected = frozenset(normalise_hostname(h) for h in collected_hostnames)
     values_by_login = identity_values_by_login(identities)
     bucket_rows: list[list[RoutedGhecRow]] = [[] for _ in range(buckets)]
@@ -153,19 +199,17 @@ def plan_shards(
     link_addresses: list[set[str]] = [set() for _ in range(buckets)]
     finding_keys: list[set[str]] = [set() for _ in range(buckets)]
     for routed in sorted(rows, key=lambda r: r.ordinal):
-        row = routed.row
-        identity_values = _identity_values(row, values_by_login)
-        row_buckets = ghec_row_buckets(row, buckets, identity_values)
-        if len(row_buckets) > 1:
+        route = route_row(
+            routed.row, buckets, collected, _identity_values(routed.row, values_by_login)
+        )
+        if route.crosses:
             cross_rows.append(routed)
-            for address in _link_addresses(row, collected, identity_values):
-                link_addresses[_address_bucket(address, buckets)].add(address)
         else:
-            bucket_rows[next(iter(row_buckets))].append(routed)
-        for address in _finding_addresses(row):
-            address_bucket = _address_bucket(address, buckets)
-            if len(row_buckets) > 1 or address_bucket not in row_buckets:
-                finding_keys[address_bucket].add(address_routing_key(address))
+            bucket_rows[next(iter(route.buckets))].append(routed)
+        for bucket, address in route.link_addresses:
+            link_addresses[bucket].add(address)
+        for bucket, key in route.finding_keys:
+            finding_keys[bucket].add(key)
     return ShardPlan(
         buckets=buckets,
         bucket_rows=tuple(tuple(r) for r in bucket_rows),
@@ -174,6 +218,25 @@ def plan_shards(
             BucketHotSpots(frozenset(links), frozenset(keys))
             for links, keys in zip(link_addresses, finding_keys, strict=True)
         ),
+    )
+
+
+def bucket_plan(
+    bucket: int,
+    buckets: int,
+    rows: Iterable[RoutedGhecRow],
+    hot: BucketHotSpots,
+) -> ShardPlan:
+    """The plan as one bucket sees it (its rows and hot spots, read from the snapshot)."""
+    empty = BucketHotSpots(frozenset(), frozenset())
+    return ShardPlan(
+        buckets=buckets,
+        bucket_rows=tuple(
+            tuple(sorted(rows, key=lambda r: r.ordinal)) if b == bucket else ()
+            for b in range(buckets)
+        ),
+        cross_rows=(),
+        hot=tuple(hot if b == bucket else empty for b in range(buckets)),
     )
 
 

@@ -24,11 +24,9 @@ from typing import Protocol
 
 from license_sync.domain.person_buckets import (
     DEFAULT_PERSON_BUCKETS,
-    address_routing_key,
     bucket_of_key,
-    ghec_row_addresses,
-    ghec_row_buckets,
 )
+from license_sync.domain.person_shards import route_row
 from license_sync.domain.persons import GhecRowRepeats, identity_match_values
 from license_sync.domain.records import (
     FinalizeRequest,
@@ -191,6 +189,11 @@ class RoutedRows:
     total_seats_consumed: int | None = None
 
 
+NOT_KNOWN_YET: frozenset[str] = frozenset()
+"""The collected hostnames, unknown while the instances are still being collected: every
+stored email is taken as linking (`route_row`), which only defers more to the join."""
+
+
 def route_consumed_licenses(
     pages: Iterable[ConsumedLicenses],
     identities: Sequence[ExternalIdentity],
@@ -229,19 +232,18 @@ def route_consumed_licenses(
             values = values_by_login.get(login, set()) if login else set()
             routed = RoutedGhecRow(ordinal=ordinal, row=row)
             ordinal += 1
-            targets = ghec_row_buckets(row, buckets, values)
-            if len(targets) == 1:
-                (bucket,) = targets
-                writer.add_row(bucket, routed)
-                home: int | None = bucket
-            else:
+            route = route_row(row, buckets, NOT_KNOWN_YET, values)
+            if route.crosses:
                 counted.cross_rows += 1
                 writer.add_cross_row(routed)
-                for address in sorted(ghec_row_addresses(row, values)):
-                    writer.add_hot_address(
-                        bucket_of_key(address_routing_key(address), buckets), address
-                    )
-                home = None
+                home: int | None = None
+            else:
+                (home,) = route.buckets
+                writer.add_row(home, routed)
+            for bucket, address in route.link_addresses:
+                writer.add_hot_address(bucket, address)
+            for bucket, key in route.finding_keys:
+                writer.add_finding_key(bucket, key)
             if login is not None and login in values_by_login:
                 homes[login] = home
     counted.rows_repeated = repeats.repeated
