@@ -35,8 +35,10 @@ from license_sync.domain.records import (
     TriggerKind,
 )
 from license_sync.domain.report_page import (
+    PreviousComparison,
     PreviousRow,
     ReportPageInput,
+    changes_since,
     render_report_page,
 )
 from license_sync.models import (
@@ -163,8 +165,11 @@ def page_input(report: LicenseReport, previous: list[PreviousRow]) -> ReportPage
         instances={},
         github_view=github,
         earlier_runs=earlier,
-        previous_rows=previous,
-        previous_run_id=earlier[-1].run_id,
+        previous=PreviousComparison(
+            run_id=earlier[-1].run_id,
+            persons=len(previous),
+            changes=changes_since(previous, report.users),
+        ),
         generated_at=now,
     )
 

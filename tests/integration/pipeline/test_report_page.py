@@ -109,8 +109,7 @@ def large_page(path: Path, dormant_persons: int) -> Path:
         instances={},
         github_view=LicenseSyncStatus(),
         earlier_runs=[],
-        previous_rows=None,
-        previous_run_id=None,
+        previous=None,
         generated_at=now,
     )
     path.write_bytes(render_report_page(page))
@@ -162,8 +161,7 @@ def test_hostile_text_stays_text_in_chromium(tmp_path: Path) -> None:
         instances={},
         github_view=LicenseSyncStatus(),
         earlier_runs=[],
-        previous_rows=None,
-        previous_run_id=None,
+        previous=None,
         generated_at=now,
     )
     path.write_bytes(render_report_page(page))

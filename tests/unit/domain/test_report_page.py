@@ -9,6 +9,7 @@ import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
+from license_sync.domain.persons import LicenseReport
 from license_sync.domain.reconciliation import Cause, EntryKind, ReconciliationEntry
 from license_sync.domain.reconciliation import Reconciliation as ReconciliationDocument
 from license_sync.domain.records import (
@@ -26,6 +27,7 @@ from license_sync.domain.records import (
 from license_sync.domain.report_page import (
     GHEC_MEMBERS,
     AccountChange,
+    PreviousComparison,
     PreviousRow,
     ReportPageInput,
     changes_since,
@@ -146,6 +148,19 @@ def page_input(**changes: object) -> ReportPageInput:
         "generated_at": NOW,
     }
     fields.update(changes)
+    previous_rows = fields.pop("previous_rows")
+    previous_run_id = fields.pop("previous_run_id")
+    current = fields["report"]
+    assert isinstance(current, LicenseReport)
+    fields["previous"] = (
+        None
+        if previous_rows is None or previous_run_id is None
+        else PreviousComparison(
+            run_id=str(previous_run_id),
+            persons=len(previous_rows),  # type: ignore[arg-type]
+            changes=changes_since(previous_rows, current.users),  # type: ignore[arg-type]
+        )
+    )
     return ReportPageInput(**fields)  # type: ignore[arg-type]
 
 

@@ -87,6 +87,16 @@ def parse_previous_report(body: bytes) -> list[PreviousRow] | None:
 
 
 @dataclass(frozen=True)
+class PreviousComparison:
+    """This run's persons against the previous run's: "what changed"."""
+
+    run_id: str
+    persons: int
+    """The previous run's persons."""
+    changes: Sequence[AccountChange]
+
+
+@dataclass(frozen=True)
 class ReportPageInput:
     run: Run
     """The finished run (status, per-instance progress, summary)."""
@@ -97,9 +107,8 @@ class ReportPageInput:
     """GHEC's own license-sync-status as the run read it (GitHub Connect's view)."""
     earlier_runs: Sequence[Run]
     """Runs before this one, any order; those without a summary are skipped."""
-    previous_rows: Sequence[PreviousRow] | None
-    """The previous run's persons, or None when there is no previous report."""
-    previous_run_id: str | None
+    previous: PreviousComparison | None
+    """What changed since the previous run, or None when there is nothing to compare with."""
     generated_at: datetime
     reconciliation: Reconciliation | None = None
     """The run's reconciliation.json: every seat of difference with GHEC, with its reason."""
@@ -213,23 +222,42 @@ def changes_since(
     previous: Sequence[PreviousRow], current: Sequence[ConsumedLicenseUser]
 ) -> list[AccountChange]:
     """Accounts (and GHEC members) in one report and not the other, by instance."""
-    before = _entries(previous)
-    after = _entries(current)
+    return sorted_changes(entry_changes(person_entries(previous), person_entries(current)))
+
+
+def entry_changes(
+    before: Mapping[str, Sequence[str]], after: Mapping[str, Sequence[str]]
+) -> list[AccountChange]:
+    """Entries of `after` not in `before` (added) and of `before` not in `after` (removed)."""
     changes = [
-        AccountChange(_instance_of(entry), "added", entry, emails)
+        AccountChange(_instance_of(entry), "added", entry, tuple(emails))
         for entry, emails in after.items()
         if entry not in before
     ]
     changes += [
-        AccountChange(_instance_of(entry), "removed", entry, emails)
+        AccountChange(_instance_of(entry), "removed", entry, tuple(emails))
         for entry, emails in before.items()
         if entry not in after
     ]
-    changes.sort(key=lambda c: (c.instance, c.change, c.entry))
     return changes
 
 
-def _entries(rows: Iterable[PreviousRow | ConsumedLicenseUser]) -> dict[str, tuple[str, ...]]:
+def sorted_changes(changes: Iterable[AccountChange]) -> list[AccountChange]:
+    """Changes in the page's order; an entry both added and removed only moved between the
+    parts compared apart (a person bucket to another), and is no change."""
+    listed = list(changes)
+    added = {c.entry for c in listed if c.change == "added"}
+    removed = {c.entry for c in listed if c.change == "removed"}
+    moved = added & removed
+    kept = [c for c in listed if c.entry not in moved]
+    kept.sort(key=lambda c: (c.instance, c.change, c.entry))
+    return kept
+
+
+def person_entries(
+    rows: Iterable[PreviousRow | ConsumedLicenseUser],
+) -> dict[str, tuple[str, ...]]:
+    """Each account entry (`hostname:id`, or `@login` for a member) with its person's emails."""
     entries: dict[str, tuple[str, ...]] = {}
     for row in rows:
         emails = tuple(row.enterprise_server_emails)
@@ -252,9 +280,7 @@ def render_report_page(page: ReportPageInput) -> bytes:
     run = page.run
     summary = run.summary
     trend = seat_trend([*page.earlier_runs, run])
-    changes = (
-        None if page.previous_rows is None else changes_since(page.previous_rows, page.report.users)
-    )
+    changes = None if page.previous is None else list(page.previous.changes)
     sections = [
         _seats_section(page),
         _trend_section(trend),
@@ -601,17 +627,17 @@ def _changes_section(page: ReportPageInput, changes: list[AccountChange] | None)
     counts: dict[str, dict[str, int]] = defaultdict(lambda: {"added": 0, "removed": 0})
     for change in changes:
         counts[change.instance][change.change] += 1
-    previous_persons = len(page.previous_rows or ())
+    previous_persons = page.previous.persons if page.previous else 0
     summary_rows = "".join(
         f"<tr><td>{html.escape(instance)}</td><td data-sort='{c['added']}'>+{c['added']:,}</td>"
         f"<td data-sort='{c['removed']}'>-{c['removed']:,}</td></tr>"
         for instance, c in sorted(counts.items())
     )
-    previous = html.escape(page.previous_run_id or "")
+    previous = html.escape(page.previous.run_id if page.previous else "")
     return (
         "<section id='changes'><h2>What changed since the previous run</h2>"
         f"<p>Against run <code>{previous}</code>: persons {previous_persons:,} → "
-        f"{len(page.report.users):,}. Accounts (and GHEC members) added and removed, by "
+        f"{page.report.total_seats_consumed:,}. Accounts (and GHEC members) added and removed, by "
         "instance:</p>"
         + (
             "<table class='sortable' id='changes-summary'><thead><tr><th>Instance</th>"

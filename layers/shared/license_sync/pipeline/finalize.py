@@ -28,7 +28,9 @@ from license_sync.domain.records import (
 )
 from license_sync.domain.report_page import (
     TREND_RUNS,
+    PreviousComparison,
     ReportPageInput,
+    changes_since,
     parse_previous_report,
     render_report_page,
 )
@@ -529,8 +531,13 @@ def _write_report_page(
         instances=registry,
         github_view=github_view,
         earlier_runs=earlier,
-        previous_rows=previous_rows,
-        previous_run_id=previous.run_id if previous_rows is not None and previous else None,
+        previous=(
+            None
+            if previous_rows is None or previous is None
+            else PreviousComparison(
+                previous.run_id, len(previous_rows), changes_since(previous_rows, report.users)
+            )
+        ),
         generated_at=deps.clock(),
         reconciliation=reconciliation,
     )
