@@ -387,6 +387,7 @@ def _collect_from_instance(
         source=usage_source,
         complete=complete,
         version=version,
+        person_buckets=deps.accounts.person_buckets(collection_id),
     )
     done = progress.model_copy(
         update={
@@ -454,21 +455,29 @@ def _write_accounts(
 
     Returns whether the report was finished (`fingerprint` then holds every account read so
     far), or how the report changed since those invocations read it. `note` hears the count
-    so far every `progress_every` accounts, once they are flushed.
+    stored so far every `progress_every` accounts. The writer packs accounts by window of
+    rows, so this invocation hands over only where a window ends: the next one then starts
+    a window and rewrites nothing of this one's.
     """
     changed = skip_consumed(report, fingerprint, resume)
     if changed is not None:
         return changed
+    if resume.accounts_written and deps.accounts.person_buckets(collection_id) is None:
+        # Begun before accounts were packed (a deploy during the run): its first rows are in
+        # the old layout, which the rest cannot join, so the attempt starts over.
+        return ReportChanged("the collection was begun in the layout before person buckets")
     limits = deps.limits
-    with deps.accounts.writer(collection_id) as writer:
+    with deps.accounts.writer(collection_id, first_row=resume.accounts_written) as writer:
         for account in report:
             fingerprint.add(account)
             writer.write(account)
             if fingerprint.rows % limits.progress_every == 0:
                 writer.flush()
-                note(fingerprint.rows)
-            if fingerprint.rows % limits.time_check_every == 0 and (
-                remaining_seconds() < limits.reserve_seconds
+                note(resume.accounts_written + writer.stored)
+            if (
+                fingerprint.rows % limits.time_check_every == 0
+                and writer.can_hand_over()
+                and remaining_seconds() < limits.reserve_seconds
             ):
                 return False
     return True
