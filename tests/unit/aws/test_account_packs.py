@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -61,7 +61,12 @@ def accounts(count: int, start: int = 1) -> list[ServerAccount]:
 
 def writer(client: RecordingDynamoDB, *, buckets: int = 16, first_row: int = 0) -> Any:
     return PackedAccountWriter(
-        client, "accounts", COLLECTION, buckets=buckets, expires_at=1, first_row=first_row
+        cast("Any", client),
+        "accounts",
+        COLLECTION,
+        buckets=buckets,
+        expires_at=1,
+        first_row=first_row,
     )
 
 
