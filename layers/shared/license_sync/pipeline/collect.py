@@ -2,8 +2,9 @@
 
 A collect never idles and never outlives its Lambda: when the report is still being
 generated, a rate limit asks for a long wait, or the time left runs short, it re-queues a
-continuation with a delay and returns. Writes are keyed by account, so a redelivered or
-resumed message rewrites the same items instead of adding new ones.
+continuation with a delay and returns. Accounts are packed by person bucket and window of
+rows, and an invocation hands over only where a window ends, so a redelivered or resumed
+message rewrites the same items instead of adding new ones.
 
 A continuation skips the accounts written before only when the report still starts with
 exactly them (`report_fingerprint`). When GHES built the report anew in between, the collect
