@@ -151,7 +151,8 @@ class DynamoDBCounter:
                 item = request.get("PutRequest", {}).get("Item", {})
                 if "pk" in item:
                     accounts = int(item["n"]["N"]) if "n" in item else 1
-                    calls.items_by_partition[item["pk"]["S"]] += accounts
+                    if accounts:  # a collection's layout item holds none
+                        calls.items_by_partition[item["pk"]["S"]] += accounts
                     calls.item_bytes += item_size(item)
                     calls.write_units += write_units(item)
 

@@ -789,6 +789,7 @@ class PackedAccountWriter:
             "sk": {"S": _LAYOUT_SORT_KEY},
             "buckets": {"N": str(self.buckets)},
             "format": {"N": str(PACK_FORMAT)},
+            "n": {"N": "0"},  # accounts it holds, like every item of a collection
             "expires_at": {"N": self._expires_at},
         }
 
