@@ -14,6 +14,7 @@ MIB = 1024 * 1024
 
 GHES_REQUESTS_TARGET = 6
 DYNAMODB_WRITES_PER_1000_TARGET = 45.0
+DYNAMODB_WRITE_UNITS_PER_1000_TARGET = 250.0
 PARTITION_SHARE_TARGET = 1 / 8
 COLLECT_RSS_TARGET_MIB = 200.0
 FLAT_RSS_TOLERANCE = 1.2
@@ -98,9 +99,11 @@ class SizeFigures(_Figures):
     partition_keys: int
     largest_partition_items: int
     accounts_written: int
-    """Items BatchWriteItem wrote into the accounts table."""
+    """Accounts BatchWriteItem wrote into the accounts table (packed: many per item)."""
     account_item_bytes: int
-    """Their size as DynamoDB counts it, summed."""
+    """Their items' size as DynamoDB counts it, summed."""
+    account_write_units: int = 0
+    """Write units those items cost (each item's KB rounded up), summed."""
     custom_metrics: int
     """Distinct CloudWatch metrics (namespace, name, dimensions) the handlers emitted."""
     instance_metrics: int
@@ -219,6 +222,15 @@ def evaluate_targets(sizes: Sequence[SizeFigures]) -> list[TargetCheck]:
             f"DynamoDB write requests <= {DYNAMODB_WRITES_PER_1000_TARGET:.0f} per 1,000 accounts",
             ", ".join(f"{s.label}: {w:.2f}" for s, w in zip(ordered, writes, strict=True)),
             max(writes) <= DYNAMODB_WRITES_PER_1000_TARGET,
+        )
+    )
+    units = [size.per_1000(size.account_write_units) for size in ordered]
+    checks.append(
+        TargetCheck(
+            f"DynamoDB write units <= {DYNAMODB_WRITE_UNITS_PER_1000_TARGET:.0f} per 1,000 "
+            "accounts",
+            ", ".join(f"{s.label}: {u:.1f}" for s, u in zip(ordered, units, strict=True)),
+            max(units) <= DYNAMODB_WRITE_UNITS_PER_1000_TARGET,
         )
     )
     shares = [size.largest_partition_share for size in ordered]

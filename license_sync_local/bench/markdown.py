@@ -35,8 +35,8 @@ TIME_HEADER = (
 REQUESTS_HEADER = (
     "| date | commit | size | GHES requests per instance (max) | GHEC requests "
     "| BatchWriteItem | Query | GetItem | UpdateItem | other | all writes | SDK retries "
-    "| largest partition key |\n"
-    "|---|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|---|"
+    "| largest partition key | account write units |\n"
+    "|---|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|---|--:|"
 )
 MEMORY_HEADER = (
     "| date | commit | size | collect RSS MiB (before -> peak) "
@@ -153,6 +153,7 @@ def requests_row(run: RunInfo, size: SizeFigures) -> str:
         f"{size.per_1000(size.dynamodb_write_requests):.2f}",
         str(retries),
         f"{size.largest_partition_share:.2%} of {size.partition_keys} keys",
+        f"{size.per_1000(size.account_write_units):.1f}",
     ]
     return "| " + " | ".join(cells) + " |"
 

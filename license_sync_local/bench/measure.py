@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -65,21 +66,33 @@ class DynamoDBCalls:
     http_requests: Counter[str] = field(default_factory=Counter)
     """HTTP requests by operation (each botocore attempt)."""
     items_by_partition: Counter[str] = field(default_factory=Counter)
-    """Items written by BatchWriteItem into the watched table, by partition key."""
+    """Accounts written by BatchWriteItem into the watched table, by partition key (an item
+    that packs accounts counts its `n`)."""
     item_bytes: int = 0
-    """Their size as DynamoDB bills it (see `item_size`), summed."""
+    """Their items' size as DynamoDB bills it (see `item_size`), summed."""
+    write_units: int = 0
+    """Write units those items cost: each item's size in KB, rounded up."""
 
     def add(self, other: DynamoDBCalls) -> None:
         self.calls.update(other.calls)
         self.http_requests.update(other.http_requests)
         self.items_by_partition.update(other.items_by_partition)
         self.item_bytes += other.item_bytes
+        self.write_units += other.write_units
+
+
+WRITE_UNIT_BYTES = 1024
+"""A standard write unit covers an item of up to 1 KB."""
+
+
+def write_units(item: Mapping[str, Any]) -> int:
+    return max(1, math.ceil(item_size(item) / WRITE_UNIT_BYTES))
 
 
 def item_size(item: Mapping[str, Any]) -> int:
     """An item's size as DynamoDB counts it for capacity: attribute names plus values
-    (strings in UTF-8, numbers about one byte per two digits plus one, booleans one byte,
-    lists three bytes plus their elements)."""
+    (strings in UTF-8, binary its bytes, numbers about one byte per two digits plus one,
+    booleans one byte, lists three bytes plus their elements)."""
     size = 0
     for name, value in item.items():
         size += len(name.encode())
@@ -92,6 +105,8 @@ def _value_size(value: Mapping[str, Any]) -> int:
         return len(value["S"].encode())
     if "N" in value:
         return (len(value["N"].lstrip("-").replace(".", "")) + 1) // 2 + 1
+    if "B" in value:
+        return len(value["B"])
     if "BOOL" in value or "NULL" in value:
         return 1
     if "L" in value:
@@ -135,8 +150,11 @@ class DynamoDBCounter:
             for request in params.get("RequestItems", {}).get(self.watched_table, []):
                 item = request.get("PutRequest", {}).get("Item", {})
                 if "pk" in item:
-                    calls.items_by_partition[item["pk"]["S"]] += 1
+                    accounts = int(item["n"]["N"]) if "n" in item else 1
+                    if accounts:  # a collection's layout item holds none
+                        calls.items_by_partition[item["pk"]["S"]] += accounts
                     calls.item_bytes += item_size(item)
+                    calls.write_units += write_units(item)
 
     def _on_send(self, event_name: str, **_: Any) -> None:
         if self._current is not None:

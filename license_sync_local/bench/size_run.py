@@ -415,6 +415,7 @@ def run_size(
         largest_partition_items=max(total.items_by_partition.values(), default=0),
         accounts_written=sum(total.items_by_partition.values()),
         account_item_bytes=total.item_bytes,
+        account_write_units=total.write_units,
         custom_metrics=len(metric_keys),
         instance_metrics=sum(
             1 for _, _, dimensions in metric_keys if INSTANCE_DIMENSION in dict(dimensions)

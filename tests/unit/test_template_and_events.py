@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import S3Model, SqsModel
 
 from license_sync.config import Settings
+from license_sync.domain.person_buckets import DEFAULT_PERSON_BUCKETS, MAX_PERSON_BUCKETS
 from license_sync.events import CollectRecord, FinalizeRecord, StartSyncEvent
 from license_sync_local.template import (
     environment_variables,
@@ -37,6 +38,16 @@ def test_every_setting_the_code_reads_is_set_in_the_template() -> None:
     read_by_code = {field.alias for field in Settings.model_fields.values()}
     assert read_by_code - variables == set()
     assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} <= variables
+
+
+def test_person_buckets_parameter_matches_the_routing_rule() -> None:
+    parameter = TEMPLATE["Parameters"]["PersonBuckets"]
+    assert parameter["Default"] == DEFAULT_PERSON_BUCKETS
+    assert parameter["MinValue"] == 1
+    assert parameter["MaxValue"] == MAX_PERSON_BUCKETS
+    assert TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["PERSON_BUCKETS"] == {
+        "Ref": "PersonBuckets"
+    }
 
 
 def test_every_work_queue_has_a_dead_letter_queue() -> None:

@@ -41,6 +41,8 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:GetItem", "RunsTable"),
         ("dynamodb:UpdateItem", "RunsTable"),
         ("dynamodb:BatchWriteItem", "AccountsTable"),
+        # A finished attempt counts its collection; a continuation reads its layout item.
+        ("dynamodb:Query", "AccountsTable"),
         ("sqs:SendMessage", "CollectQueue"),
         ("sqs:SendMessage", "FinalizeQueue"),
         ("secretsmanager:GetSecretValue", "InstanceSecrets"),

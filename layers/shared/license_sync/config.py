@@ -14,6 +14,7 @@ from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
 
+from license_sync.domain.person_buckets import DEFAULT_PERSON_BUCKETS, MAX_PERSON_BUCKETS
 from license_sync.errors import ConfigError
 
 
@@ -42,6 +43,11 @@ class Settings(BaseModel):
     push_target: PushTarget = Field(alias="PUSH_TARGET")
     upload_url: HttpUrl | None = Field(default=None, alias="UPLOAD_URL")
     account_shards: int = Field(default=16, alias="ACCOUNT_SHARDS", ge=1, le=256)
+    """Partition keys of collections written before person buckets (read only now)."""
+    person_buckets: int = Field(
+        default=DEFAULT_PERSON_BUCKETS, alias="PERSON_BUCKETS", ge=1, le=MAX_PERSON_BUCKETS
+    )
+    """Person buckets a new collection's accounts are stored by (template: PersonBuckets)."""
     accounts_ttl_days: int = Field(default=90, alias="ACCOUNTS_TTL_DAYS", ge=8, le=3650)
     run_lock_minutes: int = Field(default=180, alias="RUN_LOCK_MINUTES", ge=15, le=10080)
     secret_max_age_seconds: int = Field(default=300, alias="SECRET_MAX_AGE_SECONDS", ge=0)

@@ -69,8 +69,9 @@ def _accounts(settings: Settings) -> DynamoAccountStore:
     return DynamoAccountStore(
         _dynamodb(),
         settings.accounts_table,
-        sharding=AccountSharding(settings.account_shards),
+        buckets=settings.person_buckets,
         ttl=timedelta(days=settings.accounts_ttl_days),
+        legacy_sharding=AccountSharding(settings.account_shards),
     )
 
 

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 ACCOUNTS = 400
 INSTANCES = 2
-SHARDS = 16  # the template's AccountShards default
+BUCKETS = 16  # the template's PersonBuckets default
 
 
 def test_a_tiny_benchmark_produces_sane_figures(
@@ -68,12 +68,14 @@ def test_a_tiny_benchmark_produces_sane_figures(
     assert size.ghec_requests["POST /license-usage-uploads"] == INSTANCES
     assert size.ghec_requests["GET /enterprises/acme/consumed-licenses"] >= 2
 
-    # And DynamoDB requests were counted on the client: every account written once, in
-    # batches of at most 25, spread over every shard of every instance
+    # And DynamoDB requests were counted on the client: every account written once, packed
+    # (one window of rows per instance: its 16 packs and its layout item in one batch), over
+    # every person bucket of every instance, at far fewer write units than accounts
     assert size.accounts_written == ACCOUNTS
-    assert ACCOUNTS / 25 <= size.dynamodb_calls["BatchWriteItem"] <= ACCOUNTS / 25 + INSTANCES
-    assert size.partition_keys == INSTANCES * SHARDS
+    assert INSTANCES <= size.dynamodb_calls["BatchWriteItem"] <= 2 * INSTANCES
+    assert size.partition_keys == INSTANCES * BUCKETS
     assert 0 < size.largest_partition_share < 1
+    assert 0 < size.per_1000(size.account_write_units) <= 250
     assert sum(size.dynamodb_http_requests.values()) >= sum(size.dynamodb_calls.values())
     assert set(size.dynamodb_calls_by_function) == {
         "StartSyncFunction",
@@ -88,7 +90,7 @@ def test_a_tiny_benchmark_produces_sane_figures(
     assert 0 < size.finalize_rss_before_mib <= size.finalize_peak_rss_mib
 
     # And the unit costs the scale estimate uses were measured
-    assert size.account_item_bytes > 100 * ACCOUNTS
+    assert size.account_item_bytes > 10 * ACCOUNTS
     assert size.report_files["json"] > 0
     assert size.report_files["csv"] > 0
     assert size.custom_metrics > 0
@@ -111,6 +113,7 @@ def test_a_tiny_benchmark_produces_sane_figures(
     assert len(rows) == 4
     targets = text[text.index(TARGETS_START) : text.index(TARGETS_END)]
     assert "DynamoDB write requests" in targets
+    assert "DynamoDB write units <= 250 per 1,000 accounts" in targets
     assert "pipeline/floor" in targets
     estimate = text[text.index(ESTIMATE_START) : text.index(ESTIMATE_END)]
     assert "| **one sync** |" in estimate

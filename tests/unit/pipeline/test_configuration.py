@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from license_sync.config import PushTarget, load_settings
+from license_sync.domain.person_buckets import DEFAULT_PERSON_BUCKETS, MAX_PERSON_BUCKETS
 from license_sync.domain.records import default_server_id
 from license_sync.errors import ConfigError
 from license_sync_local.sync_config import load_sync_config, resolve_secret
@@ -34,6 +35,19 @@ def test_valid_environment_loads_with_defaults() -> None:
     assert settings.push_target is PushTarget.S3
     assert settings.upload_url is None
     assert settings.account_shards == 16
+    assert settings.person_buckets == DEFAULT_PERSON_BUCKETS
+
+
+def test_person_buckets_are_bounded_by_the_routing_rule() -> None:
+    # Given the environment asks for the most buckets the routing rule allows, and one more
+    most = {**VALID_ENVIRONMENT, "PERSON_BUCKETS": str(MAX_PERSON_BUCKETS)}
+    too_many = {**VALID_ENVIRONMENT, "PERSON_BUCKETS": str(MAX_PERSON_BUCKETS + 1)}
+
+    # Then the first loads and the second names the variable
+    assert load_settings(most).person_buckets == MAX_PERSON_BUCKETS
+    with pytest.raises(ConfigError) as raised:
+        load_settings(too_many)
+    assert raised.value.field == "PERSON_BUCKETS"
 
 
 @pytest.mark.parametrize(

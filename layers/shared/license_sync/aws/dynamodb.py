@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import time
+import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, TypeAdapter
 
+from license_sync.domain.person_buckets import account_bucket
 from license_sync.domain.records import (
     BucketProgress,
     Collection,
@@ -717,140 +719,329 @@ def _decode_cursor(cursor: str) -> dict[str, Any]:
 
 
 # --- Accounts ---------------------------------------------------------------------------------
+#
+# A collection's accounts are stored by person bucket, packed: one item holds every account
+# of one bucket among `pack_window_rows` consecutive rows of the report, as zlib-compressed
+# compact JSON. Its key is the bucket and the window, both fixed by the row positions alone,
+# so whichever invocation writes a window (a retry after a crash, a duplicate delivery)
+# writes the same items and overwrites them, never adds beside them. A collect hands over
+# to a continuation only at a window's end (`PackedAccountWriter.can_hand_over`), so no
+# window is ever split between two invocations.
+
+PACK_FORMAT = 1
+PACK_WINDOW_BASE_ROWS = 500
+"""Rows per window for up to `PACK_WINDOW_BUCKETS_PER_BASE` buckets (a multiple of the
+collect's `time_check_every`, so a time check falls on every window's end)."""
+PACK_WINDOW_BUCKETS_PER_BASE = 32
+PACK_MAX_BYTES = 256 * 1024
+"""A pack compressing past this (far below DynamoDB's 400 KB item limit) is split in parts."""
+_LAYOUT_SUFFIX = "#layout"
+_LAYOUT_SORT_KEY = "-"
+
+
+def pack_window_rows(buckets: int) -> int:
+    """Rows of the report one pack window covers with `buckets` person buckets.
+
+    More buckets spread a window's accounts thinner, so the window grows with them: about
+    16 accounts or more per pack (at least 500 rows), which keeps every pack well above
+    the 1 KB a write unit buys (at most ~130 write units per 1,000 accounts at 256 buckets).
+    """
+    return PACK_WINDOW_BASE_ROWS * -(-buckets // PACK_WINDOW_BUCKETS_PER_BASE)
+
+
+def bucket_partition_key(collection_id: str, bucket: int) -> str:
+    return f"{collection_id}#b{bucket:03d}"
+
+
+def _pack_sort_key(window: int, part: int) -> str:
+    return f"{window:010d}.{part:02d}"
+
+
+def _account_row(account: ServerAccount) -> bytes:
+    row = [
+        account.hostname,
+        account.user_id,
+        account.login,
+        account.email,
+        account.suspended,
+        account.account_type.value,
+        list(account.extra_emails),
+        account.dormant,
+        account.created_at.isoformat() if account.created_at is not None else None,
+    ]
+    return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _account_of_row(row: list[Any]) -> ServerAccount:
+    hostname, user_id, login, email, suspended, account_type, extra, dormant, created = row
+    return ServerAccount(
+        hostname=hostname,
+        user_id=int(user_id),
+        login=login,
+        email=email,
+        suspended=bool(suspended),
+        account_type=AccountType(account_type),
+        extra_emails=tuple(extra),
+        dormant=bool(dormant),
+        created_at=datetime.fromisoformat(created) if created is not None else None,
+    )
+
+
+def encode_pack(rows: list[bytes]) -> list[tuple[bytes, int]]:
+    """Encoded account rows as compressed parts (with their account counts), each under
+    `PACK_MAX_BYTES`; deterministic in `rows`, so the same rows always give the same parts."""
+    data = zlib.compress(b"[" + b",".join(rows) + b"]", 6)
+    if len(data) <= PACK_MAX_BYTES or len(rows) == 1:
+        return [(data, len(rows))]
+    half = len(rows) // 2
+    return encode_pack(rows[:half]) + encode_pack(rows[half:])
+
+
+def decode_pack(data: bytes) -> list[ServerAccount]:
+    return [_account_of_row(row) for row in json.loads(zlib.decompress(data))]
 
 
 @dataclass(frozen=True)
 class AccountSharding:
-    """How a collection's accounts spread over partition keys.
+    """How a collection written before person buckets spread over partition keys.
 
-    A collection's accounts go to `shards` partition keys, so no single partition carries an
-    instance (DynamoDB throttles a hot partition at 1,000 writes per second).
+    Such a collection's accounts, one item each, went to `shards` partition keys by user
+    ID. Nothing writes this layout any more; it is read until the table's TTL drops it.
     """
 
     shards: int
 
     def partition_key(self, collection_id: str, user_id: int) -> str:
-        # GHES user IDs are sequential, so the modulo spreads them evenly.
         return f"{collection_id}#{user_id % self.shards:03d}"
 
     def partition_keys(self, collection_id: str) -> list[str]:
         return [f"{collection_id}#{shard:03d}" for shard in range(self.shards)]
 
 
-class DynamoAccountWriter:
-    """Buffers accounts into 25-item BatchWriteItem calls, retrying unprocessed items."""
+class PackedAccountWriter:
+    """Packs a collection's accounts by person bucket and pack window, 25 items a request.
+
+    Rows are numbered from `first_row` (where this invocation resumes the report). A pack
+    is sent once its window is complete; the packs of the last, partial window only when
+    the writer is closed after the report's end (`close`). `flush` sends complete packs
+    only: sending a partial one would let the rest of its window overwrite it.
+    """
 
     def __init__(
         self,
         client: DynamoDBClient,
         table: str,
         collection_id: str,
-        sharding: AccountSharding,
+        *,
+        buckets: int,
         expires_at: int,
+        first_row: int = 0,
     ) -> None:
         self._client = client
         self._table = table
         self._collection_id = collection_id
-        self._sharding = sharding
+        self.buckets = buckets
+        self.window_rows = pack_window_rows(buckets)
+        if first_row % self.window_rows:
+            raise ValueError(
+                f"row {first_row} is not the start of a pack window of {self.window_rows} rows"
+            )
         self._expires_at = str(expires_at)
-        self._pending: dict[tuple[str, str], WriteRequestTypeDef] = {}
+        self._row = first_row
+        self._open: dict[int, list[bytes]] = {}
+        self._ready: dict[tuple[str, str], tuple[WriteRequestTypeDef, int]] = {}
+        self.stored = 0
+        """Accounts in items sent so far."""
+        if first_row == 0:
+            # The first invocation says how the collection is bucketed, for its readers.
+            self._ready[(collection_id + _LAYOUT_SUFFIX, _LAYOUT_SORT_KEY)] = (
+                {"PutRequest": {"Item": self._layout_item()}},
+                0,
+            )
 
-    def write(self, account: ServerAccount) -> None:
-        pk = self._sharding.partition_key(self._collection_id, account.user_id)
-        sk = f"{account.user_id:012d}"
-        item: dict[str, AttributeValueTypeDef] = {
-            "pk": {"S": pk},
-            "sk": {"S": sk},
-            "hostname": {"S": account.hostname},
-            "suspended": {"BOOL": account.suspended},
-            "account_type": {"S": account.account_type.value},
+    def _layout_item(self) -> dict[str, AttributeValueTypeDef]:
+        return {
+            "pk": {"S": self._collection_id + _LAYOUT_SUFFIX},
+            "sk": {"S": _LAYOUT_SORT_KEY},
+            "buckets": {"N": str(self.buckets)},
+            "format": {"N": str(PACK_FORMAT)},
+            "n": {"N": "0"},  # accounts it holds, like every item of a collection
             "expires_at": {"N": self._expires_at},
         }
-        if account.login is not None:
-            item["login"] = {"S": account.login}
-        if account.email is not None:
-            item["email"] = {"S": account.email}
-        if account.dormant:
-            item["dormant"] = {"BOOL": True}
-        if account.created_at is not None:
-            item["created_at"] = {"S": account.created_at.isoformat()}
-        if account.extra_emails:
-            item["extra_emails"] = {"L": [{"S": email} for email in account.extra_emails]}
-        # A batch may not name the same key twice; the later delivery of an account wins.
-        self._pending[(pk, sk)] = {"PutRequest": {"Item": item}}
-        if len(self._pending) >= BATCH_WRITE_LIMIT:
-            self.flush()
+
+    def write(self, account: ServerAccount) -> None:
+        bucket = account_bucket(account.email, account.hostname, account.user_id, self.buckets)
+        self._open.setdefault(bucket, []).append(_account_row(account))
+        self._row += 1
+        if self.can_hand_over():
+            self._close_window()
+
+    def can_hand_over(self) -> bool:
+        """Whether the rows written so far end a pack window: the only rows a continuation
+        may resume at (it then rewrites whole windows, keyed as before)."""
+        return self._row % self.window_rows == 0
+
+    def _close_window(self) -> None:
+        window = (self._row - 1) // self.window_rows
+        for bucket, rows in sorted(self._open.items()):
+            pk = bucket_partition_key(self._collection_id, bucket)
+            for part, (data, count) in enumerate(encode_pack(rows)):
+                item: dict[str, AttributeValueTypeDef] = {
+                    "pk": {"S": pk},
+                    "sk": {"S": _pack_sort_key(window, part)},
+                    "n": {"N": str(count)},
+                    "a": {"B": data},
+                    "expires_at": {"N": self._expires_at},
+                }
+                self._ready[(pk, item["sk"]["S"])] = ({"PutRequest": {"Item": item}}, count)
+                if len(self._ready) >= BATCH_WRITE_LIMIT:
+                    self.flush()
+        self._open.clear()
 
     def flush(self) -> None:
-        requests = list(self._pending.values())
-        self._pending.clear()
-        attempt = 0
-        while requests:
-            response = self._client.batch_write_item(RequestItems={self._table: requests})
-            requests = cast(
-                "list[WriteRequestTypeDef]",
-                list(response.get("UnprocessedItems", {}).get(self._table, [])),
-            )
-            if requests:
-                attempt += 1
-                # Throttled items come back unprocessed; back off as AWS recommends.
-                time.sleep(min(0.05 * 2**attempt, 5.0))
+        """Send every complete pack (the open window's packs stay until it completes)."""
+        ready = list(self._ready.values())
+        self._ready.clear()
+        for start in range(0, len(ready), BATCH_WRITE_LIMIT):
+            batch = ready[start : start + BATCH_WRITE_LIMIT]
+            _batch_write(self._client, self._table, [request for request, _ in batch])
+            self.stored += sum(count for _, count in batch)
+
+    def close(self) -> None:
+        """After the report's end: send the last window's packs too, and everything else."""
+        if self._open:
+            self._close_window()
+        self.flush()
+
+
+def _batch_write(client: DynamoDBClient, table: str, requests: list[WriteRequestTypeDef]) -> None:
+    attempt = 0
+    while requests:
+        response = client.batch_write_item(RequestItems={table: requests})
+        requests = cast(
+            "list[WriteRequestTypeDef]",
+            list(response.get("UnprocessedItems", {}).get(table, [])),
+        )
+        if requests:
+            attempt += 1
+            # Throttled items come back unprocessed; back off as AWS recommends.
+            time.sleep(min(0.05 * 2**attempt, 5.0))
 
 
 class DynamoAccountStore:
+    """Collections of accounts, packed by person bucket (`PackedAccountWriter`).
+
+    `buckets` is the number of person buckets new collections are written with and that
+    `read(..., bucket=b)` means. A collection keeps the count it was first written with
+    (its layout item), and one written before buckets (`legacy_sharding`) stays readable.
+    """
+
     def __init__(
         self,
         client: DynamoDBClient,
         table: str,
         *,
-        sharding: AccountSharding,
+        buckets: int,
         ttl: timedelta,
+        legacy_sharding: AccountSharding = AccountSharding(16),
         clock: Any = time.time,
     ) -> None:
         self._client = client
         self._table = table
-        self._sharding = sharding
+        self.buckets = buckets
+        self._legacy = legacy_sharding
         self._ttl = ttl
         self._clock = clock
 
     @contextmanager
-    def writer(self, collection_id: str) -> Iterator[DynamoAccountWriter]:
+    def writer(self, collection_id: str, *, first_row: int = 0) -> Iterator[PackedAccountWriter]:
         expires_at = int(self._clock() + self._ttl.total_seconds())
-        writer = DynamoAccountWriter(
-            self._client, self._table, collection_id, self._sharding, expires_at
+        # A continuation keeps the bucket count its collection was started with.
+        buckets = (self.person_buckets(collection_id) if first_row else None) or self.buckets
+        writer = PackedAccountWriter(
+            self._client,
+            self._table,
+            collection_id,
+            buckets=buckets,
+            expires_at=expires_at,
+            first_row=first_row,
         )
         yield writer
-        writer.flush()
+        writer.close()
+
+    def person_buckets(self, collection_id: str) -> int | None:
+        """The bucket count a collection is stored by; None for one written before buckets."""
+        items = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": collection_id + _LAYOUT_SUFFIX}},
+            ConsistentRead=True,
+        )["Items"]
+        return int(items[0]["buckets"]["N"]) if items else None
+
+    def _query(self, partition_key: str, **extra: Any) -> Iterator[dict[str, Any]]:
+        paginator = self._client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": partition_key}},
+            ConsistentRead=True,
+            **extra,
+        ):
+            yield from page["Items"]
 
     def count(self, collection_id: str) -> int:
-        # COUNT still reads the items (about a fifth of what writing them cost, once per
-        # collection); consistent, so that nothing just written is missed.
-        paginator = self._client.get_paginator("query")
+        """Accounts stored (each pack says how many it holds), whoever wrote them."""
+        buckets = self.person_buckets(collection_id)
+        if buckets is None:
+            return sum(
+                1 for key in self._legacy.partition_keys(collection_id) for _ in self._query(key)
+            )
         return sum(
-            page["Count"]
-            for partition_key in self._sharding.partition_keys(collection_id)
-            for page in paginator.paginate(
-                TableName=self._table,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": partition_key}},
-                Select="COUNT",
-                ConsistentRead=True,
+            int(item["n"]["N"])
+            for bucket in range(buckets)
+            for item in self._query(
+                bucket_partition_key(collection_id, bucket),
+                ProjectionExpression="#n",
+                ExpressionAttributeNames={"#n": "n"},
             )
         )
 
-    def read(self, collection_id: str) -> Iterator[ServerAccount]:
-        paginator = self._client.get_paginator("query")
-        for partition_key in self._sharding.partition_keys(collection_id):
-            for page in paginator.paginate(
-                TableName=self._table,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": partition_key}},
+    def read(self, collection_id: str, *, bucket: int | None = None) -> Iterator[ServerAccount]:
+        """A collection's accounts, bucket by bucket; with `bucket`, only those whose
+        `account_bucket` among this store's `buckets` is `bucket` (one Query when the
+        collection is stored by as many buckets, else the whole collection filtered)."""
+        if bucket is not None and not 0 <= bucket < self.buckets:
+            raise ValueError(f"bucket {bucket} is not one of {self.buckets} buckets")
+        stored_buckets = self.person_buckets(collection_id)
+        if stored_buckets is None:
+            accounts = (
+                _account_from_item(item)
+                for key in self._legacy.partition_keys(collection_id)
+                for item in self._query(key)
+            )
+        elif bucket is not None and stored_buckets == self.buckets:
+            yield from self._read_bucket(collection_id, bucket)
+            return
+        else:
+            accounts = (
+                account
+                for stored in range(stored_buckets)
+                for account in self._read_bucket(collection_id, stored)
+            )
+        for account in accounts:
+            if bucket is None or bucket == account_bucket(
+                account.email, account.hostname, account.user_id, self.buckets
             ):
-                for item in page["Items"]:
-                    yield _account_from_item(item)
+                yield account
+
+    def _read_bucket(self, collection_id: str, bucket: int) -> Iterator[ServerAccount]:
+        for item in self._query(bucket_partition_key(collection_id, bucket)):
+            yield from decode_pack(item["a"]["B"])
 
 
 def _account_from_item(item: Mapping[str, Any]) -> ServerAccount:
+    """An account of a collection written before person buckets (one item per account)."""
     return ServerAccount(
         hostname=item["hostname"]["S"],
         user_id=int(item["sk"]["S"]),

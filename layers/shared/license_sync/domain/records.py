@@ -53,6 +53,9 @@ class Collection(_Record):
     source: UsageSource
     complete: bool = True
     version: str | None = None
+    person_buckets: int | None = None
+    """The person buckets its accounts are stored by; None for a collection written before
+    buckets (read whole, or filtered by `account_bucket` for one bucket)."""
 
 
 class InstanceLastSync(_Record):

@@ -2,8 +2,9 @@
 
 A collect never idles and never outlives its Lambda: when the report is still being
 generated, a rate limit asks for a long wait, or the time left runs short, it re-queues a
-continuation with a delay and returns. Writes are keyed by account, so a redelivered or
-resumed message rewrites the same items instead of adding new ones.
+continuation with a delay and returns. Accounts are packed by person bucket and window of
+rows, and an invocation hands over only where a window ends, so a redelivered or resumed
+message rewrites the same items instead of adding new ones.
 
 A continuation skips the accounts written before only when the report still starts with
 exactly them (`report_fingerprint`). When GHES built the report anew in between, the collect
@@ -367,6 +368,7 @@ def _collect_from_instance(
         source=usage_source,
         complete=complete,
         version=version,
+        person_buckets=deps.accounts.person_buckets(collection_id),
     )
     done = progress.model_copy(
         update={
@@ -434,21 +436,29 @@ def _write_accounts(
 
     Returns whether the report was finished (`fingerprint` then holds every account read so
     far), or how the report changed since those invocations read it. `note` hears the count
-    so far every `progress_every` accounts, once they are flushed.
+    stored so far every `progress_every` accounts. The writer packs accounts by window of
+    rows, so this invocation hands over only where a window ends: the next one then starts
+    a window and rewrites nothing of this one's.
     """
     changed = skip_consumed(report, fingerprint, resume)
     if changed is not None:
         return changed
+    if resume.accounts_written and deps.accounts.person_buckets(collection_id) is None:
+        # Begun before accounts were packed (a deploy during the run): its first rows are in
+        # the old layout, which the rest cannot join, so the attempt starts over.
+        return ReportChanged("the collection was begun in the layout before person buckets")
     limits = deps.limits
-    with deps.accounts.writer(collection_id) as writer:
+    with deps.accounts.writer(collection_id, first_row=resume.accounts_written) as writer:
         for account in report:
             fingerprint.add(account)
             writer.write(account)
             if fingerprint.rows % limits.progress_every == 0:
                 writer.flush()
-                note(fingerprint.rows)
-            if fingerprint.rows % limits.time_check_every == 0 and (
-                remaining_seconds() < limits.reserve_seconds
+                note(resume.accounts_written + writer.stored)
+            if (
+                fingerprint.rows % limits.time_check_every == 0
+                and writer.can_hand_over()
+                and remaining_seconds() < limits.reserve_seconds
             ):
                 return False
     return True

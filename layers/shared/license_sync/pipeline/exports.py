@@ -182,6 +182,7 @@ def ingest_export(bucket: str, key: str, deps: IngestExportDeps) -> ExportUpload
         source=usage.metadata.source,
         complete=usage.metadata.complete,
         version=usage.metadata.version,
+        person_buckets=writer.buckets,
     )
     deps.instances.record_export(instance_id, accepted, collection, server_id=server_id)
     return accepted
@@ -211,6 +212,7 @@ def _ingest_report(
         accounts=accounts,
         source=UsageSource.SITE_ADMIN_REPORT,
         complete=True,
+        person_buckets=writer.buckets,
     )
     accepted = ExportUpload(
         key=key,

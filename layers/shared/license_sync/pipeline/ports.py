@@ -179,18 +179,50 @@ class RunStore(StartingRuns, CollectingRuns, SnapshotRuns, FinalizingRuns, Proto
 
 
 class AccountWriter(Protocol):
+    """Writes one invocation's rows of a collection, packed by person bucket."""
+
+    @property
+    def buckets(self) -> int:
+        """The person buckets this collection is stored by."""
+        ...
+
+    @property
+    def stored(self) -> int:
+        """Accounts this writer has stored so far (complete packs sent)."""
+        ...
+
     def write(self, account: ServerAccount) -> None: ...
-    def flush(self) -> None: ...
+    def flush(self) -> None:
+        """Store what is complete; the open pack window waits for its last row (or the end)."""
+        ...
+
+    def can_hand_over(self) -> bool:
+        """Whether the rows written so far end a pack window: the only place a continuation
+        may resume (it rewrites whole windows, so the same items and never new ones)."""
+        ...
 
 
 class AccountStore(Protocol):
-    def writer(self, collection_id: str) -> AbstractContextManager[AccountWriter]: ...
-    def read(self, collection_id: str) -> Iterator[ServerAccount]:
-        """Every account of a collection, shard by shard, without loading them all at once."""
+    def writer(
+        self, collection_id: str, *, first_row: int = 0
+    ) -> AbstractContextManager[AccountWriter]:
+        """A writer for the rows from `first_row` on (a window start); leaving the block
+        normally stores everything, the last partial window included."""
+        ...
+
+    def read(self, collection_id: str, *, bucket: int | None = None) -> Iterator[ServerAccount]:
+        """Every account of a collection, bucket by bucket, without loading them all at once;
+        with `bucket`, only the accounts `account_bucket` puts in that bucket (of the
+        store's configured count), whichever layout the collection was written in."""
         ...
 
     def count(self, collection_id: str) -> int:
-        """How many accounts a collection holds (items stored, whoever wrote them)."""
+        """How many accounts a collection holds (accounts stored, whoever wrote them)."""
+        ...
+
+    def person_buckets(self, collection_id: str) -> int | None:
+        """The person buckets a collection is stored by; None when written before buckets
+        (or not at all)."""
         ...
 
 

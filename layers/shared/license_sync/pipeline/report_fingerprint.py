@@ -86,11 +86,12 @@ def skip_consumed(
 def check_collection(stored: int, fingerprint: ReportFingerprint) -> ReportChanged | None:
     """Whether a finished attempt's collection holds more accounts than its report has.
 
-    Every row of the report was written or checked by this attempt, and items are keyed by
-    user ID, so more items than rows can only be accounts written by an invocation that died
-    after writing past the position it handed over (a Lambda timeout, a retried error), read
-    from a report that has lost them since. Fewer items than rows is not a change: a report
-    that lists a user ID twice stores it once.
+    Every row of the report was written or checked by this attempt, and packs are keyed by
+    row window and bucket, so more accounts than rows can only be accounts written by an
+    invocation that died after writing past the position it handed over (a Lambda timeout,
+    a retried error), read from a report that has changed since, under keys no later
+    invocation wrote again. Fewer is not a change (a store that keeps one item per user ID
+    stores a user ID the report lists twice once).
     """
     if stored <= fingerprint.rows:
         return None
