@@ -119,6 +119,7 @@ def start_sync_deps() -> StartSyncDeps:
         runs=_runs(settings),
         queue=_queue(settings),
         run_lock=timedelta(minutes=settings.run_lock_minutes),
+        person_buckets=settings.person_buckets,
     )
 
 

@@ -191,6 +191,7 @@ def _run(*, pending_instances: int = 0, done_instances: int = 1) -> Run:
         trigger=TriggerKind.API,
         started_at=NOW,
         instances=instances,
+        person_buckets=BUCKETS,
         instances_total=len(instances),
         instances_done=done_instances,
         ghec_snapshot=GhecSnapshotProgress(),
@@ -208,7 +209,6 @@ def _deps(
         snapshots=store,
         ghec=lambda: ghec,
         github_graph=(lambda: graph) if graph is not None else None,
-        buckets=BUCKETS,
     )
     return deps, queue, store
 
@@ -338,9 +338,7 @@ def test_rows_are_written_in_bounded_chunks_while_the_pages_are_still_being_read
     objects.put = put  # type: ignore[method-assign]
     queue = Queue()
     store = JsonLinesGhecSnapshots(objects, chunk_bytes=2_000, max_buffered_bytes=8_000)
-    deps = GhecSnapshotDeps(
-        runs=Runs(_run()), queue=queue, snapshots=store, ghec=lambda: ghec, buckets=BUCKETS
-    )
+    deps = GhecSnapshotDeps(runs=Runs(_run()), queue=queue, snapshots=store, ghec=lambda: ghec)
 
     # When the snapshot runs
     snapshot_ghec(RUN_ID, deps)

@@ -88,7 +88,6 @@ class GhecSnapshotDeps:
     ghec: Callable[[], GhecLicenseListing]
     github_graph: Callable[[], GhecGraphView] | None = None
     """GHEC's GraphQL views (identities, installations); None: not read, and said."""
-    buckets: int = DEFAULT_PERSON_BUCKETS
 
 
 @dataclass(frozen=True)
@@ -106,7 +105,10 @@ def snapshot_ghec(run_id: str, deps: GhecSnapshotDeps) -> GhecSnapshotOutcome | 
     if not _snapshot_due(run):
         return None
     try:
-        summary = _read_and_store(run_id, deps)
+        assert run is not None  # _snapshot_due
+        summary = _read_and_store(
+            run_id, deps, buckets=run.person_buckets or DEFAULT_PERSON_BUCKETS
+        )
     except Exception as exc:
         # SQS delivers the message again; past its retries the dead-letter handler fails
         # the run with this reason (a 401 from GHEC, say).
@@ -131,7 +133,8 @@ def _snapshot_due(run: Run | None) -> bool:
     )
 
 
-def _read_and_store(run_id: str, deps: GhecSnapshotDeps) -> GhecSnapshotProgress:
+def _read_and_store(run_id: str, deps: GhecSnapshotDeps, *, buckets: int) -> GhecSnapshotProgress:
+    """Read GHEC and store it routed to the run's `buckets` person buckets."""
     graph = deps.github_graph() if deps.github_graph is not None else None
     try:
         identities = (
@@ -145,7 +148,7 @@ def _read_and_store(run_id: str, deps: GhecSnapshotDeps) -> GhecSnapshotProgress
             ghec.consumed_license_pages(budget_seconds=CONSUMED_LICENSES_BUDGET_SECONDS),
             identities.identities,
             writer,
-            buckets=deps.buckets,
+            buckets=buckets,
         )
         status = ghec.get_license_sync_status()
         installations: Sequence[ServerInstallation] | None
@@ -158,7 +161,7 @@ def _read_and_store(run_id: str, deps: GhecSnapshotDeps) -> GhecSnapshotProgress
             graph.close()
     writer.finish(
         GhecSnapshotMeta(
-            buckets=deps.buckets,
+            buckets=buckets,
             total_seats_purchased=routed.total_seats_purchased,
             total_seats_consumed=routed.total_seats_consumed,
             rows_listed=routed.rows_listed,

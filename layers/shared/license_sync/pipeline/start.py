@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from license_sync.domain.person_buckets import DEFAULT_PERSON_BUCKETS
 from license_sync.domain.records import (
     CollectRequest,
     GhecSnapshotProgress,
@@ -28,6 +29,8 @@ class StartSyncDeps:
     runs: StartingRuns
     queue: CollectQueue
     run_lock: timedelta
+    person_buckets: int = DEFAULT_PERSON_BUCKETS
+    """How many person buckets the run's finalize builds in parallel (`PersonBuckets`)."""
     clock: Callable[[], datetime] = utc_now
 
 
@@ -59,6 +62,8 @@ def start_sync(trigger: TriggerKind, deps: StartSyncDeps, *, requested_by: str =
         instances_total=len(enabled),
         # GHEC is read beside the collection; the run finalizes once both are done.
         ghec_snapshot=GhecSnapshotProgress(),
+        # Fixed for the run: collect, the snapshot and finalize all route by it.
+        person_buckets=deps.person_buckets,
     )
     active = deps.runs.create_exclusive(run, lock_until=now + deps.run_lock)
     if active.run_id != run.run_id:
