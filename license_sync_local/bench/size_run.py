@@ -168,15 +168,12 @@ class _TimedPublisher:
 
 
 def instrumented_finalize_deps(deps: FinalizeDeps, recorder: InvocationRecorder) -> FinalizeDeps:
-    def ghec() -> GhecEnterprise:
-        return _TimedGhec(deps.ghec(), recorder)
-
     def publisher(run_id: str) -> UsagePublisher:
         # Finalize asks for the publisher right before the first push.
         recorder.mark_memory("before_push")
         return _TimedPublisher(deps.publisher(run_id), recorder)
 
-    return replace(deps, ghec=ghec, publisher=publisher)
+    return replace(deps, publisher=publisher)
 
 
 # --- the measured stack -------------------------------------------------------------------

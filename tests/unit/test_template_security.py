@@ -72,6 +72,20 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("sns:Publish", "AlarmTopic"),
         ("kms:GenerateDataKey", "AlarmTopicKey"),
         ("kms:Decrypt", "AlarmTopicKey"),
+        ("sqs:SendMessage", "PersonsQueue"),  # one message per person bucket
+    },
+    "BuildPersonsFunction": {
+        ("dynamodb:Scan", "InstancesTable"),  # which collections the run counts
+        ("dynamodb:GetItem", "RunsTable"),
+        ("dynamodb:UpdateItem", "RunsTable"),  # the bucket counted once
+        ("dynamodb:Query", "AccountsTable"),  # its bucket of each collection
+        ("s3:GetObject", "ReportsBucket/work/*"),  # the run's GHEC snapshot
+        ("s3:PutObject", "ReportsBucket/work/*"),  # its parts for the join
+        ("s3:GetObject", "ReportsBucket/reports/*"),  # the previous run's entries
+        ("s3:PutObject", "ReportsBucket/reports/*"),  # its persons' entries
+        ("s3:ListBucket", "ReportsBucket?prefix=reports/*"),
+        ("s3:ListBucket", "ReportsBucket?prefix=work/*"),
+        ("sqs:SendMessage", "FinalizeQueue"),  # the last bucket queues the join
     },
     "SnapshotGhecFunction": {
         ("dynamodb:GetItem", "RunsTable"),

@@ -36,6 +36,7 @@ class Settings(BaseModel):
     collect_queue_url: str = Field(alias="COLLECT_QUEUE_URL", min_length=1)
     finalize_queue_url: str = Field(alias="FINALIZE_QUEUE_URL", min_length=1)
     ghec_snapshot_queue_url: str = Field(alias="GHEC_SNAPSHOT_QUEUE_URL", min_length=1)
+    persons_queue_url: str = Field(alias="PERSONS_QUEUE_URL", min_length=1)
     ghec_api_url: HttpUrl = Field(alias="GHEC_API_URL")
     ghec_enterprise: str = Field(alias="GHEC_ENTERPRISE", min_length=1)
     ghec_token_secret: str = Field(alias="GHEC_TOKEN_SECRET", min_length=1)

@@ -6,6 +6,7 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import BaseModel, ConfigDict, Json
 
 from license_sync.domain.records import (
+    BuildPersonsRequest,
     CollectRequest,
     FinalizeRequest,
     GhecSnapshotRequest,
@@ -32,3 +33,7 @@ class FinalizeRecord(SqsRecordModel):
 
 class GhecSnapshotRecord(SqsRecordModel):
     body: Json[GhecSnapshotRequest]
+
+
+class BuildPersonsRecord(SqsRecordModel):
+    body: Json[BuildPersonsRequest]

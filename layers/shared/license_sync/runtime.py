@@ -37,6 +37,7 @@ from license_sync.github.ghec_graphql import GhecGraphQLClient
 from license_sync.github.ghes import GhesClient
 from license_sync.github.ghes_ssh import GhesShell
 from license_sync.github.http import HttpSettings
+from license_sync.pipeline.build_persons import BuildPersonsDeps
 from license_sync.pipeline.collect import CollectDeps, CollectLimits
 from license_sync.pipeline.dead_letters import DeadLetterDeps
 from license_sync.pipeline.exports import IngestExportDeps
@@ -81,6 +82,7 @@ def _queue(settings: Settings) -> SqsWorkQueue:
         collect_queue_url=settings.collect_queue_url,
         finalize_queue_url=settings.finalize_queue_url,
         ghec_snapshot_queue_url=settings.ghec_snapshot_queue_url,
+        persons_queue_url=settings.persons_queue_url,
         max_delay_seconds=settings.max_queue_delay_seconds,
     )
 
@@ -202,7 +204,6 @@ def ghec_snapshot_deps() -> GhecSnapshotDeps:
 def finalize_deps() -> FinalizeDeps:
     settings = settings_from_environment()
     tokens = _tokens(settings)
-    ghec_for_run, graph_for_run = _ghec_readers(settings, tokens)
 
     def publisher_for_run(run_id: str) -> UsagePublisher:
         return _publisher(settings, tokens.get_token(settings.ghec_token_secret), run_id)
@@ -212,14 +213,26 @@ def finalize_deps() -> FinalizeDeps:
         runs=_runs(settings),
         accounts=_accounts(settings),
         reports=S3ReportStore(boto3.client("s3"), settings.reports_bucket),
-        ghec=ghec_for_run,
+        snapshots=_ghec_snapshots(settings),
+        queue=_queue(settings),
         publisher=publisher_for_run,
-        github_graph=graph_for_run,
-        ghec_snapshots=_ghec_snapshots(settings),
         notifier=SnsRunNotifier(boto3.client("sns"), settings.notification_topic_arn)
         if settings.notification_topic_arn
         else None,
         push_writes_upload_files=settings.push_target is PushTarget.S3,
+    )
+
+
+@cache
+def build_persons_deps() -> BuildPersonsDeps:
+    settings = settings_from_environment()
+    return BuildPersonsDeps(
+        instances=_instances(settings),
+        runs=_runs(settings),
+        accounts=_accounts(settings),
+        snapshots=_ghec_snapshots(settings),
+        reports=S3ReportStore(boto3.client("s3"), settings.reports_bucket),
+        queue=_queue(settings),
     )
 
 
@@ -305,6 +318,7 @@ def reset_dependencies() -> None:
         collect_deps,
         finalize_deps,
         ghec_snapshot_deps,
+        build_persons_deps,
         ingest_export_deps,
         dead_letter_deps,
         api_deps,

@@ -20,6 +20,7 @@ VALID_ENVIRONMENT = {
     "REPORTS_BUCKET": "reports",
     "COLLECT_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/collect",
     "GHEC_SNAPSHOT_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/ghec-snapshot",
+    "PERSONS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/persons",
     "FINALIZE_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/finalize",
     "GHEC_API_URL": "https://api.github.com",
     "GHEC_ENTERPRISE": "acme",

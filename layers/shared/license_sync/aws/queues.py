@@ -27,7 +27,7 @@ class SqsWorkQueue:
         collect_queue_url: str,
         finalize_queue_url: str,
         ghec_snapshot_queue_url: str,
-        persons_queue_url: str = "",
+        persons_queue_url: str,
         max_delay_seconds: int = MAX_DELAY_SECONDS,
     ) -> None:
         self._client = client
@@ -51,8 +51,6 @@ class SqsWorkQueue:
 
     def send_build_persons(self, requests: Sequence[BuildPersonsRequest]) -> None:
         """Queue one message per bucket, ten to a call (SQS's batch limit)."""
-        if requests and not self._persons_queue_url:
-            raise ValueError("no persons queue is configured (PERSONS_QUEUE_URL)")
         for start in range(0, len(requests), SQS_BATCH_LIMIT):
             batch = requests[start : start + SQS_BATCH_LIMIT]
             response = self._client.send_message_batch(

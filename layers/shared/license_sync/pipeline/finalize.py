@@ -1,22 +1,24 @@
-"""Finalizing a run: persons, reports, reconciliation, the push to GHEC, instance status.
+"""Finalizing a run: persons by bucket, then the join: reports, reconciliation, the push.
 
-Finalize may run again after a crash half-way (the run stays `finalizing`): every step
-overwrites what an earlier attempt wrote, so a second attempt ends in the same state.
+The first finalize message of a run fans out one `BuildPersonsRequest` per person bucket
+(`build_persons.py`); the last bucket built queues finalize again, which joins the parts
+(`join.py`), pushes each fresh instance's usage, records every instance's sync and finishes
+the run. Finalize may run again after a crash half-way (the run stays `finalizing`): every
+step overwrites what an earlier attempt wrote, so a second attempt ends in the same state.
 """
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import partial
 
-from license_sync.domain.persons import LicenseReport, PersonBuilder
+from license_sync.domain.persons import LicenseReport
 from license_sync.domain.reconciliation import Reconciliation as ReconciliationDocument
-from license_sync.domain.reconciliation import ReconciliationInput, reconcile
 from license_sync.domain.records import (
+    BuildPersonsRequest,
     Instance,
     InstanceLastSync,
     InstanceProgress,
@@ -30,18 +32,16 @@ from license_sync.domain.report_page import (
     TREND_RUNS,
     PreviousComparison,
     ReportPageInput,
-    changes_since,
-    parse_previous_report,
     render_report_page,
 )
-from license_sync.domain.report_parts import consumed_licenses_json
-from license_sync.domain.run_lifecycle import finished_status
+from license_sync.domain.run_lifecycle import buckets_complete, finished_status
 from license_sync.domain.seats import consumes_seat
-from license_sync.domain.usage_csv import write_license_usage_csv
 from license_sync.domain.usage_document import build_usage_upload
-from license_sync.errors import GitHubError
+from license_sync.errors import GitHubError, LicenseSyncError
 from license_sync.models import (
     ConsumedLicenses,
+    ExternalIdentitiesRead,
+    GhecSnapshotMeta,
     InstanceMetadata,
     LastSync,
     LicenseSyncStatus,
@@ -51,19 +51,25 @@ from license_sync.models import (
 )
 from license_sync.pipeline.attempts import record_failed_attempt
 from license_sync.pipeline.exports import store_upload_package
-from license_sync.pipeline.ghec_snapshot import load_snapshot
+from license_sync.pipeline.finalize_parts import Source, choose_sources
+from license_sync.pipeline.ghec_snapshot import SnapshotNotStored
 from license_sync.pipeline.github_view import (
     GitHubGraphRead,
     github_server_view,
-    read_github_graph,
+)
+from license_sync.pipeline.join import (
+    JoinedRun,
+    compare_with_previous,
+    join_buckets,
+    read_bucket_parts,
 )
 from license_sync.pipeline.ports import (
     AccountStore,
+    FinalizeQueue,
     FinalizingRuns,
-    GhecEnterprise,
-    GhecGraphView,
     GhecSnapshotReader,
     InstanceStore,
+    ReportAssemblyStore,
     ReportStore,
     RunNotifier,
     UsagePublisher,
@@ -77,8 +83,9 @@ class FinalizeDeps:
     instances: InstanceStore
     runs: FinalizingRuns
     accounts: AccountStore
-    reports: ReportStore
-    ghec: Callable[[], GhecEnterprise]
+    reports: ReportAssemblyStore
+    snapshots: GhecSnapshotReader
+    queue: FinalizeQueue
     publisher: Callable[[str], UsagePublisher]
     """The push target for a run (its argument is the run ID)."""
     notifier: RunNotifier | None = None
@@ -87,19 +94,6 @@ class FinalizeDeps:
     """The push target writes `uploads/RUN_ID/HOSTNAME.json` itself (the `s3` target): an
     instance whose real upload package is already there keeps it, not our document."""
     clock: Callable[[], datetime] = utc_now
-    github_graph: Callable[[], GhecGraphView] | None = None
-    """GHEC's GraphQL views (identities, server installations); None: not read, and said."""
-    ghec_snapshots: GhecSnapshotReader | None = None
-    """Where a run's GHEC snapshot is stored; None: GHEC is read by finalize itself."""
-
-
-@dataclass(frozen=True)
-class _Source:
-    """One instance's usage counted in this run: fresh, or its last good one (stale)."""
-
-    instance_id: str
-    collection_id: str
-    fresh: bool
 
 
 @dataclass(frozen=True)
@@ -111,12 +105,28 @@ class FinalizedRun:
     """What GHEC's GraphQL API told this run (`installations` feeds reconciliation)."""
 
 
+class RunFromEarlierVersion(LicenseSyncError):
+    """A run started before person buckets and GHEC snapshots: this finalize cannot end it."""
+
+
 def finalize_sync(run_id: str, deps: FinalizeDeps) -> FinalizedRun | None:
-    """Finish `run_id`; None when it is already finished (a redelivered request)."""
+    """Fan the run's buckets out, or join them once all are built.
+
+    None when there is nothing more to do now: the run is finished already (a redelivered
+    request), or its buckets were queued and the last one built queues finalize again.
+    """
     run = deps.runs.begin_finalize(run_id)
     if run is None:
         return None
     try:
+        if run.person_buckets == 0 or run.ghec_snapshot is None:
+            raise RunFromEarlierVersion(
+                f"run {run_id} was started by an earlier version of license-sync (no person "
+                "buckets or GHEC snapshot) and cannot be finalized by this one; start a new sync"
+            )
+        if not buckets_complete(run):
+            _fan_out(run, deps)
+            return None
         return _finalize(run, deps)
     except Exception as exc:
         # SQS delivers the message again; if it never succeeds, the dead-letter handler
@@ -125,16 +135,46 @@ def finalize_sync(run_id: str, deps: FinalizeDeps) -> FinalizedRun | None:
         raise
 
 
+def _fan_out(run: Run, deps: FinalizeDeps) -> None:
+    """Queue every bucket not built yet (a redelivered fan-out queues only the missing)."""
+    previous = _previous_run(run, deps.runs)
+    same_buckets = previous is not None and previous.person_buckets == run.person_buckets
+    missing = [b for b in range(run.person_buckets) if str(b) not in run.buckets]
+    deps.runs.record_step(
+        run.run_id, f"building persons in {run.person_buckets} bucket(s), {len(missing)} queued"
+    )
+    deps.queue.send_build_persons(
+        [
+            BuildPersonsRequest(
+                run_id=run.run_id,
+                bucket=bucket,
+                previous_run_id=previous.run_id if previous is not None and same_buckets else "",
+            )
+            for bucket in missing
+        ]
+    )
+
+
+def _previous_run(run: Run, runs: FinalizingRuns) -> Run | None:
+    """The latest run before `run` that finished with a summary (for "what changed")."""
+    earlier, _ = runs.list_runs(limit=TREND_RUNS + 1, cursor=None)
+    finished = [r for r in earlier if r.run_id != run.run_id and r.summary is not None]
+    return max(finished, key=lambda r: (r.started_at, r.run_id), default=None)
+
+
 def _push_fresh(
     run_id: str,
-    sources: list[_Source],
+    sources: Sequence[Source],
     progress: dict[str, InstanceProgress],
     registry: dict[str, Instance],
-    seat_accounts: Mapping[str, list[ServerAccount]],
     *,
     deps: FinalizeDeps,
 ) -> None:
-    """Push each freshly collected instance, and keep the upload packages (in `progress`)."""
+    """Push each freshly collected instance, and keep the upload packages (in `progress`).
+
+    Each instance's seat-holding accounts are read again, one instance at a time: the
+    persons were built by bucket, and the usage document is the instance's whole.
+    """
     publisher = deps.publisher(run_id)
     for source in sources:
         if not source.fresh:
@@ -145,12 +185,11 @@ def _push_fresh(
                 update={"pushed": True, "push_error": ""}
             )
         else:
+            seat_accounts = (
+                a for a in deps.accounts.read(source.collection_id) if consumes_seat(a)
+            )
             progress[source.instance_id] = _push(
-                progress[source.instance_id],
-                source,
-                registry,
-                publisher,
-                seat_accounts[source.collection_id],
+                progress[source.instance_id], source, registry, publisher, seat_accounts
             )
     for instance_id, instance_progress in list(progress.items()):
         if instance_progress.export_package:
@@ -159,60 +198,55 @@ def _push_fresh(
 
 @dataclass(frozen=True)
 class GhecView:
-    """What GHEC told this run: its persons, GitHub Connect's status, the GraphQL views."""
+    """What GHEC told this run, from its snapshot: its totals, GitHub Connect's status and
+    what GraphQL could or could not be read."""
 
     consumed: ConsumedLicenses
+    """GHEC's totals (its rows stay in the snapshot)."""
     sync_status: LicenseSyncStatus
     """GHEC's own license-sync-status as this run read it (GitHub's syncs change it, not
     our push): reconciliation explains the difference with it."""
     graph: GitHubGraphRead
 
 
-@dataclass(frozen=True)
-class BuiltPersons:
-    report: LicenseReport
-    accounts: Mapping[tuple[str, int], ServerAccount]
-    """Every account counted, by normalised hostname and user ID."""
-    seat_accounts: Mapping[str, list[ServerAccount]]
-    """Each fresh collection's seat-holding accounts, for its push."""
-
-
 def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
-    """The steps, in order; each overwrites what an earlier attempt of it wrote."""
+    """The join's steps, in order; each overwrites what an earlier attempt of it wrote."""
     registry = {instance.instance_id: instance for instance in deps.instances.list_all()}
-    progress = dict(run.instances)
-    sources = _choose_sources(progress, registry)
-    ghec = read_ghec_view(run, deps)
-    hostnames = [progress[source.instance_id].hostname for source in sources]
-    deps.runs.record_step(run.run_id, f"building persons from {len(sources)} instance(s)' accounts")
-    persons = build_persons(sources, hostnames, ghec, deps.accounts)
-    deps.runs.record_step(run.run_id, "writing the reports")
-    report_keys = _write_reports(
-        run.run_id, persons.report, ghec.consumed.total_seats_purchased, deps
+    counted = choose_sources(run.instances, registry)
+    progress, sources, hostnames = counted.progress, counted.sources, counted.hostnames
+    snapshot = deps.snapshots.meta(run.run_id)
+    if snapshot is None:
+        raise SnapshotNotStored(f"run {run.run_id}'s GHEC snapshot is not stored")
+    ghec = _ghec_view(snapshot)
+    deps.runs.record_step(run.run_id, f"joining {run.person_buckets} person bucket(s)")
+    parts = read_bucket_parts(run, deps.reports)
+    joined = join_buckets(
+        run,
+        parts,
+        snapshot=snapshot,
+        snapshots=deps.snapshots,
+        reports=deps.reports,
+        hostnames=hostnames,
     )
-    reconciliation = reconcile(
-        ReconciliationInput(
-            report_rows=persons.report.users,
-            ghec=ghec.consumed,
-            accounts=persons.accounts,
-            github_status=ghec.sync_status,
-            installations=ghec.graph.installations,
-            collected_hostnames=hostnames,
-        )
+    report_keys = dict(joined.report_keys)
+    report_keys["duplicates"] = _put_json(
+        deps.reports, f"reports/{run.run_id}/duplicates.json", _duplicates_document(joined.report)
     )
     report_keys["reconciliation"] = _put_json(
-        deps.reports, f"reports/{run.run_id}/reconciliation.json", reconciliation.to_document()
+        deps.reports,
+        f"reports/{run.run_id}/reconciliation.json",
+        joined.reconciliation.to_document(),
     )
     deps.runs.record_step(run.run_id, "pushing each freshly collected instance's usage")
-    _push_fresh(run.run_id, sources, progress, registry, persons.seat_accounts, deps=deps)
+    _push_fresh(run.run_id, sources, progress, registry, deps=deps)
     now = deps.clock()
     record_instance_syncs(run.run_id, progress, registry, now, deps.instances)
     report_keys |= _write_status_documents(
         run.run_id, progress, registry, ghec, now=now, reports=deps.reports
     )
     summary = summarise_run(
-        persons.report,
-        reconciliation,
+        joined.report,
+        joined.reconciliation,
         ghec,
         progress=progress,
         sources=sources,
@@ -226,8 +260,11 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
             "summary": summary,
         }
     )
+    previous = compare_with_previous(
+        run, _previous_run(run, deps.runs), parts, joined.join_part, deps.reports
+    )
     finished = _write_report_page(
-        finished, persons.report, registry, ghec.sync_status, deps, reconciliation=reconciliation
+        finished, joined, registry, ghec.sync_status, deps, previous=previous
     )
     notice = upload_packages_notice(finished)
     if notice is not None and deps.notifier is not None:
@@ -236,44 +273,34 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
     if not deps.runs.finish(finished):
         # The dead-letter handler or the heartbeat ended the run meanwhile: its outcome stands.
         finished = deps.runs.get(run.run_id) or finished
+    # The parts and the snapshot are no longer needed (a lifecycle rule would expire them).
+    deps.reports.delete_prefix(f"work/{run.run_id}/")
     return FinalizedRun(run=finished, github_view=ghec.sync_status, github_graph=ghec.graph)
 
 
-def read_ghec_view(run: Run, deps: FinalizeDeps) -> GhecView:
-    """GHEC as this run read it: its snapshot (read beside the collection), or, for a run
-    started without one, GHEC's consumed licenses, status and GraphQL views read now."""
-    run_id = run.run_id
-    if run.ghec_snapshot is not None and deps.ghec_snapshots is not None:
-        deps.runs.record_step(run_id, "loading GHEC's snapshot")
-        loaded = load_snapshot(deps.ghec_snapshots, run_id)
-        return GhecView(loaded.known, loaded.github_view, loaded.graph)
-    ghec = deps.ghec()
-    deps.runs.record_step(run_id, "reading GHEC's consumed licenses")
-    consumed = ghec.get_consumed_licenses(budget_seconds=GHEC_BUDGET_SECONDS)
-    sync_status = ghec.get_license_sync_status()
-    deps.runs.record_step(run_id, "reading GitHub's server view and identities")
-    return GhecView(consumed, sync_status, read_github_graph(deps.github_graph))
-
-
-def build_persons(
-    sources: Sequence[_Source], hostnames: Sequence[str], ghec: GhecView, accounts: AccountStore
-) -> BuiltPersons:
-    """The persons from every source's accounts and GHEC's rows (`PersonBuilder`).
-
-    One read of the accounts serves both the persons and the push: a fresh source's
-    seat-holding accounts are kept by reference (the builder holds the accounts anyway).
-    """
-    builder = PersonBuilder(
-        ghec.consumed.users, set(hostnames), identities=ghec.graph.identities.identities
+def _ghec_view(snapshot: GhecSnapshotMeta) -> GhecView:
+    return GhecView(
+        consumed=ConsumedLicenses(
+            total_seats_consumed=snapshot.total_seats_consumed,
+            total_seats_purchased=snapshot.total_seats_purchased,
+            users=[],
+        ),
+        sync_status=snapshot.license_sync_status,
+        graph=GitHubGraphRead(
+            identities=ExternalIdentitiesRead(not_read=list(snapshot.identities_not_read)),
+            installations=snapshot.installations,
+            installations_error=snapshot.installations_error,
+        ),
     )
-    seat_accounts: dict[str, list[ServerAccount]] = {}
-    for source in sources:
-        kept = seat_accounts.setdefault(source.collection_id, []) if source.fresh else None
-        for account in accounts.read(source.collection_id):
-            builder.add(account)
-            if kept is not None and consumes_seat(account):
-                kept.append(account)
-    return BuiltPersons(builder.build(), builder.accounts, seat_accounts)
+
+
+def _duplicates_document(report: LicenseReport) -> dict[str, object]:
+    return {
+        "likely_duplicates": [
+            _plain_finding(asdict(finding)) for finding in report.likely_duplicates
+        ],
+        "ambiguous_matches": [asdict(match) for match in report.ambiguous_matches],
+    }
 
 
 def record_instance_syncs(
@@ -337,7 +364,7 @@ def summarise_run(
     ghec: GhecView,
     *,
     progress: Mapping[str, InstanceProgress],
-    sources: Sequence[_Source],
+    sources: Sequence[Source],
     report_keys: dict[str, str],
 ) -> RunSummary:
     """The run record's summary: counts, GHEC's count and the drift, notes."""
@@ -452,94 +479,27 @@ def upload_packages_notice(run: Run) -> tuple[str, str] | None:
     return subject[:100], "\n".join(lines)
 
 
-def _choose_sources(
-    progress: dict[str, InstanceProgress], registry: dict[str, Instance]
-) -> list[_Source]:
-    sources: list[_Source] = []
-    for instance_id, instance_progress in sorted(progress.items()):
-        if (
-            instance_progress.status is InstanceRunStatus.COLLECTED
-            and instance_progress.collection_id
-        ):
-            # An export instance's last file counted again (marked stale by collect) is
-            # counted, not pushed again.
-            fresh = instance_progress.stale_from is None
-            sources.append(_Source(instance_id, instance_progress.collection_id, fresh=fresh))
-            continue
-        if instance_progress.status is InstanceRunStatus.COLLECTED:
-            continue  # an encrypted export with no per-user usage: nothing to count
-        instance = registry.get(instance_id)
-        last_good = instance.last_good_collection if instance else None
-        if last_good is not None:
-            # A failed instance keeps its people in the count, marked stale with its age.
-            progress[instance_id] = instance_progress.model_copy(
-                update={"stale_from": last_good.collected_at}
-            )
-            sources.append(_Source(instance_id, last_good.collection_id, fresh=False))
-    return sources
-
-
-def _write_reports(
-    run_id: str, report: LicenseReport, total_seats_purchased: int | None, deps: FinalizeDeps
-) -> dict[str, str]:
-    # Each document goes out as soon as it is built, so at most one is held at a time.
-    prefix = f"reports/{run_id}"
-    keys = {
-        "json": deps.reports.put(
-            f"{prefix}/report.json",
-            consumed_licenses_json(report.consumed_licenses(total_seats_purchased)),
-            content_type="application/json",
-        )
-    }
-    keys["csv"] = deps.reports.put(
-        f"{prefix}/report.csv", _license_usage_csv(report), content_type="text/csv"
-    )
-    duplicates = {
-        "likely_duplicates": [
-            _plain_finding(asdict(finding)) for finding in report.likely_duplicates
-        ],
-        "ambiguous_matches": [asdict(match) for match in report.ambiguous_matches],
-    }
-    keys["duplicates"] = deps.reports.put(
-        f"{prefix}/duplicates.json",
-        json.dumps(duplicates, indent=2, default=str).encode(),
-        content_type="application/json",
-    )
-    return keys
-
-
 def _write_report_page(
     run: Run,
-    report: LicenseReport,
+    joined: JoinedRun,
     registry: dict[str, Instance],
     github_view: LicenseSyncStatus,
     deps: FinalizeDeps,
     *,
-    reconciliation: ReconciliationDocument,
+    previous: PreviousComparison | None,
 ) -> Run:
     """Write report.html beside the other reports; the run, with its key recorded."""
     earlier, _ = deps.runs.list_runs(limit=TREND_RUNS + 1, cursor=None)
     earlier = [r for r in earlier if r.run_id != run.run_id and r.summary is not None]
-    previous = max(earlier, key=lambda r: (r.started_at, r.run_id), default=None)
-    previous_body = (
-        deps.reports.find(f"reports/{previous.run_id}/report.json") if previous else None
-    )
-    previous_rows = parse_previous_report(previous_body) if previous_body else None
     page = ReportPageInput(
         run=run,
-        report=report,
+        report=joined.report,
         instances=registry,
         github_view=github_view,
         earlier_runs=earlier,
-        previous=(
-            None
-            if previous_rows is None or previous is None
-            else PreviousComparison(
-                previous.run_id, len(previous_rows), changes_since(previous_rows, report.users)
-            )
-        ),
+        previous=previous,
         generated_at=deps.clock(),
-        reconciliation=reconciliation,
+        reconciliation=joined.reconciliation,
     )
     location = deps.reports.put(
         f"reports/{run.run_id}/report.html",
@@ -552,24 +512,16 @@ def _write_report_page(
     return run.model_copy(update={"summary": run.summary.model_copy(update={"report_keys": keys})})
 
 
-def _license_usage_csv(report: LicenseReport) -> bytes:
-    buffer = io.BytesIO()
-    text = io.TextIOWrapper(buffer, encoding="utf-8", newline="")
-    write_license_usage_csv(report.users, text)
-    text.flush()
-    return buffer.getvalue()
-
-
 def _plain_finding(finding: dict[str, object]) -> dict[str, object]:
     return {key: (str(value) if key == "kind" else value) for key, value in finding.items()}
 
 
 def _push(
     progress: InstanceProgress,
-    source: _Source,
+    source: Source,
     registry: dict[str, Instance],
     publisher: UsagePublisher,
-    seat_accounts: list[ServerAccount],
+    seat_accounts: Iterable[ServerAccount],
 ) -> InstanceProgress:
     instance = registry.get(source.instance_id)
     if instance is None:

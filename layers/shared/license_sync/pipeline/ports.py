@@ -159,6 +159,16 @@ class FinalizingRuns(RunReader, Protocol):
         ...
 
 
+class BucketRuns(Protocol):
+    """A person bucket's view of its run: `complete_bucket`."""
+
+    def get(self, run_id: str) -> Run | None: ...
+    def complete_bucket(self, run_id: str, bucket: int, progress: BucketProgress) -> Run | None:
+        """Transition `complete_bucket`: record a built person bucket, once; None if it was
+        recorded already (or the run is not finalizing)."""
+        ...
+
+
 class SnapshotRuns(Protocol):
     """The GHEC snapshot's view of its run: `complete_ghec_snapshot` and its notes."""
 
