@@ -201,14 +201,15 @@ def requests_row(run: RunInfo, size: SizeFigures) -> str:
 
 
 def memory_row(run: RunInfo, size: SizeFigures) -> str:
-    growth_kib = (size.finalize_peak_rss_mib - size.finalize_rss_before_mib) * 1024
+    # growth summed over the person-building invocations (the buckets, or the one finalize)
+    growth_kib = size.finalize_growth_kib_per_person * max(size.seats_consumed, 1)
     cells = [
         run.date,
         run.commit,
         size.label,
         f"{size.collect_rss_before_mib:.0f} -> {size.collect_peak_rss_mib:.0f}",
         f"{size.finalize_rss_before_mib:.0f} -> {size.finalize_peak_rss_mib:.0f}",
-        f"{growth_kib / max(size.seats_consumed, 1):.2f}",
+        f"{size.finalize_growth_kib_per_person:.2f}",
         f"{growth_kib / max(size.accounts_collected, 1):.2f}",
         "exact (VmHWM)" if size.peak_is_exact else "lower bound",
     ]
