@@ -49,6 +49,8 @@ tests keep Java's default."""
 
 
 def size_label(accounts: int) -> str:
+    if accounts % 1_000_000 == 0:
+        return f"{accounts // 1_000_000}M"
     if accounts % 1000 == 0:
         return f"{accounts // 1000}k"
     return str(accounts)
