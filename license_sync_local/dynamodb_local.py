@@ -72,8 +72,10 @@ def _free_port() -> int:
 class DynamoDBLocal:
     """`with DynamoDBLocal() as ddb:` gives `ddb.endpoint_url` on 127.0.0.1."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, heap_mb: int | None = None) -> None:
         self.port = 0
+        self.heap_mb = heap_mb
+        """The JVM's maximum heap (-Xmx); None leaves Java's default (a quarter of RAM)."""
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -89,6 +91,7 @@ class DynamoDBLocal:
         command = [
             java,
             "-XX:-UsePerfData",
+            *([f"-Xmx{self.heap_mb}m"] if self.heap_mb else []),
             f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
             "-jar",
             str(jar),

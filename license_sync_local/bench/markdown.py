@@ -8,12 +8,18 @@ keeps its history, oldest first), and the text between `<!-- bench:targets:start
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from license_sync_local.bench.figures import LimitFigures, SizeFigures, TargetCheck
+from license_sync_local.bench.figures import (
+    BUCKET,
+    LimitFigures,
+    SizeFigures,
+    TargetCheck,
+    summarise_functions,
+)
 
-TABLES = ("time", "requests", "memory", "unit")
+TABLES = ("time", "requests", "memory", "unit", "stages", "invocations")
 
 
 TARGETS_START = "<!-- bench:targets:start -->"
@@ -49,6 +55,33 @@ UNIT_HEADER = (
     "| report.csv bytes/seat | custom metrics |\n"
     "|---|---|---|--:|--:|--:|--:|--:|--:|--:|"
 )
+STAGES_HEADER = (
+    "| date | commit | size | finalize | local sequential s | start s "
+    "| collects and snapshot s (longest) | buckets s (longest) | join s | critical path s "
+    "| critical path/floor | finalize peak MiB per invocation (max) | join peak MiB |\n"
+    "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+)
+INVOCATIONS_HEADER = (
+    "| date | commit | size | function | invocations | RSS MiB (lowest before -> highest peak) "
+    "| CPU s (sum / max) | wall s (sum / max) |\n"
+    "|---|---|---|---|--:|---|---|---|"
+)
+NEW_TABLES = {
+    "stages": (
+        "### Stages",
+        "The invocations as AWS would run them: the collects and the GHEC snapshot side by "
+        "side, the person buckets side by side, then the join (the critical path), beside "
+        "the local run's sequential sum.",
+        STAGES_HEADER,
+    ),
+    "invocations": (
+        "### Invocations",
+        "Every invocation of every function of the run, by logical ID in template.yaml; peak "
+        "RSS is VmHWM reset before each invocation.",
+        INVOCATIONS_HEADER,
+    ),
+}
+"""Tables added after the first recorded runs: made above the targets if a file lacks them."""
 SKELETON = f"""# Benchmarks
 
 Figures written by `python -m license_sync_local.bench`.
@@ -74,6 +107,16 @@ DynamoDB columns are requests per 1,000 accounts collected.
 
 {UNIT_HEADER}
 {rows_marker("unit")}
+
+### Stages
+
+{STAGES_HEADER}
+{rows_marker("stages")}
+
+### Invocations
+
+{INVOCATIONS_HEADER}
+{rows_marker("invocations")}
 
 ## Targets
 
@@ -159,14 +202,15 @@ def requests_row(run: RunInfo, size: SizeFigures) -> str:
 
 
 def memory_row(run: RunInfo, size: SizeFigures) -> str:
-    growth_kib = (size.finalize_peak_rss_mib - size.finalize_rss_before_mib) * 1024
+    # growth summed over the person-building invocations (the buckets, or the one finalize)
+    growth_kib = size.finalize_growth_kib_per_person * max(size.seats_consumed, 1)
     cells = [
         run.date,
         run.commit,
         size.label,
         f"{size.collect_rss_before_mib:.0f} -> {size.collect_peak_rss_mib:.0f}",
         f"{size.finalize_rss_before_mib:.0f} -> {size.finalize_peak_rss_mib:.0f}",
-        f"{growth_kib / max(size.seats_consumed, 1):.2f}",
+        f"{size.finalize_growth_kib_per_person:.2f}",
         f"{growth_kib / max(size.accounts_collected, 1):.2f}",
         "exact (VmHWM)" if size.peak_is_exact else "lower bound",
     ]
@@ -189,6 +233,47 @@ def unit_row(run: RunInfo, size: SizeFigures) -> str:
         str(size.custom_metrics),
     ]
     return "| " + " | ".join(cells) + " |"
+
+
+def stages_row(run: RunInfo, size: SizeFigures) -> str:
+    stages = size.stages
+    buckets = sum(1 for i in stages.builders if i.function == BUCKET)
+    cells = [
+        run.date,
+        run.commit,
+        size.label,
+        f"{buckets} buckets + join" if stages.sharded else "one (not sharded)",
+        _seconds(stages.sequential_seconds),
+        _seconds(stages.start_seconds),
+        _seconds(stages.collect_stage_seconds),
+        _seconds(stages.bucket_stage_seconds) if stages.sharded else "",
+        _seconds(stages.join_seconds),
+        _seconds(stages.critical_path_seconds),
+        f"{size.critical_path_over_floor:.2f}",
+        f"{stages.finalize_peak_rss_mib:.0f}",
+        f"{stages.join_peak_rss_mib:.0f}",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def invocation_rows(run: RunInfo, size: SizeFigures) -> list[str]:
+    return [
+        "| "
+        + " | ".join(
+            [
+                run.date,
+                run.commit,
+                size.label,
+                summary.function,
+                str(summary.invocations),
+                f"{summary.rss_before_mib:.0f} -> {summary.peak_rss_mib:.0f}",
+                f"{_seconds(summary.cpu_seconds)} / {_seconds(summary.max_cpu_seconds)}",
+                f"{_seconds(summary.seconds)} / {_seconds(summary.max_seconds)}",
+            ]
+        )
+        + " |"
+        for summary in summarise_functions(size.invocations)
+    ]
 
 
 LIMITS_HEADER = (
@@ -227,11 +312,13 @@ def add_limit_rows(text: str, run: RunInfo, figures: Sequence[LimitFigures]) -> 
     return "\n".join(lines) + "\n"
 
 
-ROW_RENDERERS = {
-    "time": time_row,
-    "requests": requests_row,
-    "memory": memory_row,
-    "unit": unit_row,
+ROW_RENDERERS: dict[str, Callable[[RunInfo, SizeFigures], list[str]]] = {
+    "time": lambda run, size: [time_row(run, size)],
+    "requests": lambda run, size: [requests_row(run, size)],
+    "memory": lambda run, size: [memory_row(run, size)],
+    "unit": lambda run, size: [unit_row(run, size)],
+    "stages": lambda run, size: [stages_row(run, size)],
+    "invocations": invocation_rows,
 }
 
 
@@ -252,7 +339,21 @@ def targets_block(run: RunInfo, checks: Sequence[TargetCheck]) -> str:
 
 
 def render_rows(run: RunInfo, sizes: Sequence[SizeFigures]) -> dict[str, list[str]]:
-    return {table: [ROW_RENDERERS[table](run, size) for size in sizes] for table in TABLES}
+    return {
+        table: [row for size in sizes for row in ROW_RENDERERS[table](run, size)]
+        for table in TABLES
+    }
+
+
+def _with_new_tables(lines: list[str]) -> list[str]:
+    """`lines` with each table of `NEW_TABLES` it lacks, made right above `## Targets`."""
+    for table, (title, note, header) in NEW_TABLES.items():
+        if rows_marker(table) in lines:
+            continue
+        position = lines.index("## Targets") if "## Targets" in lines else len(lines)
+        block = [title, "", note, "", *header.splitlines(), rows_marker(table), ""]
+        lines[position:position] = block
+    return lines
 
 
 def _replace_between(text: str, start_marker: str, end_marker: str, block: str) -> str:
@@ -271,7 +372,7 @@ def update_document(
 ) -> str:
     """`text` with the run's rows appended to each table, its targets and its estimate."""
     rows = render_rows(run, sizes)
-    lines = text.splitlines()
+    lines = _with_new_tables(text.splitlines())
     for table in TABLES:
         marker = rows_marker(table)
         if marker not in lines:

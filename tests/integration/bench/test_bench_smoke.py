@@ -106,17 +106,28 @@ def test_a_tiny_benchmark_produces_sane_figures(
     assert size.floor_write_seconds > 0
     assert size.pipeline_over_floor > 0
 
-    # And BENCHMARKS.md got one row per table and the targets, keeping the prose
+    # And every invocation was measured, by function, and the critical path is no longer
+    # than the invocations one after the other
+    functions = [invocation.function for invocation in size.invocations]
+    assert functions.count("CollectUsageFunction") == INSTANCES
+    assert 0 < size.stages.critical_path_seconds <= size.stages.sequential_seconds
+
+    # And BENCHMARKS.md got one row per table (one per function in the invocations table)
+    # and the targets, keeping the prose
     text = benchmarks.read_text()
     assert text.startswith("Hand-written prose the harness must keep.")
     rows = [line for line in text.splitlines() if line.startswith("| ") and "| 400 |" in line]
-    assert len(rows) == 4
+    assert len(rows) == 5 + len(set(functions))
+    assert sum("| 400 | CollectUsageFunction | 2 |" in row for row in rows) == 1
     targets = text[text.index(TARGETS_START) : text.index(TARGETS_END)]
     assert "DynamoDB write requests" in targets
     assert "DynamoDB write units <= 250 per 1,000 accounts" in targets
     assert "pipeline/floor" in targets
+    assert "Finalize's peak RSS per invocation <= 512 MiB" in targets
+    assert "DynamoDB write units <= 250 per 1,000 accounts" in targets
+    assert "The 50 x 100,000 estimate" in targets
     estimate = text[text.index(ESTIMATE_START) : text.index(ESTIMATE_END)]
-    assert "| **one sync** |" in estimate
+    assert "| **one sync** (critical path) |" in estimate
 
 
 def test_the_memory_limit_measurements_run_and_record_their_outcome(
