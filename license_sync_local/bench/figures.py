@@ -80,7 +80,8 @@ class SizeFigures(_Figures):
     overlap: float
     ghec_members: int
     seed: int
-    account_shards: int
+    person_buckets: int = 0
+    """The run's `PersonBuckets` (0 in figures recorded before person buckets)."""
 
     # correctness: a benchmark of a wrong answer is worthless
     run_status: str

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
+from license_sync.domain.person_buckets import DEFAULT_PERSON_BUCKETS, MAX_PERSON_BUCKETS
 from license_sync.models import ConsumedLicenses, LicenseSyncStatus, UsageUpload
 from license_sync.observability import logger, metrics
 from license_sync.pipeline.finalize import FinalizeDeps
@@ -66,6 +67,22 @@ class SizeSpec:
     ghec_members: int
     seed: int
     report_ready_after: int = 0
+    person_buckets: int = DEFAULT_PERSON_BUCKETS
+    """The deployment's `PersonBuckets` for this size (`buckets_for`)."""
+
+
+ACCOUNTS_PER_BUCKET = 32_000
+"""About what one build_persons invocation holds well inside 512 MiB (measured: see
+BENCHMARKS.md's per-invocation table)."""
+
+
+def buckets_for(accounts: int) -> int:
+    """The person buckets an administrator would set for an enterprise of `accounts`: the
+    default, or the next power of two that keeps each bucket near `ACCOUNTS_PER_BUCKET`."""
+    buckets = DEFAULT_PERSON_BUCKETS
+    while accounts / buckets > ACCOUNTS_PER_BUCKET and buckets < MAX_PERSON_BUCKETS:
+        buckets *= 2
+    return buckets
 
 
 # --- the simulator in its own process -----------------------------------------------------
@@ -338,7 +355,10 @@ def run_size(
         with (
             dynamodb_local_on(dynamodb_port) as dynamodb_local,
             MeasuredStack(
-                parameters=stack_parameters(config),
+                parameters={
+                    **stack_parameters(config),
+                    "PersonBuckets": str(spec.person_buckets),
+                },
                 stack_name=f"bench-{uuid.uuid4().hex[:8]}",
                 dynamodb_local=dynamodb_local,
                 recorder=recorder,
@@ -358,7 +378,6 @@ def run_size(
                 (row["namespace"], row["name"], tuple(sorted(row["dimensions"].items())))
                 for row in emitted_metrics(stack.lambda_output.getvalue())
             }
-            shards = int(stack.environment["ACCOUNT_SHARDS"])
             memory_sizes = {
                 name: memory_size_mb(stack.template, name)
                 for name in {COLLECT, FINALIZE} | {i.function for i in recorder.invocations}
@@ -370,7 +389,7 @@ def run_size(
                     for i in hello["instances"]
                 ],
                 stack.dynamodb,
-                shards=shards,
+                accounts_table=stack.table_names["AccountsTable"],
             )
     finally:
         os.environ.pop("AWS_ENDPOINT_URL_S3", None)
@@ -397,7 +416,7 @@ def run_size(
         overlap=spec.overlap,
         ghec_members=spec.ghec_members,
         seed=spec.seed,
-        account_shards=shards,
+        person_buckets=spec.person_buckets,
         run_status=str(run.status),
         accounts_collected=summary.accounts_collected if summary else 0,
         seats_consumed=summary.consumed_licenses if summary else 0,
@@ -457,6 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--report-ready-after", type=int, default=0)
     parser.add_argument("--dynamodb-port", type=int, default=None)
+    parser.add_argument("--person-buckets", type=int, default=None)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     spec = SizeSpec(
@@ -467,6 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ghec_members=args.ghec_members,
         seed=args.seed,
         report_ready_after=args.report_ready_after,
+        person_buckets=args.person_buckets or buckets_for(args.accounts),
     )
     figures = run_size(
         spec,

@@ -61,7 +61,7 @@ def size_figures(
         "overlap": 0.3,
         "ghec_members": accounts // 2,
         "seed": 1,
-        "account_shards": 16,
+        "person_buckets": 16,
         "run_status": "succeeded",
         "accounts_collected": accounts,
         "seats_consumed": accounts * 3 // 4,

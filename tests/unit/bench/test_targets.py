@@ -87,27 +87,22 @@ def test_collect_time_linear_in_accounts() -> None:
     assert steeper.met is False
 
 
-class _WithWriteUnits(SizeFigures):
-    """The figures once measure.py counts write units (another change adds the figure)."""
-
-    write_units_per_1000: float
-
-
-def test_write_units_are_not_measured_until_the_figure_exists() -> None:
-    result = check([size_figures(10_000)], "DynamoDB write units")
-
-    assert result.met is None
-    assert result.measured == "not measured"
-
-
 def test_write_units_over_250_per_1000_accounts_miss_the_target() -> None:
-    base = size_figures(10_000).model_dump()
-    under = _WithWriteUnits(**base, write_units_per_1000=210.0)
-    over = _WithWriteUnits(**base, write_units_per_1000=1_000.0)
+    under = size_figures(10_000).model_copy(update={"account_write_units": 2_100})
+    over = size_figures(10_000).model_copy(update={"account_write_units": 10_000})
 
     assert check([under], "DynamoDB write units").met is True
     assert check([over], "DynamoDB write units").met is False
     assert "10k: 1000.0" in check([over], "DynamoDB write units").measured
+
+
+def test_write_units_are_not_measured_without_accounts_written() -> None:
+    result = check(
+        [size_figures(10_000).model_copy(update={"accounts_written": 0})], "DynamoDB write units"
+    )
+
+    assert result.met is None
+    assert result.measured == "not measured"
 
 
 def test_every_function_is_checked_against_its_memory_size() -> None:
