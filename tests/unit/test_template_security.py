@@ -62,7 +62,6 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         # The person buckets' report parts, assembled by multipart upload and then deleted.
         ("s3:PutObject", "ReportsBucket/work/*"),
         ("s3:GetObject", "ReportsBucket/work/*"),
-        ("s3:DeleteObject", "ReportsBucket/work/*"),
         ("s3:AbortMultipartUpload", "ReportsBucket/reports/*"),
         ("s3:ListBucket", "ReportsBucket?prefix=reports/*"),
         ("s3:ListBucket", "ReportsBucket?prefix=exports/*"),

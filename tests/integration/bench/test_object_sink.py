@@ -162,15 +162,3 @@ def test_a_failed_assembly_leaves_no_upload(client: S3Client, sink: ObjectSink) 
     assert failed.value.response["Error"]["Code"] == "NoSuchKey"
     assert not client.list_multipart_uploads(Bucket=BUCKET).get("Uploads")
     assert sink.size(f"{BUCKET}/{TARGET}") is None
-
-
-def test_delete_prefix_lists_and_deletes_the_parts(client: S3Client, sink: ObjectSink) -> None:
-    store = S3ReportStore(client, BUCKET)
-    for i in range(3):
-        _part(store, f"part-{i}", 10, seed=i)
-    store.put("reports/run-1/report.json", b"{}", content_type="application/json")
-
-    assert store.delete_prefix("work/run-1/") == 3
-
-    assert sink.size(f"{BUCKET}/work/run-1/part-0") is None
-    assert sink.size(f"{BUCKET}/reports/run-1/report.json") == 2

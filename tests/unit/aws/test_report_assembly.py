@@ -275,26 +275,6 @@ def test_more_than_the_most_parts_is_refused_and_aborted(
     assert _no_uploads_left(client)
 
 
-def test_delete_prefix_drops_the_parts_only(client: S3Client) -> None:
-    store = S3ReportStore(client, BUCKET)
-    for i in range(3):
-        store.put(f"work/run-1/part-{i}", b"x", content_type="text/plain")
-    store.put("work/run-10/part-0", b"x", content_type="text/plain")
-    store.put(TARGET, b"{}", content_type="application/json")
-
-    assert store.delete_prefix("work/run-1/") == 3
-
-    assert store.find("work/run-1/part-0") is None
-    assert store.find("work/run-10/part-0") == b"x"
-    assert store.find(TARGET) == b"{}"
-
-
-@pytest.mark.parametrize("prefix", ["", "/", "work", "work/run-1"])
-def test_delete_prefix_refuses_what_is_not_a_folder(client: S3Client, prefix: str) -> None:
-    with pytest.raises(ValueError, match="folder"):
-        S3ReportStore(client, BUCKET).delete_prefix(prefix)
-
-
 def test_the_s3_store_is_the_port_the_join_needs(client: S3Client) -> None:
     store: ReportAssemblyStore = S3ReportStore(client, BUCKET)  # mypy checks the port
 

@@ -1007,12 +1007,15 @@ class DynamoAccountStore:
             )
         )
 
-    def read(self, collection_id: str, *, bucket: int | None = None) -> Iterator[ServerAccount]:
+    def read(
+        self, collection_id: str, *, bucket: int | None = None, buckets: int | None = None
+    ) -> Iterator[ServerAccount]:
         """A collection's accounts, bucket by bucket; with `bucket`, only those whose
-        `account_bucket` among this store's `buckets` is `bucket` (one Query when the
-        collection is stored by as many buckets, else the whole collection filtered)."""
-        if bucket is not None and not 0 <= bucket < self.buckets:
-            raise ValueError(f"bucket {bucket} is not one of {self.buckets} buckets")
+        `account_bucket` among `buckets` (default: this store's) is `bucket` (one Query when
+        the collection is stored by as many buckets, else the whole collection filtered)."""
+        of = buckets or self.buckets
+        if bucket is not None and not 0 <= bucket < of:
+            raise ValueError(f"bucket {bucket} is not one of {of} buckets")
         stored_buckets = self.person_buckets(collection_id)
         if stored_buckets is None:
             accounts = (
@@ -1020,7 +1023,7 @@ class DynamoAccountStore:
                 for key in self._legacy.partition_keys(collection_id)
                 for item in self._query(key)
             )
-        elif bucket is not None and stored_buckets == self.buckets:
+        elif bucket is not None and stored_buckets == of:
             yield from self._read_bucket(collection_id, bucket)
             return
         else:
@@ -1031,7 +1034,7 @@ class DynamoAccountStore:
             )
         for account in accounts:
             if bucket is None or bucket == account_bucket(
-                account.email, account.hostname, account.user_id, self.buckets
+                account.email, account.hostname, account.user_id, of
             ):
                 yield account
 

@@ -132,32 +132,6 @@ class S3ReportStore:
             raise
         return f"s3://{self._bucket}/{key}"
 
-    def delete_prefix(self, prefix: str) -> int:
-        """Delete every object under `prefix` (the parts of an assembled report)."""
-        if not prefix.endswith("/") or prefix == "/":
-            # An empty or partial prefix could reach other runs' reports.
-            raise ValueError(f"refusing to delete under {prefix!r}: give a folder ending in /")
-        deleted = 0
-        paginator = self._client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
-            keys = [item["Key"] for item in page.get("Contents", [])]
-            if not keys:
-                continue
-            response = self._client.delete_objects(
-                Bucket=self._bucket,
-                Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True},
-            )
-            errors = response.get("Errors", [])
-            if errors:
-                first = errors[0]
-                raise ReportAssemblyError(
-                    prefix,
-                    f"{len(errors)} part(s) could not be deleted, e.g. {first.get('Key')}: "
-                    f"{first.get('Code')}",
-                )
-            deleted += len(keys)
-        return deleted
-
     def _stored_size(self, key: str, piece_key: str) -> int:
         size = self.size(piece_key)
         if size is None:

@@ -130,7 +130,9 @@ def _build(
     accounts: list[ServerAccount] = [
         account
         for source in counted.sources
-        for account in deps.accounts.read(source.collection_id, bucket=bucket)
+        for account in deps.accounts.read(
+            source.collection_id, bucket=bucket, buckets=run.person_buckets
+        )
     ]
     result = build_bucket(bucket, plan, accounts, hostnames, identities)
     reconciliation = reconcile_bucket(

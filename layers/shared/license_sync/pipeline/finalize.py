@@ -273,8 +273,6 @@ def _finalize(run: Run, deps: FinalizeDeps) -> FinalizedRun:
     if not deps.runs.finish(finished):
         # The dead-letter handler or the heartbeat ended the run meanwhile: its outcome stands.
         finished = deps.runs.get(run.run_id) or finished
-    # The parts and the snapshot are no longer needed (a lifecycle rule would expire them).
-    deps.reports.delete_prefix(f"work/{run.run_id}/")
     return FinalizedRun(run=finished, github_view=ghec.sync_status, github_graph=ghec.graph)
 
 
@@ -290,6 +288,7 @@ def _ghec_view(snapshot: GhecSnapshotMeta) -> GhecView:
             identities=ExternalIdentitiesRead(not_read=list(snapshot.identities_not_read)),
             installations=snapshot.installations,
             installations_error=snapshot.installations_error,
+            identities_stored=snapshot.identities_read,
         ),
     )
 

@@ -34,6 +34,15 @@ class GitHubGraphRead:
     installations: Sequence[ServerInstallation] | None = None
     """GitHub's server installations; None when they could not be read (`installations_error`)."""
     installations_error: str = ""
+    identities_stored: int | None = None
+    """How many identities the run's snapshot stored, when `identities` does not hold them
+    (finalize reads them by bucket, never all at once)."""
+
+    @property
+    def identities_read(self) -> int:
+        if self.identities_stored is not None:
+            return self.identities_stored
+        return len(self.identities.identities)
 
     @property
     def identities_note(self) -> str:
@@ -137,7 +146,7 @@ def github_server_view(
         installations_read=read.installations is not None,
         installations_error=read.installations_error,
         servers=servers if read.installations is not None else [],
-        identities_read=len(read.identities.identities),
+        identities_read=read.identities_read,
         identities_not_read=list(read.identities.not_read),
         identities_note=read.identities_note,
     )

@@ -220,10 +220,12 @@ class AccountStore(Protocol):
         normally stores everything, the last partial window included."""
         ...
 
-    def read(self, collection_id: str, *, bucket: int | None = None) -> Iterator[ServerAccount]:
+    def read(
+        self, collection_id: str, *, bucket: int | None = None, buckets: int | None = None
+    ) -> Iterator[ServerAccount]:
         """Every account of a collection, bucket by bucket, without loading them all at once;
-        with `bucket`, only the accounts `account_bucket` puts in that bucket (of the
-        store's configured count), whichever layout the collection was written in."""
+        with `bucket`, only the accounts `account_bucket` puts in that bucket of `buckets`
+        (default: the store's configured count), whichever layout the collection is in."""
         ...
 
     def count(self, collection_id: str) -> int:
@@ -284,10 +286,6 @@ class ReportAssemblyStore(ReportStore, Protocol):
         Raises `ReportAssemblyError` (and writes nothing at `key`) when a stored piece is
         missing or the report cannot be written in one object.
         """
-        ...
-
-    def delete_prefix(self, prefix: str) -> int:
-        """Delete every object under `prefix` (which ends with "/"); return how many."""
         ...
 
 
