@@ -11,6 +11,7 @@ can be written in exactly the form GHEC shows.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -199,6 +200,30 @@ class ServerInstallation(BaseModel):
     user_accounts: list[ServerUserAccount] = Field(default_factory=list)
     uploads: list[UserAccountsUpload] = Field(default_factory=list)
     """`userAccountsUploads`, newest first."""
+    held_user_ids: list[int] | None = None
+    """The accounts' `remote_user_id`s alone, sorted, in place of `user_accounts` (`compact`):
+    what reconciliation needs, at 8 bytes an account instead of a model each."""
+
+    @property
+    def accounts_read(self) -> int:
+        """How many of the accounts GitHub holds were read."""
+        if self.held_user_ids is not None:
+            return len(self.held_user_ids)
+        return len(self.user_accounts)
+
+    def holds(self, user_id: int) -> bool:
+        """Whether an account with this ID is among the accounts read."""
+        if self.held_user_ids is not None:
+            position = bisect_left(self.held_user_ids, user_id)
+            return position < len(self.held_user_ids) and self.held_user_ids[position] == user_id
+        return any(held.remote_user_id == user_id for held in self.user_accounts)
+
+    def compact(self) -> ServerInstallation:
+        """This installation with its accounts as sorted IDs (the snapshot stores it so)."""
+        if self.held_user_ids is not None:
+            return self
+        ids = sorted({held.remote_user_id for held in self.user_accounts})
+        return self.model_copy(update={"user_accounts": [], "held_user_ids": ids})
 
 
 class ExternalIdentity(BaseModel):

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -176,15 +177,24 @@ def test_given_not_connected_installation_with_a_manual_upload_then_the_file_is_
     )
 
 
-def test_given_account_missing_from_githubs_complete_account_list_then_new_since_sync() -> None:
+@pytest.mark.parametrize("compacted", [False, True])
+def test_given_account_missing_from_githubs_complete_account_list_then_new_since_sync(
+    compacted: bool,
+) -> None:
     # No created_at says when the account appeared, but GitHub's stored view lists every
-    # account it holds for the instance, and this one is not among them.
+    # account it holds for the instance, and this one is not among them (also when the
+    # snapshot keeps the held accounts as sorted IDs only).
     installation = ServerInstallation(
         host_name=GHES_A,
         is_connected=True,
-        user_accounts_count=1,
-        user_accounts=[ServerUserAccount(remote_user_id=4)],
+        user_accounts_count=2,
+        user_accounts=[ServerUserAccount(remote_user_id=7), ServerUserAccount(remote_user_id=4)],
     )
+    if compacted:
+        installation = installation.compact()
+        assert installation.held_user_ids == [4, 7]
+        assert installation.holds(7)
+        assert not installation.holds(5)
     result = run_reconcile([account(5, "new@corp.example")], [], installations=[installation])
 
     (entry,) = result.entries

@@ -83,6 +83,7 @@ class JsonLinesGhecSnapshots:
         self._objects = objects
         self._chunk_bytes = chunk_bytes
         self._max_buffered_bytes = max_buffered_bytes
+        self._cached_meta: tuple[str, _StoredMeta] | None = None
 
     def writer(self, run_id: str) -> JsonLinesSnapshotWriter:
         return JsonLinesSnapshotWriter(
@@ -121,8 +122,17 @@ class JsonLinesGhecSnapshots:
             yield ExternalIdentity.model_validate_json(line)
 
     def _stored(self, run_id: str) -> _StoredMeta | None:
+        # A stored snapshot no longer changes once its run finalizes (meta.json is written
+        # last), and a bucket reads five streams of it: parse it once per run.
+        cached = self._cached_meta
+        if cached is not None and cached[0] == run_id:
+            return cached[1]
         body = self._objects.find(f"{snapshot_prefix(run_id)}/meta.json")
-        return _StoredMeta.model_validate_json(body) if body is not None else None
+        if body is None:
+            return None
+        stored = _StoredMeta.model_validate_json(body)
+        self._cached_meta = (run_id, stored)
+        return stored
 
     def _lines(self, run_id: str, stream: str) -> Iterator[bytes]:
         stored = self._stored(run_id)

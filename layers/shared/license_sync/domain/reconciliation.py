@@ -216,7 +216,7 @@ def _total_entries(total: int, listed: int) -> list[ReconciliationEntry]:
 
 def _holds_all_accounts(installation: ServerInstallation) -> bool:
     """Whether the installation's account list is complete (read to its totalCount)."""
-    return len(installation.user_accounts) == installation.user_accounts_count
+    return installation.accounts_read == installation.user_accounts_count
 
 
 def summary_lines(reconciliation: Mapping[str, Any], top: int = TOP_ENTRIES_PER_KIND) -> list[str]:
@@ -493,9 +493,7 @@ class _Explainer:
         if (
             installation is not None
             and _holds_all_accounts(installation)
-            and not any(
-                held.remote_user_id == account.user_id for held in installation.user_accounts
-            )
+            and not installation.holds(account.user_id)
         ):
             return Cause.NEW_SINCE_SYNC, (
                 f"not among the accounts GitHub holds for {hostname} from its last sync "

@@ -50,6 +50,7 @@ from license_sync.pipeline.finalize_parts import (
     choose_sources,
     entries_key,
     login_partition_key,
+    login_partitions,
     login_records_body,
     part_key,
     row_part_keys,
@@ -184,9 +185,10 @@ def _write_login_partitions(
     run: Run, bucket: int, records: tuple[LoginRecord, ...], reports: ReportStore
 ) -> None:
     """The bucket's login records by login partition: the join checks one at a time."""
+    partitions = login_partitions(run)
     by_partition: dict[int, list[LoginRecord]] = defaultdict(list)
     for record in records:
-        by_partition[login_partition(record, run.person_buckets)].append(record)
+        by_partition[login_partition(record, partitions)].append(record)
     # Empty partitions are not written: the join reads a missing one as empty.
     for partition, partition_records in sorted(by_partition.items()):
         reports.put(

@@ -6,6 +6,7 @@ function from the run record and the registry, and none of them stores it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 from license_sync.domain.duplicates import LoginRecord
 from license_sync.domain.person_shards import DeferredPart, PartReport
 from license_sync.domain.reconciliation_shards import BucketReconciliation
-from license_sync.domain.records import Instance, InstanceProgress, InstanceRunStatus
+from license_sync.domain.records import Instance, InstanceProgress, InstanceRunStatus, Run
 from license_sync.domain.report_page import AccountChange
 from license_sync.models import ConsumedLicenseUser, ExternalIdentity
 
@@ -96,6 +97,18 @@ def login_records_body(records: Iterable[LoginRecord]) -> bytes:
 
 def parse_login_records(body: bytes) -> list[LoginRecord]:
     return _LOGIN_RECORDS.validate_json(body)
+
+
+LOGIN_RECORDS_PER_PARTITION = 250_000
+"""About 60 MB of login records held by the join at a time (one partition)."""
+
+
+def login_partitions(run: Run) -> int:
+    """How many login partitions the join checks one at a time: enough that one partition's
+    records stay small, few enough that the join's reads (buckets x partitions) stay few.
+    Derived from the run record, so the buckets and the join agree without storing it."""
+    accounts = sum(progress.accounts for progress in run.instances.values())
+    return max(1, math.ceil(accounts / LOGIN_RECORDS_PER_PARTITION))
 
 
 def bucket_prefix(run_id: str, bucket: int) -> str:

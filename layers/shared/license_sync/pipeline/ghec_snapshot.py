@@ -168,7 +168,12 @@ def _read_and_store(run_id: str, deps: GhecSnapshotDeps, *, buckets: int) -> Ghe
             rows_repeated=routed.rows_repeated,
             cross_rows=routed.cross_rows,
             license_sync_status=status,
-            installations=list(installations) if installations is not None else None,
+            # Each bucket reads the meta: GitHub's held accounts go in as sorted IDs only.
+            installations=(
+                [installation.compact() for installation in installations]
+                if installations is not None
+                else None
+            ),
             installations_error=installations_error,
             identities_read=len(identities.identities),
             identities_not_read=list(identities.not_read),

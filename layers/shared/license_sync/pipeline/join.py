@@ -47,6 +47,7 @@ from license_sync.pipeline.finalize_parts import (
     BucketPart,
     entries_key,
     login_partition_key,
+    login_partitions,
     parse_login_records,
     part_key,
     row_part_keys,
@@ -176,8 +177,9 @@ def _login_findings(
     """Same-login findings, one login partition at a time (each bucket stored its records
     by partition), so the join never holds every account's record."""
     findings: list[LikelyDuplicate] = []
-    for partition in range(run.person_buckets):
-        records = [r for r in join_records if login_partition(r, run.person_buckets) == partition]
+    partitions = login_partitions(run)
+    for partition in range(partitions):
+        records = [r for r in join_records if login_partition(r, partitions) == partition]
         for bucket in range(run.person_buckets):
             body = reports.find(login_partition_key(run.run_id, bucket, partition))
             if body is not None:
