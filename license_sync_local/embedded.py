@@ -351,7 +351,7 @@ class EmbeddedStack:
         ).get("Messages", [])
         if not messages:
             return False
-        records = [_sqs_record(message, self._queue_arn(queue)) for message in messages]
+        records = [sqs_record(message, self._queue_arn(queue)) for message in messages]
         try:
             response = self.invoke(logical_id, {"Records": records})
         except Exception as exc:
@@ -429,7 +429,8 @@ def _placeholders(text: str) -> Iterator[str]:
         start = text.find("${", end)
 
 
-def _sqs_record(message: Mapping[str, Any], queue_arn: str) -> dict[str, Any]:
+def sqs_record(message: Mapping[str, Any], queue_arn: str) -> dict[str, Any]:
+    """An SQS message (as ReceiveMessage gives it) as the record Lambda's SQS source sends."""
     attributes = message.get("Attributes", {})
     now_ms = str(int(time.time() * 1000))
     return {

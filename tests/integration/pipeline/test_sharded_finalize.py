@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from license_sync.domain.records import RunStatus
+from license_sync.domain.records import BuildPersonsRequest, RunStatus
 from license_sync.models import ConsumedLicenses
-from license_sync_local.runner import write_outputs
+from license_sync_local.embedded import sqs_record
+from license_sync_local.runner import run_store, write_outputs
 from license_sync_local.simulator import expected_usage, generate_enterprise
 from tests.integration.pipeline.conftest import DeploymentFactory
 
@@ -68,3 +69,29 @@ def test_seven_buckets_count_exactly_what_one_bucket_counts(
 
     for part in ("users", "csv_lines", "summary", "duplicates", "reconciliation"):
         assert seven[part] == one[part], part
+
+
+def test_a_redelivered_bucket_changes_nothing_and_queues_no_second_join(
+    deployment: DeploymentFactory,
+) -> None:
+    instances, ghec = generate_enterprise(seed=6, instances=2, accounts_total=60)
+    with deployment(instances, ghec, environment={"PERSON_BUCKETS": "3"}) as local:
+        run = local.run()
+        assert run.status is RunStatus.SUCCEEDED
+
+        # When SQS delivers a bucket's message again after the run finished
+        request = BuildPersonsRequest(run_id=run.run_id, bucket=1)
+        message = {"MessageId": "again", "ReceiptHandle": "r", "Body": request.model_dump_json()}
+        response = local.stack.invoke(
+            "BuildPersonsFunction",
+            {"Records": [sqs_record(message, "arn:aws:sqs:us-east-1:000000000000:persons")]},
+        )
+
+        # Then it succeeds doing nothing: the run is as it was and no join is queued
+        assert response == {"batchItemFailures": []}
+        assert run_store(local.stack).get(run.run_id) == run
+        attributes = local.stack.sqs.get_queue_attributes(
+            QueueUrl=local.stack.queue_urls["FinalizeQueue"],
+            AttributeNames=["ApproximateNumberOfMessages"],
+        )["Attributes"]
+        assert attributes["ApproximateNumberOfMessages"] == "0"

@@ -23,10 +23,12 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from license_sync.domain.duplicates import LoginRecord
 from license_sync.domain.person_shards import (
     BucketHotSpots,
+    PartReport,
     bucket_plan,
     build_bucket,
     login_partition,
@@ -44,7 +46,8 @@ from license_sync.domain.report_page import AccountChange, entry_changes, person
 from license_sync.domain.report_parts import csv_rows, json_rows
 from license_sync.domain.run_lifecycle import Transition, buckets_complete, may
 from license_sync.errors import LicenseSyncError
-from license_sync.models import ExternalIdentity, RoutedGhecRow, ServerAccount
+from license_sync.models import ExternalIdentity, GhecSnapshotMeta, RoutedGhecRow, ServerAccount
+from license_sync.pipeline.attempts import record_failed_attempt
 from license_sync.pipeline.finalize_parts import (
     BucketPart,
     choose_sources,
@@ -98,7 +101,14 @@ def build_persons_bucket(
     if run is None or not may(run, Transition.COMPLETE_BUCKET, bucket=request.bucket):
         return None
     registry = {instance.instance_id: instance for instance in deps.instances.list_all()}
-    part, accounts = _build(run, request, registry, deps)
+    try:
+        part, accounts = _build(run, request, registry, deps)
+    except Exception as exc:
+        # SQS delivers the message again; past its retries the dead-letter handler fails the
+        # run with this reason.
+        reason = partial(deps.runs.record_finalize_failure, run.run_id)
+        record_failed_attempt(reason, exc)
+        raise
     progress = BucketProgress(
         persons=part.report.totals.persons,
         accounts=accounts,
@@ -112,56 +122,67 @@ def build_persons_bucket(
     return BucketBuilt(run.run_id, request.bucket, progress, join_queued=due)
 
 
-def _build(
-    run: Run, request: BuildPersonsRequest, registry: dict[str, Instance], deps: BuildPersonsDeps
-) -> tuple[BucketPart, int]:
-    bucket = request.bucket
+@dataclass(frozen=True)
+class _BucketInputs:
+    hostnames: list[str]
+    rows: list[RoutedGhecRow]
+    identities: list[ExternalIdentity]
+    accounts: list[ServerAccount]
+    snapshot: GhecSnapshotMeta
+    hot: BucketHotSpots
+
+
+def _read_inputs(
+    run: Run, bucket: int, registry: dict[str, Instance], deps: BuildPersonsDeps
+) -> _BucketInputs:
+    """What routes to `bucket`: its accounts of every counted collection, its snapshot part."""
     snapshot = deps.snapshots.meta(run.run_id)
     if snapshot is None:
         raise SnapshotNotReady(f"run {run.run_id}'s GHEC snapshot is not stored")
     counted = choose_sources(run.instances, registry)
-    hostnames = counted.hostnames
-    rows = list(deps.snapshots.rows(run.run_id, bucket))
-    identities = list(deps.snapshots.identities(run.run_id, bucket))
-    hot = BucketHotSpots(
-        frozenset(deps.snapshots.hot_addresses(run.run_id, bucket)),
-        frozenset(deps.snapshots.finding_keys(run.run_id, bucket)),
-    )
-    plan = bucket_plan(bucket, run.person_buckets, rows, hot)
-    accounts: list[ServerAccount] = [
+    accounts = [
         account
         for source in counted.sources
         for account in deps.accounts.read(
             source.collection_id, bucket=bucket, buckets=run.person_buckets
         )
     ]
-    result = build_bucket(bucket, plan, accounts, hostnames, identities)
+    return _BucketInputs(
+        hostnames=counted.hostnames,
+        rows=list(deps.snapshots.rows(run.run_id, bucket)),
+        identities=list(deps.snapshots.identities(run.run_id, bucket)),
+        accounts=accounts,
+        snapshot=snapshot,
+        hot=BucketHotSpots(
+            frozenset(deps.snapshots.hot_addresses(run.run_id, bucket)),
+            frozenset(deps.snapshots.finding_keys(run.run_id, bucket)),
+        ),
+    )
+
+
+def _build(
+    run: Run, request: BuildPersonsRequest, registry: dict[str, Instance], deps: BuildPersonsDeps
+) -> tuple[BucketPart, int]:
+    bucket = request.bucket
+    inputs = _read_inputs(run, bucket, registry, deps)
+    plan = bucket_plan(bucket, run.person_buckets, inputs.rows, inputs.hot)
+    result = build_bucket(bucket, plan, inputs.accounts, inputs.hostnames, inputs.identities)
     reconciliation = reconcile_bucket(
         bucket,
         persons=result.report.users,
-        ghec_rows=rows,
-        accounts=accounts,
-        github_status=snapshot.license_sync_status,
-        installations=snapshot.installations,
-        collected_hostnames=hostnames,
+        ghec_rows=inputs.rows,
+        accounts=inputs.accounts,
+        github_status=inputs.snapshot.license_sync_status,
+        installations=inputs.snapshot.installations,
+        collected_hostnames=inputs.hostnames,
     )
-    json_key, csv_key = row_part_keys(run.run_id, bucket)
-    users = result.report.users
-    deps.reports.put(json_key, json_rows(users), content_type="application/json")
-    deps.reports.put(csv_key, csv_rows(users), content_type="text/csv")
-    entries = person_entries(users)
-    deps.reports.put(
-        entries_key(run.run_id, f"bucket-{bucket:03d}"),
-        json.dumps(entries).encode(),
-        content_type="application/json",
-    )
-    _write_login_partitions(run, bucket, result.report.login_records, deps.reports)
+    entries = _write_rows(run, bucket, result.report, deps.reports)
     part = BucketPart(
         bucket=bucket,
-        has_rows=bool(users),
+        has_rows=bool(result.report.users),
         report=dataclasses.replace(result.report, users=(), login_records=()),
         deferred=result.deferred,
-        deferred_identities=_identities_of(result.deferred.rows, identities),
+        deferred_identities=_identities_of(result.deferred.rows, inputs.identities),
         finding_context=result.finding_context,
         reconciliation=reconciliation,
         changes=_changes_since_previous(request.previous_run_id, bucket, entries, deps),
@@ -171,7 +192,25 @@ def _build(
         part.model_dump_json().encode(),
         content_type="application/json",
     )
-    return part, len(accounts)
+    return part, len(inputs.accounts)
+
+
+def _write_rows(
+    run: Run, bucket: int, report: PartReport, reports: ReportStore
+) -> dict[str, tuple[str, ...]]:
+    """The bucket's rows of report.json and report.csv, its persons' entries and its login
+    records by partition; the entries, for "what changed"."""
+    json_key, csv_key = row_part_keys(run.run_id, bucket)
+    reports.put(json_key, json_rows(report.users), content_type="application/json")
+    reports.put(csv_key, csv_rows(report.users), content_type="text/csv")
+    entries = person_entries(report.users)
+    reports.put(
+        entries_key(run.run_id, f"bucket-{bucket:03d}"),
+        json.dumps(entries).encode(),
+        content_type="application/json",
+    )
+    _write_login_partitions(run, bucket, report.login_records, reports)
+    return entries
 
 
 def _identities_of(

@@ -160,9 +160,10 @@ class FinalizingRuns(RunReader, Protocol):
 
 
 class BucketRuns(Protocol):
-    """A person bucket's view of its run: `complete_bucket`."""
+    """A person bucket's view of its run: `complete_bucket`, and a failed attempt's note."""
 
     def get(self, run_id: str) -> Run | None: ...
+    def record_finalize_failure(self, run_id: str, reason: str) -> None: ...
     def complete_bucket(self, run_id: str, bucket: int, progress: BucketProgress) -> Run | None:
         """Transition `complete_bucket`: record a built person bucket, once; None if it was
         recorded already (or the run is not finalizing)."""
