@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from license_sync.domain.person_buckets import DEFAULT_PERSON_BUCKETS, MAX_PERSON_BUCKETS
-from license_sync.models import ConsumedLicenses, LicenseSyncStatus, UsageUpload
+from license_sync.models import ConsumedLicenses, LicenseSyncStatus, UsageDocument
 from license_sync.observability import logger, metrics
 from license_sync.pipeline.finalize import FinalizeDeps
 from license_sync.pipeline.ports import GhecEnterprise, UsagePublisher
@@ -179,8 +179,8 @@ class _TimedPublisher:
         self._recorder = recorder
         self._created = time.perf_counter()
 
-    def publish(self, upload: UsageUpload) -> None:
-        self._inner.publish(upload)
+    def publish(self, document: UsageDocument) -> None:
+        self._inner.publish(document)
         self._recorder.stages["push"] = time.perf_counter() - self._created
         self._recorder.mark_memory("after_push")
 

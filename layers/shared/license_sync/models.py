@@ -159,6 +159,22 @@ class UsageUpload(BaseModel):
     users: list[UsageUploadUser]
 
 
+@dataclass(frozen=True)
+class UsageDocument:
+    """One instance's usage document, serialized (`UsageUpload`'s JSON, byte for byte)."""
+
+    hostname: str
+    server_id: str
+    users: int
+    body: bytes
+
+    @classmethod
+    def of(cls, upload: UsageUpload) -> UsageDocument:
+        return cls(
+            upload.hostname, upload.server_id, len(upload.users), upload.model_dump_json().encode()
+        )
+
+
 # --- GHEC's GraphQL views (read-only) -----------------------------------------------------
 # Shapes of what GHEC's GraphQL API tells about GitHub's own view of each server and about
 # the enterprise's SAML/SCIM identities. Field names follow the GraphQL schema's (snake case).

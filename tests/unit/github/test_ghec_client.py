@@ -11,13 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from license_sync.domain.emails import normalise_email
-from license_sync.domain.usage_document import build_usage_upload
+from license_sync.domain.usage_document import build_usage_document, build_usage_upload
 from license_sync.errors import ConfigError, GitHubBadCredentials, GitHubMalformedResponse
 from license_sync.github.ghec import GhecClient, HttpUsageUploader
 from license_sync.github.http import HttpSettings
 from license_sync.models import (
     InstanceMetadata,
     ServerAccount,
+    UsageDocument,
     UsageSource,
     UsageUpload,
     UsageUploadUser,
@@ -233,12 +234,16 @@ def test_upload_posts_the_document_as_json() -> None:
     }
 
 
-def test_publish_is_the_pipeline_name_for_upload() -> None:
+def test_publish_sends_the_documents_bytes_as_they_are() -> None:
     github = ScriptedGitHub().add("/usage", httpx.Response(201))
+    document = UsageDocument.of(USAGE)
 
-    uploader(github).publish(USAGE)
+    uploader(github).publish(document)
 
-    assert [request.method for request in github.requests] == ["POST"]
+    (request,) = github.requests
+    assert request.method == "POST"
+    assert request.content == document.body
+    assert request.headers["Content-Type"] == "application/json"
 
 
 def test_upload_is_retried_after_a_server_error() -> None:
@@ -440,4 +445,29 @@ def test_license_sync_status_entries_without_server_id_or_hostname_are_read() ->
         (None, "github.example.com"),
         ("filetoffish1", None),
         (None, None),
+    ]
+
+
+def test_the_document_written_a_user_at_a_time_is_the_models_json() -> None:
+    # Given accounts with repeated IDs, extra emails, blanks and case variants
+    accounts = [
+        ServerAccount("ghes.example.com", 1, "mona", "Mona@Example.com", extra_emails=("x@e.com",)),
+        ServerAccount("ghes.example.com", 2, "zoë", "zoë@example.com"),
+        ServerAccount(
+            "ghes.example.com", 1, "mona", "MONA@example.com ", extra_emails=("y@e.com",)
+        ),
+        ServerAccount("ghes.example.com", 3, "none", None),
+    ]
+
+    # When the document is built as bytes
+    document = build_usage_document(METADATA, accounts)
+
+    # Then it is byte for byte the model's JSON, one user per ID with both accounts' emails
+    upload = UsageUpload.model_validate_json(document.body)
+    assert document.body == upload.model_dump_json().encode()
+    assert document.users == 3
+    assert [u.emails for u in upload.users] == [
+        ["Mona@Example.com", "x@e.com", "y@e.com"],
+        ["zoë@example.com"],
+        [],
     ]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from license_sync.errors import ExportFileError, ReportAssemblyError
-from license_sync.models import LiteralPiece, ReportPiece, StoredPiece, UsageUpload
+from license_sync.models import LiteralPiece, ReportPiece, StoredPiece, UsageDocument
 from license_sync.observability import logger
 
 if TYPE_CHECKING:
@@ -307,11 +307,11 @@ class S3UsagePublisher:
         self._bucket = bucket
         self._prefix = prefix.rstrip("/")
 
-    def publish(self, upload: UsageUpload) -> None:
+    def publish(self, document: UsageDocument) -> None:
         self._client.put_object(
             Bucket=self._bucket,
-            Key=f"{self._prefix}/{upload.hostname}.json",
-            Body=upload.model_dump_json().encode(),
+            Key=f"{self._prefix}/{document.hostname}.json",
+            Body=document.body,
             ContentType="application/json",
         )
 

@@ -31,6 +31,7 @@ from license_sync.models import (
     ConsumedLicenseUser,
     LicenseSyncStatus,
     RequestStats,
+    UsageDocument,
     UsageUpload,
 )
 
@@ -191,10 +192,9 @@ class HttpUsageUploader(GitHubClientBase):
         return f"HttpUsageUploader(upload_url={str(self._url)!r})"
 
     def upload(self, usage: UsageUpload, *, budget_seconds: float | None = None) -> None:
-        self._http.post_json(
-            self._url, usage.model_dump(mode="json"), deadline=self._http.deadline(budget_seconds)
-        )
+        self.publish(UsageDocument.of(usage), budget_seconds=budget_seconds)
 
-    def publish(self, upload: UsageUpload) -> None:
-        """`upload`, under the name the pipeline's `UsagePublisher` port uses."""
-        self.upload(upload)
+    def publish(self, document: UsageDocument, *, budget_seconds: float | None = None) -> None:
+        """POST the document's bytes as they are (the pipeline's `UsagePublisher` port)."""
+        deadline = self._http.deadline(budget_seconds)
+        self._http.post_json(self._url, document.body, deadline=deadline)

@@ -559,7 +559,8 @@ class GitHubHttp:
         return self.decode_json(body, adapter, what=what), headers
 
     def post_json(self, url: httpx.URL, payload: Any, *, deadline: Deadline) -> int:
-        """POST a JSON document; returns the (2xx) status. The body of the answer is ignored.
+        """POST a JSON document (a JSON-able value, or the document's bytes as serialized
+        already); returns the (2xx) status. The body of the answer is ignored.
 
         A redirect is a failure (`GitHubRedirected`): the document was not delivered.
         """
@@ -736,13 +737,18 @@ class GitHubHttp:
         headers: Mapping[str, str] | None,
         attempts: int,
     ) -> httpx.Request:
+        sent_headers = dict(headers) if headers else {}
+        content = json_body if isinstance(json_body, bytes) else None
+        if content is not None:
+            sent_headers["Content-Type"] = "application/json"
         try:
             return self._client.build_request(
                 method,
                 url,
                 params=params,
-                json=json_body,
-                headers=dict(headers) if headers else None,
+                json=None if content is not None else json_body,
+                content=content,
+                headers=sent_headers or None,
                 timeout=httpx.Timeout(
                     min(self.settings.read_timeout_seconds, remaining),
                     connect=min(self.settings.connect_timeout_seconds, remaining),

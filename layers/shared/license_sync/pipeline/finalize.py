@@ -36,7 +36,7 @@ from license_sync.domain.report_page import (
 )
 from license_sync.domain.run_lifecycle import buckets_complete, finished_status
 from license_sync.domain.seats import consumes_seat
-from license_sync.domain.usage_document import build_usage_upload
+from license_sync.domain.usage_document import build_usage_document
 from license_sync.errors import GitHubError, LicenseSyncError
 from license_sync.models import (
     ConsumedLicenses,
@@ -533,9 +533,9 @@ def _push(
         complete=progress.complete,
     )
     # Only accounts that hold a seat are license usage; suspended accounts and the like stay home.
-    upload = build_usage_upload(metadata, seat_accounts)
+    document = build_usage_document(metadata, seat_accounts)
     try:
-        publisher.publish(upload)
+        publisher.publish(document)
     except GitHubError as exc:
         return progress.model_copy(update={"pushed": False, "push_error": str(exc)})
     return progress.model_copy(update={"pushed": True, "push_error": ""})

@@ -41,7 +41,7 @@ from license_sync.models import (
     ServerAccount,
     ServerInstallation,
     SshTarget,
-    UsageUpload,
+    UsageDocument,
 )
 
 
@@ -293,7 +293,7 @@ class ReportAssemblyStore(ReportStore, Protocol):
 class UsagePublisher(Protocol):
     """Where an instance's usage goes after a run (an upload URL or files to upload)."""
 
-    def publish(self, upload: UsageUpload) -> None: ...
+    def publish(self, document: UsageDocument) -> None: ...
 
 
 class TokenSource(Protocol):
