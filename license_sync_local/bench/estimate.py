@@ -193,8 +193,10 @@ def _collects(size: SizeFigures, accounts: int) -> _Collects:
         collect_cpu + batches * BATCH_WRITE_SECONDS + report_mb / REPORT_DOWNLOAD_MB_PER_SECOND
     )
     bytes_per_account = size.account_item_bytes / measured
-    items_per_account = size.accounts_written / measured
-    item_bytes = size.account_item_bytes / max(size.accounts_written, 1)
+    # The items the accounts table holds (packs of accounts): the floor wrote the very same.
+    items = size.floor_items or size.accounts_written
+    items_per_account = items / measured
+    item_bytes = size.account_item_bytes / max(items, 1)
     units_per_item = math.ceil(item_bytes / DYNAMODB_WRITE_UNIT_BYTES)
     measured_units = measured_write_units_per_1000(size)
     if measured_units is not None:
