@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from license_sync.domain.person_buckets import DEFAULT_PERSON_BUCKETS, MAX_PERSON_BUCKETS
-from license_sync.models import ConsumedLicenses, LicenseSyncStatus, UsageDocument
+from license_sync.models import UsageDocument
 from license_sync.observability import logger, metrics
 from license_sync.pipeline.finalize import FinalizeDeps
-from license_sync.pipeline.ports import GhecEnterprise, UsagePublisher
+from license_sync.pipeline.ports import UsagePublisher
 from license_sync.runtime import finalize_deps
 from license_sync.telemetry import INSTANCE_DIMENSION
 from license_sync_local.bench.figures import (
@@ -146,29 +146,6 @@ class SimulatorProcess:
 
 
 # --- instrumented finalize dependencies ---------------------------------------------------
-
-
-class _TimedGhec:
-    """GHEC as finalize sees it, with the consumed-licenses read timed."""
-
-    def __init__(self, inner: GhecEnterprise, recorder: InvocationRecorder) -> None:
-        self._inner = inner
-        self._recorder = recorder
-        self.stats = inner.stats
-
-    def get_consumed_licenses(self, *, budget_seconds: float) -> ConsumedLicenses:
-        started = time.perf_counter()
-        try:
-            return self._inner.get_consumed_licenses(budget_seconds=budget_seconds)
-        finally:
-            self._recorder.add_stage("ghec_read", time.perf_counter() - started)
-            self._recorder.mark_memory("after_ghec_read")
-
-    def get_consumed_license_totals(self) -> ConsumedLicenses:
-        return self._inner.get_consumed_license_totals()
-
-    def get_license_sync_status(self) -> LicenseSyncStatus:
-        return self._inner.get_license_sync_status()
 
 
 class _TimedPublisher:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from heapq import merge
 
 import pytest
 
@@ -41,7 +42,6 @@ from license_sync.models import (
 from license_sync.pipeline.ghec_snapshot import (
     GhecSnapshotDeps,
     fail_run_without_snapshot,
-    load_snapshot,
     snapshot_ghec,
 )
 
@@ -418,7 +418,7 @@ def test_a_snapshot_that_gave_up_fails_the_run_and_its_pending_instances() -> No
     assert fail_run_without_snapshot(runs, RUN_ID, NOW) is None
 
 
-def test_finalize_loads_every_row_in_ghecs_order_and_every_identity() -> None:
+def test_the_stored_snapshot_holds_every_row_in_ghecs_order_and_every_identity() -> None:
     bob_name_id = "bob@acme.example"
     rows = [
         _member("alice", "alice@acme.example"),
@@ -433,9 +433,15 @@ def test_finalize_loads_every_row_in_ghecs_order_and_every_identity() -> None:
     )
     snapshot_ghec(RUN_ID, deps)
 
-    loaded = load_snapshot(store, RUN_ID)
-
-    assert loaded.known == ConsumedLicenses(total_seats_consumed=32, users=rows)
-    assert loaded.graph.identities.identities == [identity]
-    assert loaded.graph.installations is not None
-    assert loaded.graph.identities_note == ""
+    # The buckets' rows and the cross rows merged back by ordinal are GHEC's rows in order
+    meta = store.meta(RUN_ID)
+    assert meta is not None
+    streams = [store.rows(RUN_ID, bucket) for bucket in range(meta.buckets)]
+    ordered = merge(store.cross_rows(RUN_ID), *streams, key=lambda routed: routed.ordinal)
+    identities = [i for b in range(meta.buckets) for i in store.identities(RUN_ID, b)]
+    identities.extend(store.cross_identities(RUN_ID))
+    assert [routed.row for routed in ordered] == rows
+    assert meta.total_seats_consumed == 32
+    assert identities == [identity]
+    assert meta.installations is not None
+    assert meta.identities_not_read == []

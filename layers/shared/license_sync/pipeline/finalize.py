@@ -75,8 +75,6 @@ from license_sync.pipeline.ports import (
     UsagePublisher,
 )
 
-GHEC_BUDGET_SECONDS = 300.0
-
 
 @dataclass(frozen=True)
 class FinalizeDeps:

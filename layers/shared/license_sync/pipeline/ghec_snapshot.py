@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from heapq import merge
 from typing import Protocol
 
 from license_sync.domain.person_buckets import (
@@ -44,21 +43,18 @@ from license_sync.models import (
     ExternalIdentitiesRead,
     ExternalIdentity,
     GhecSnapshotMeta,
-    LicenseSyncStatus,
     RoutedGhecRow,
     ServerInstallation,
 )
 from license_sync.pipeline.attempts import gave_up_reason, record_failed_attempt
 from license_sync.pipeline.github_view import (
     NO_GRAPH_READER,
-    GitHubGraphRead,
     read_identities,
     read_installations,
 )
 from license_sync.pipeline.ports import (
     GhecGraphView,
     GhecLicenseListing,
-    GhecSnapshotReader,
     GhecSnapshotStore,
     GhecSnapshotWriter,
 )
@@ -336,41 +332,3 @@ def fail_run_without_snapshot(runs: FailingRuns, run_id: str, now: datetime) -> 
 
 class SnapshotNotStored(LicenseSyncError):
     """Finalize found no stored snapshot for a run that recorded one."""
-
-
-@dataclass(frozen=True)
-class LoadedSnapshot:
-    """The snapshot as today's single builder takes it: every row, in GitHub's order."""
-
-    known: ConsumedLicenses
-    github_view: LicenseSyncStatus
-    graph: GitHubGraphRead
-
-
-def load_snapshot(reader: GhecSnapshotReader, run_id: str) -> LoadedSnapshot:
-    """Every bucket's rows and the cross rows merged back into ordinal order, every
-    identity, and what GHEC said besides: what finalize read from GHEC before."""
-    meta = reader.meta(run_id)
-    if meta is None:
-        raise SnapshotNotStored(f"run {run_id}'s GHEC snapshot is not stored")
-    streams = [reader.rows(run_id, bucket) for bucket in range(meta.buckets)]
-    ordered = merge(reader.cross_rows(run_id), *streams, key=lambda routed: routed.ordinal)
-    identities = [
-        identity for bucket in range(meta.buckets) for identity in reader.identities(run_id, bucket)
-    ]
-    identities.extend(reader.cross_identities(run_id))
-    return LoadedSnapshot(
-        known=ConsumedLicenses(
-            total_seats_consumed=meta.total_seats_consumed,
-            total_seats_purchased=meta.total_seats_purchased,
-            users=[routed.row for routed in ordered],
-        ),
-        github_view=meta.license_sync_status,
-        graph=GitHubGraphRead(
-            identities=ExternalIdentitiesRead(
-                identities=identities, not_read=list(meta.identities_not_read)
-            ),
-            installations=meta.installations,
-            installations_error=meta.installations_error,
-        ),
-    )

@@ -335,16 +335,6 @@ class UsageReportSourceFactory(Protocol):
     def __call__(self, instance: Instance, token: str) -> UsageReportSource: ...
 
 
-class GhecEnterprise(Protocol):
-    """GHEC as finalize sees it (GhecClient implements it)."""
-
-    stats: RequestStats
-
-    def get_consumed_licenses(self, *, budget_seconds: float) -> ConsumedLicenses: ...
-    def get_consumed_license_totals(self) -> ConsumedLicenses: ...
-    def get_license_sync_status(self) -> LicenseSyncStatus: ...
-
-
 class GhecLicenseListing(Protocol):
     """GHEC as the snapshot reads it (GhecClient implements it): page by page."""
 
